@@ -1,0 +1,197 @@
+"""Classification: what a changed path means for a service's image.
+
+Exactly one of four kinds, strongest first:
+
+- ``dockerfile``: the build definition changed (the Dockerfile or the ignore file that applies);
+- ``dependency``: the earliest layer the path feeds is followed by a RUN step, so a rebuild
+  re-runs build commands;
+- ``code``: only copy and metadata layers are invalidated;
+- ``ignored``: the engine would never see it, or devd's own ignore list says it never matters.
+
+Derived from the parsed Dockerfile and the ignore rules, never from file names. Pure.
+"""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from devd.copy_sources import landing_path, reads
+from devd.dockerfile import Dockerfile, Stage, Step
+from devd.ignore import IgnoreRules, ignore_file_for
+
+
+class Kind(enum.IntEnum):
+    """The classes of change, ordered so that ``max()`` of a batch is its strongest class."""
+
+    IGNORED = 0
+    CODE = 1
+    DEPENDENCY = 2
+    DOCKERFILE = 3
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class BuildView:
+    """What classification needs to know about one service; all paths project-relative.
+
+    ``context`` is ``""`` for the project root. ``ignore_file`` is the ignore file that applies
+    (``<Dockerfile>.dockerignore`` when it exists, else ``<context>/.dockerignore``) and
+    ``ignore_rules`` its patterns; ``unused_ignore_file`` is ``<context>/.dockerignore`` when
+    the Dockerfile-specific one replaces it.
+    """
+
+    service: str
+    context: str
+    dockerfile_path: str
+    dockerfile: Dockerfile
+    target: str | None
+    ignore_file: str
+    ignore_rules: IgnoreRules
+    watch_ignore: IgnoreRules
+    unused_ignore_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The kind of one path for one service, with the evidence a person can check."""
+
+    path: str
+    service: str
+    kind: Kind
+    reason: str
+    line: int | None = None  # Dockerfile line the path feeds (or that changed)
+    instruction: str | None = None
+    run_line: int | None = None  # the RUN step a dependency change forces
+    run_instruction: str | None = None
+    pattern: str | None = None  # the ignore pattern that excluded it
+    destination: str | None = None  # where the path lands in the image (code changes)
+
+    def as_dict(self) -> dict[str, object]:
+        data = {key: getattr(self, key) for key in self.__dataclass_fields__}
+        data["kind"] = str(self.kind)
+        return {key: value for key, value in data.items() if value is not None}
+
+
+def classify(path: str, view: BuildView) -> Classification:
+    """Classify one project-relative, ``/``-separated ``path`` for the service in ``view``."""
+    path = normalise(path)
+    definition = _definition_change(path, view)
+    if definition is not None:
+        return definition
+    watch_verdict = view.watch_ignore.verdict(path)
+    if watch_verdict.excluded:
+        return _ignored(path, view, f"devd's ignore list: pattern {watch_verdict.pattern!r}",
+                        pattern=watch_verdict.pattern)  # fmt: skip
+    relative = _within(path, view.context)
+    if relative is None:
+        return _ignored(path, view, f"outside the build context {view.context or '.'}/")
+    verdict = view.ignore_rules.verdict(relative)
+    if verdict.excluded:
+        return _ignored(path, view, f"excluded by {view.ignore_file}: pattern {verdict.pattern!r}",
+                        pattern=verdict.pattern)  # fmt: skip
+    return _by_layers(path, relative, view)
+
+
+def strongest(kinds: Iterable[Kind]) -> Kind:
+    """The class of a batch: its strongest member (``ignored`` for an empty batch)."""
+    return max(kinds, default=Kind.IGNORED)
+
+
+def normalise(path: str) -> str:
+    cleaned = posixpath.normpath(path.replace("\\", "/")).lstrip("/")
+    return "" if cleaned == "." else cleaned
+
+
+def _within(path: str, directory: str) -> str | None:
+    if path == ".." or path.startswith("../"):
+        if not directory.startswith(".."):
+            return None
+    if directory == "":
+        return path
+    if path == directory or path.startswith(directory + "/"):
+        return path[len(directory) :].lstrip("/")
+    return None
+
+
+def _definition_change(path: str, view: BuildView) -> Classification | None:
+    if path == view.dockerfile_path:
+        return Classification(
+            path, view.service, Kind.DOCKERFILE, f"the Dockerfile of service {view.service}"
+        )
+    if path in (view.ignore_file, ignore_file_for(view.dockerfile_path)):
+        reason = f"the ignore file that applies to {view.dockerfile_path}"
+        return Classification(path, view.service, Kind.DOCKERFILE, reason)
+    if path == view.unused_ignore_file:
+        reason = f"not used: {view.ignore_file} applies to {view.dockerfile_path} instead"
+        return _ignored(path, view, reason)
+    return None
+
+
+def _ignored(path: str, view: BuildView, reason: str, pattern: str | None = None) -> Classification:
+    return Classification(path, view.service, Kind.IGNORED, reason, pattern=pattern)
+
+
+def _by_layers(path: str, relative: str, view: BuildView) -> Classification:
+    stages = view.dockerfile.needed_stages(view.target)
+    invalid = _invalidated(relative, stages)
+    busted = [(stage, step) for stage in stages for i, step in enumerate(stage.steps)
+              if (stage.index, i) in invalid]  # fmt: skip
+    first = busted[0] if busted else None
+    target = view.target or stages[-1].label
+    if first is None:
+        reason = f"read by no COPY/ADD of the stages target {target!r} needs"
+        return _ignored(path, view, reason)
+    stage, step = first
+    line, text = step.instruction.line, step.instruction.display
+    where = f"{view.dockerfile_path}:{line} `{text}`"
+    run = next((s for _, s in busted if s.keyword == "RUN"), None)
+    if run is not None:
+        forced = f"{view.dockerfile_path}:{run.instruction.line} `{run.instruction.display}`"
+        reason = f"feeds {where}; {forced} re-runs"
+        return Classification(path, view.service, Kind.DEPENDENCY, reason, line, text,
+                              run.instruction.line, run.instruction.display)  # fmt: skip
+    destination = _landing(relative, step) if stage is stages[-1] else None
+    lands = f" to {destination}" if destination else ""
+    reason = f"copied by {where}{lands}; no RUN step after it"
+    return Classification(
+        path, view.service, Kind.CODE, reason, line, text, destination=destination
+    )
+
+
+def _landing(relative: str, step: Step) -> str | None:
+    if step.destination is None:
+        return None
+    many = len(step.sources) > 1
+    for source in step.sources:
+        if reads(source, relative):
+            return landing_path(source, step.destination, relative, many)
+    return None
+
+
+def _invalidated(relative: str, stages: tuple[Stage, ...]) -> set[tuple[int, int]]:
+    """(stage, position) of each step whose cache a change to ``relative`` busts.
+
+    A step is invalidated when it reads the path, when an earlier step of its stage is, when
+    its FROM names an invalidated stage, or when it copies from one (``COPY --from``).
+    """
+    invalid: set[tuple[int, int]] = set()
+    stage_invalid: dict[int, bool] = {}
+    for stage in stages:
+        busted = stage.base_stage is not None and stage_invalid.get(stage.base_stage, False)
+        for position, step in enumerate(stage.steps):
+            busted = busted or _feeds(step, relative, stage_invalid)
+            if busted:
+                invalid.add((stage.index, position))
+        stage_invalid[stage.index] = busted
+    return invalid
+
+
+def _feeds(step: Step, relative: str, stage_invalid: dict[int, bool]) -> bool:
+    if step.from_stage is not None:
+        return stage_invalid.get(step.from_stage, False)
+    return any(reads(source, relative) for source in step.sources)

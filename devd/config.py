@@ -1,0 +1,352 @@
+"""Configuration: read and validated here with pydantic-settings, handed on as frozen values.
+
+Sources, highest first: command-line flags; ``DEVD_*`` environment variables (nested with
+``__``: ``DEVD_SERVICES__APP__CODE_ACTION=sync``); ``devd.toml`` at the project root, or
+``[tool.devd]`` in ``pyproject.toml``; the defaults shipped in ``config/defaults.toml``.
+With no configuration at all the project has one service ``app`` built from ``./Dockerfile``
+with context ``.``, and the project is named after its directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from devd.errors import ConfigError
+
+CONFIG_FILE = "devd.toml"
+PYPROJECT = "pyproject.toml"
+ENV_PREFIX = "DEVD_"
+DEFAULT_SERVICE = "app"
+CodeAction = Literal["rebuild", "sync-restart", "sync"]
+LogFormat = Literal["auto", "console", "json"]
+
+_PORT = re.compile(
+    r"^(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)?(?P<host>\d+):(?P<container>\d+)(?:/(?P<proto>tcp|udp))?$"
+)
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def shipped_config_dir() -> Path:
+    """``config/`` of the source tree, or its copy inside an installed wheel."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_shipped_config", package.parent / "config"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(
+        f"devd's shipped configuration is missing (looked in {package.parent / 'config'})"
+    )
+
+
+class ServiceSettings(BaseModel):
+    """``[services.NAME]``: how to build and run one service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dockerfile: str = "Dockerfile"
+    context: str = "."
+    target: str | None = None
+    build_args: dict[str, str] = Field(default_factory=dict)
+    ports: list[str] = Field(default_factory=list)
+    environment: dict[str, str] = Field(default_factory=dict)
+    env_file: str | None = None
+    command: list[str] | str | None = None
+    code_action: CodeAction = "rebuild"
+    stop_timeout: float = Field(default=10.0, ge=0, le=3600)
+    dockerfile_no_cache: bool = False
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, ports: list[str]) -> list[str]:
+        for port in ports:
+            match = _PORT.match(port)
+            if match is None or not all(1 <= int(match[g]) <= 65535 for g in ("host", "container")):
+                raise ValueError(
+                    f'expected "HOST:CONTAINER" with ports 1-65535 (e.g. "8000:8000"), got {port!r}'
+                )
+        return ports
+
+
+class Settings(BaseSettings):
+    """The whole configuration, as validated from every source."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    project: str | None = None
+    log_format: LogFormat = "auto"
+    verbose: bool = False
+    debounce_ms: int = Field(default=50, ge=0, le=10_000)
+    ignore: list[str] = Field(default_factory=list)
+    services: dict[str, ServiceSettings] = Field(default_factory=dict)
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, services: dict[str, ServiceSettings]) -> dict[str, ServiceSettings]:
+        for name in services:
+            if not _NAME.match(name):
+                raise ValueError(
+                    f"service name {name!r}: expected a letter or digit, then letters, "
+                    "digits, '_', '.' or '-'"
+                )
+        return services
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    host: int
+    container: int
+    protocol: str = "tcp"
+    host_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """One service, with every path resolved against the project root."""
+
+    name: str
+    context: Path
+    dockerfile: Path
+    target: str | None
+    build_args: Mapping[str, str]
+    ports: tuple[PortMapping, ...]
+    environment: Mapping[str, str]
+    env_file: Path | None
+    command: tuple[str, ...] | None
+    code_action: CodeAction
+    stop_timeout: float
+    dockerfile_no_cache: bool
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """The project: where it is, what it is called, how devd watches it, and its services."""
+
+    root: Path
+    name: str
+    source: str  # where the configuration came from, for messages
+    log_format: LogFormat
+    verbose: bool
+    debounce_ms: int
+    ignore: tuple[str, ...]
+    services: Mapping[str, ServiceConfig]
+
+
+def load(
+    root: Path, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> ProjectConfig:
+    """Read, merge and validate every configuration source for the project at ``root``.
+
+    ``overrides`` are the command-line flags (``None`` values are not given); ``environ``
+    defaults to the process environment.
+    """
+    root = root.resolve()
+    if not root.is_dir():
+        raise ConfigError(f"{root}: the project directory does not exist or is not a directory")
+    file_label, file_data = _project_file(root)
+    defaults_path = shipped_config_dir() / "defaults.toml"
+    defaults = _read_toml(defaults_path)
+    cli = {key: value for key, value in (overrides or {}).items() if value is not None}
+    env_data = _env_data(os.environ if environ is None else environ)
+    labelled = [
+        ("command line", cli),
+        ("environment", env_data),
+        (file_label, file_data),
+        (str(defaults_path), defaults),
+    ]
+    try:
+        settings = _settings_class([env_data, file_data, defaults])(**cli)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, labelled)) from error
+    return _project(root, settings, file_label)
+
+
+def _env_data(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``DEVD_*`` variables of ``environ``, nested as pydantic-settings reads them."""
+    source = EnvSettingsSource(
+        Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
+    )
+    source.env_vars = {key.lower(): value for key, value in environ.items()}
+    try:
+        return source()
+    except SettingsError as error:
+        raise ConfigError(_env_problem(environ) or f"environment: {error}") from error
+
+
+def _env_problem(environ: Mapping[str, str]) -> str | None:
+    """Name the ``DEVD_*`` variable whose JSON value does not parse."""
+    for key, value in environ.items():
+        if key.upper().startswith(ENV_PREFIX) and value.lstrip()[:1] in ("[", "{"):
+            try:
+                json.loads(value)
+            except ValueError as error:
+                example = '["8000:8000"] or {"KEY": "VALUE"}'
+                return f"environment {key}: expected JSON such as {example}: {error}"
+    return None
+
+
+def _settings_class(layers: Sequence[dict[str, Any]]) -> type[Settings]:
+    """Settings whose sources are the flags, then ``layers`` (highest first)."""
+
+    class Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            static = (InitSettingsSource(settings_cls, layer) for layer in layers)
+            return (init_settings, *static)
+
+    return Loaded
+
+
+def _project_file(root: Path) -> tuple[str, dict[str, Any]]:
+    """The project's own configuration: ``devd.toml``, else ``[tool.devd]`` of pyproject.toml."""
+    config_file = root / CONFIG_FILE
+    if config_file.is_file():
+        return CONFIG_FILE, _read_toml(config_file)
+    pyproject = root / PYPROJECT
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("devd")
+        if table is not None:
+            if not isinstance(table, dict):
+                raise ConfigError(
+                    f"{PYPROJECT}: tool.devd: expected a table, got {type(table).__name__}"
+                )
+            return f"{PYPROJECT} [tool.devd]", table
+    return "(no devd.toml)", {}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path.name}: not valid TOML: {error}") from error
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from error
+
+
+def _describe(error: ValidationError, labelled: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """One line (up to three problems), each naming the source, the key and what is expected."""
+    lines = []
+    for item in error.errors()[:3]:
+        loc = item["loc"]
+        key = _dotted(loc)
+        source = _source_of(loc, labelled)
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key" + _known_keys(loc)
+        elif (
+            item["type"] != "value_error"
+            and "input" in item
+            and not isinstance(item["input"], dict)
+        ):
+            message = f"{message}, got {item['input']!r}"
+        lines.append(f"{source}: {key}: {message}")
+    return "; ".join(lines)
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> str:
+    model: type[BaseModel] = ServiceSettings if len(loc) >= 3 and loc[0] == "services" else Settings
+    return "; expected one of: " + ", ".join(model.model_fields)
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _source_of(
+    loc: tuple[int | str, ...], labelled: Sequence[tuple[str, Mapping[str, Any]]]
+) -> str:
+    keys = [part for part in loc if isinstance(part, str)]
+    for label, data in labelled:
+        node: Any = data
+        for key in keys:
+            if not isinstance(node, Mapping) or key not in node:
+                break
+            node = node[key]
+        else:
+            if label == "environment":
+                return f"environment {ENV_PREFIX}{'__'.join(keys).upper()}"
+            return label
+    return labelled[2][0]
+
+
+def _project(root: Path, settings: Settings, source: str) -> ProjectConfig:
+    name = settings.project or root.name
+    services = settings.services or {DEFAULT_SERVICE: ServiceSettings()}
+    return ProjectConfig(
+        root=root,
+        name=_project_name(name),
+        source=source,
+        log_format=settings.log_format,
+        verbose=settings.verbose,
+        debounce_ms=settings.debounce_ms,
+        ignore=tuple(settings.ignore),
+        services={key: _service(root, key, value) for key, value in services.items()},
+    )
+
+
+def _project_name(name: str) -> str:
+    """A name usable in image tags and container names: lowercase letters, digits, '-', '_'."""
+    cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
+    if not cleaned:
+        raise ConfigError(
+            f'project: {name!r} gives no usable name; set project = "NAME" in {CONFIG_FILE}'
+        )
+    return cleaned
+
+
+def _service(root: Path, name: str, settings: ServiceSettings) -> ServiceConfig:
+    context = (root / settings.context).resolve()
+    command = settings.command
+    if isinstance(command, str):
+        command = shlex.split(command)
+    return ServiceConfig(
+        name=name,
+        context=context,
+        dockerfile=(context / settings.dockerfile).resolve(),
+        target=settings.target,
+        build_args=dict(settings.build_args),
+        ports=tuple(_port(port) for port in settings.ports),
+        environment=dict(settings.environment),
+        env_file=(root / settings.env_file).resolve() if settings.env_file else None,
+        command=tuple(command) if command is not None else None,
+        code_action=settings.code_action,
+        stop_timeout=settings.stop_timeout,
+        dockerfile_no_cache=settings.dockerfile_no_cache,
+    )
+
+
+def _port(text: str) -> PortMapping:
+    match = _PORT.match(text)
+    assert match is not None  # validated by ServiceSettings
+    return PortMapping(
+        int(match["host"]), int(match["container"]), match["proto"] or "tcp", match["ip"]
+    )

@@ -1,0 +1,339 @@
+"""The Dockerfile model: stages, their steps, and the layers that read the build context.
+
+Parsing is done by the official BuildKit parser (the ``dockerfile`` package), so continuations,
+comments, parser directives, JSON and shell forms and heredocs behave exactly as in Docker.
+This module adds what the parser leaves out: stage structure (``FROM ... AS``, ``COPY --from``),
+``ARG``/``ENV`` substitution, ``WORKDIR`` chains and absolute destinations of COPY/ADD.
+Pure: it takes the Dockerfile's text and returns values.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import dockerfile as buildkit
+
+from devd.errors import DockerfileError
+from devd.substitution import expand, unquote
+
+KNOWN_INSTRUCTIONS = frozenset(
+    {
+        "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK",
+        "LABEL", "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME",
+        "WORKDIR",
+    }
+)  # fmt: skip
+_REMOTE_PREFIXES = ("http://", "https://", "git@", "git://", "ssh://")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One instruction as written: keyword, first and last line, and its text on one line."""
+
+    keyword: str
+    line: int
+    end_line: int
+    text: str
+
+    @property
+    def display(self) -> str:
+        """The instruction as a person reads it (heredoc bodies cut off)."""
+        return " ".join(self.text.split("\n", 1)[0].split())
+
+
+@dataclass(frozen=True)
+class ContextSource:
+    """A path pattern in the build context that a step reads (COPY/ADD source, RUN bind mount)."""
+
+    pattern: str  # context-relative, normalised, "" is the whole context
+    excludes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One instruction of a stage with what it reads and what it depends on."""
+
+    instruction: Instruction
+    sources: tuple[ContextSource, ...] = ()
+    destination: str | None = None  # absolute path in the image for COPY/ADD
+    from_stage: int | None = None  # COPY --from=<stage of this Dockerfile>
+
+    @property
+    def keyword(self) -> str:
+        return self.instruction.keyword
+
+    @property
+    def reads_context(self) -> bool:
+        return bool(self.sources)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A build stage: its FROM, name, parent stage (if FROM names one) and steps."""
+
+    index: int
+    name: str | None
+    base: str
+    base_stage: int | None
+    steps: tuple[Step, ...]
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name is not None else str(self.index)
+
+    @property
+    def depends_on(self) -> frozenset[int]:
+        deps = {step.from_stage for step in self.steps if step.from_stage is not None}
+        if self.base_stage is not None:
+            deps.add(self.base_stage)
+        return frozenset(deps)
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """A parsed Dockerfile: global instructions (ARGs before the first FROM) and stages."""
+
+    name: str
+    preamble: tuple[Instruction, ...]
+    stages: tuple[Stage, ...]
+
+    def stage(self, ref: str) -> Stage:
+        """The stage named ``ref`` (case-insensitive) or with index ``ref``."""
+        index = _stage_index(ref, self.stages)
+        if index is None:
+            known = ", ".join(stage.label for stage in self.stages)
+            raise DockerfileError(f"{self.name}: no stage {ref!r} (stages: {known})")
+        return self.stages[index]
+
+    def needed_stages(self, target: str | None) -> tuple[Stage, ...]:
+        """The stages a build of ``target`` (default: the last stage) needs, in build order."""
+        final = self.stage(target) if target else self.stages[-1]
+        needed: set[int] = set()
+        pending = [final.index]
+        while pending:
+            index = pending.pop()
+            if index not in needed:
+                needed.add(index)
+                pending.extend(self.stages[index].depends_on)
+        return tuple(stage for stage in self.stages if stage.index in needed)
+
+    def steps_until(self, target: str | None) -> int:
+        """How many instructions the classic builder runs for ``target`` (its ``Step N/M``)."""
+        final = self.stage(target) if target else self.stages[-1]
+        return len(self.preamble) + sum(len(s.steps) for s in self.stages[: final.index + 1])
+
+
+@dataclass
+class _StageState:
+    """What a stage carries while the model is built: variables and working directory."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    args: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+
+    def variables(self) -> dict[str, str]:
+        return {**self.args, **self.env}
+
+
+def parse(
+    text: str, name: str = "Dockerfile", build_args: Mapping[str, str] | None = None
+) -> Dockerfile:
+    """Parse Dockerfile ``text`` (``name`` is used in messages) into the model."""
+    try:
+        commands = buildkit.parse_string(text)
+    except buildkit.GoParseError as error:
+        raise DockerfileError(f"{name}: {error}") from error
+    instructions = [_instruction(command, name) for command in commands]
+    return _Builder(name, dict(build_args or {})).build(commands, instructions)
+
+
+def _instruction(command: buildkit.Command, name: str) -> Instruction:
+    keyword = str(command.cmd).upper()
+    if keyword not in KNOWN_INSTRUCTIONS:
+        raise DockerfileError(
+            f"{name}:{command.start_line}: unknown instruction {command.cmd!r}; "
+            "expected a Dockerfile instruction such as FROM, RUN, COPY"
+        )
+    return Instruction(keyword, command.start_line, command.end_line, command.original)
+
+
+class _Builder:
+    """Walks the parsed commands once, tracking stages, variables and working directories."""
+
+    def __init__(self, name: str, build_args: dict[str, str]) -> None:
+        self.name = name
+        self.build_args = build_args
+        self.global_args: dict[str, str] = {}
+        self.stages: list[Stage] = []
+        self.states: list[_StageState] = []
+
+    def build(
+        self, commands: Sequence[buildkit.Command], instructions: Sequence[Instruction]
+    ) -> Dockerfile:
+        preamble: list[Instruction] = []
+        current: list[Step] | None = None
+        header: tuple[str | None, str, int | None] | None = None
+        state = _StageState()
+        for command, instruction in zip(commands, instructions, strict=True):
+            if instruction.keyword == "FROM":
+                if header is not None and current is not None:
+                    self._close(header, current, state)
+                header, state = self._open(command, instruction)
+                current = [Step(instruction)]
+            elif current is None:
+                if instruction.keyword != "ARG":
+                    raise self._error(instruction, "expected FROM (only ARG may come before it)")
+                self._global_arg(command)
+                preamble.append(instruction)
+            else:
+                current.append(self._step(command, instruction, state))
+        if header is None or current is None:
+            raise DockerfileError(
+                f"{self.name}: no FROM instruction; a Dockerfile starts with FROM"
+            )
+        self._close(header, current, state)
+        return Dockerfile(self.name, tuple(preamble), tuple(self.stages))
+
+    def _error(self, instruction: Instruction, message: str) -> DockerfileError:
+        return DockerfileError(f"{self.name}:{instruction.line}: {instruction.display}: {message}")
+
+    def _global_arg(self, command: buildkit.Command) -> None:
+        for token in command.value:
+            key, _, default = token.partition("=")
+            value = self.build_args.get(key, expand(unquote(default), self.global_args))
+            self.global_args[key] = value
+
+    def _open(
+        self, command: buildkit.Command, instruction: Instruction
+    ) -> tuple[tuple[str | None, str, int | None], _StageState]:
+        words = list(command.value)
+        if not words:
+            raise self._error(instruction, "FROM needs an image or a stage name")
+        name = None
+        if len(words) >= 3 and words[-2].upper() == "AS":
+            name = words[-1].lower()
+            words = words[:-2]
+        base = expand(words[0], self.global_args)
+        base_stage = _stage_index(base, self.stages, by_number=False)
+        state = _StageState()
+        if base_stage is not None:
+            parent = self.states[base_stage]
+            state = _StageState(dict(parent.env), {}, parent.workdir)
+        return (name, base, base_stage), state
+
+    def _close(
+        self, header: tuple[str | None, str, int | None], steps: list[Step], state: _StageState
+    ) -> None:
+        name, base, base_stage = header
+        self.stages.append(Stage(len(self.stages), name, base, base_stage, tuple(steps)))
+        self.states.append(state)
+
+    def _step(
+        self, command: buildkit.Command, instruction: Instruction, state: _StageState
+    ) -> Step:
+        keyword = instruction.keyword
+        if keyword == "ARG":
+            for token in command.value:
+                key, has_default, default = token.partition("=")
+                if key in self.build_args:
+                    state.args[key] = self.build_args[key]
+                elif has_default:
+                    state.args[key] = expand(unquote(default), state.variables())
+                elif key in self.global_args:
+                    state.args[key] = self.global_args[key]
+        elif keyword == "ENV":
+            self._env(command, instruction, state)
+        elif keyword == "WORKDIR":
+            path = expand(command.value[0] if command.value else "", state.variables())
+            state.workdir = posixpath.normpath(posixpath.join(state.workdir, path))
+        elif keyword in ("COPY", "ADD"):
+            return self._copy(command, instruction, state)
+        elif keyword == "RUN":
+            return Step(instruction, sources=_bind_mounts(command.flags, state.variables()))
+        return Step(instruction)
+
+    def _env(self, command: buildkit.Command, instruction: Instruction, state: _StageState) -> None:
+        values = list(command.value)
+        if len(values) % 2:
+            raise self._error(instruction, "ENV needs KEY=VALUE pairs")
+        variables = state.variables()
+        for key, value in zip(values[::2], values[1::2], strict=True):
+            state.env[key] = expand(unquote(value), variables)
+
+    def _copy(
+        self, command: buildkit.Command, instruction: Instruction, state: _StageState
+    ) -> Step:
+        variables = state.variables()
+        words = [expand(word, variables) for word in command.value]
+        if len(words) < 2:
+            raise self._error(
+                instruction, f"{instruction.keyword} needs at least one source and a destination"
+            )
+        flags = _flags(command.flags)
+        destination = _destination(words[-1], state.workdir)
+        if "from" in flags:
+            source_stage = expand(flags["from"][-1], variables)
+            return Step(
+                instruction,
+                destination=destination,
+                from_stage=_stage_index(source_stage, self.stages),
+            )
+        heredocs = {doc.name for doc in command.heredocs}
+        excludes = tuple(expand(p, variables) for p in flags.get("exclude", []))
+        sources = tuple(
+            ContextSource(_context_path(word), excludes)
+            for word in words[:-1]
+            if not word.startswith(_REMOTE_PREFIXES) and not _is_heredoc(word, heredocs)
+        )
+        return Step(instruction, sources=sources, destination=destination)
+
+
+def _flags(flags: Sequence[str]) -> dict[str, list[str]]:
+    parsed: dict[str, list[str]] = {}
+    for flag in flags:
+        key, _, value = flag.removeprefix("--").partition("=")
+        parsed.setdefault(key.lower(), []).append(value)
+    return parsed
+
+
+def _bind_mounts(flags: Sequence[str], variables: Mapping[str, str]) -> tuple[ContextSource, ...]:
+    """Context paths a ``RUN --mount=type=bind`` (the default mount type) reads."""
+    sources = []
+    for value in _flags(flags).get("mount", []):
+        options = dict(
+            item.partition("=")[::2] for item in expand(value, variables).split(",") if item
+        )
+        if options.get("type", "bind") == "bind" and "from" not in options:
+            sources.append(
+                ContextSource(_context_path(options.get("source", options.get("src", "."))))
+            )
+    return tuple(sources)
+
+
+def _is_heredoc(word: str, names: set[str]) -> bool:
+    return word.startswith("<<") and word.lstrip("<-").strip("'\"") in names
+
+
+def _context_path(source: str) -> str:
+    """A COPY source as a context-relative path: no leading slash, no ``.``; ``""`` = all."""
+    cleaned = posixpath.normpath("/" + source).lstrip("/")
+    return "" if cleaned == "." else cleaned
+
+
+def _destination(dest: str, workdir: str) -> str:
+    """The absolute destination, keeping a trailing slash (it means 'into this directory')."""
+    absolute = posixpath.normpath(posixpath.join(workdir, dest))
+    if dest.endswith("/") or dest in (".", "./") or dest.endswith("/."):
+        return absolute.rstrip("/") + "/"
+    return absolute
+
+
+def _stage_index(ref: str, stages: Sequence[Stage], by_number: bool = True) -> int | None:
+    for stage in stages:
+        if stage.name is not None and stage.name == ref.lower():
+            return stage.index
+    if by_number and ref.isdigit() and int(ref) < len(stages):
+        return int(ref)
+    return None

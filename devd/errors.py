@@ -1,0 +1,64 @@
+"""Exceptions devd raises on purpose; each carries a message fit to show the user as is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class DevdError(Exception):
+    """Base class of every error devd reports to the user: the CLI prints the message on one
+    line and exits with ``exit_code`` (1: something that ran failed; 2: bad input or setup)."""
+
+    exit_code = 1
+
+
+class ConfigError(DevdError):
+    """The configuration (devd.toml, pyproject.toml, DEVD_* environment, flags) is invalid."""
+
+    exit_code = 2
+
+
+class DockerfileError(DevdError):
+    """A Dockerfile that cannot be read or parsed, or that names something that does not exist."""
+
+    exit_code = 2
+
+
+class EngineUnavailable(DevdError):
+    """No Docker engine answers where devd looked for one."""
+
+    exit_code = 2
+
+
+class BuildContextError(DevdError):
+    """The build context could not be assembled (missing directory, unreadable file...)."""
+
+    exit_code = 2
+
+
+class BuildFailed(DevdError):
+    """An image build did not produce an image.
+
+    ``step`` is the failing instruction as the engine printed it (``"RUN make"``), or
+    None when the build failed before its first step (parse error, bad option);
+    ``step_number``/``step_total`` locate it ("4/7"); ``output`` holds the last lines
+    the step printed; ``command_status`` is the failing command's exit status when the
+    engine gave one (``exit_code`` stays the CLI's exit code).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        step_number: int | None = None,
+        step_total: int | None = None,
+        output: Sequence[str] = (),
+        command_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.step_number = step_number
+        self.step_total = step_total
+        self.output = tuple(output)
+        self.command_status = command_status

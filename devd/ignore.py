@@ -1,0 +1,68 @@
+"""Ignore rules: `.dockerignore` files as the engine applies them, and devd's own ignore list.
+
+Matching is docker-py's ``PatternMatcher`` (a port of moby's ``fileutils``): anchored patterns,
+``**``, ``!`` re-includes, and everything under an excluded directory is excluded. This module
+only adds what a person needs to read a decision: which pattern made it.
+Pure: takes the ignore file's text and paths, returns decisions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from docker.utils.build import Pattern, PatternMatcher, split_path
+
+DOCKERIGNORE = ".dockerignore"
+
+
+def parse_patterns(text: str) -> tuple[str, ...]:
+    """The patterns of an ignore file, read as docker-py reads ``.dockerignore``."""
+    lines = (line.strip() for line in text.splitlines())
+    return tuple(line for line in lines if line and not line.startswith("#"))
+
+
+def ignore_file_for(dockerfile: str) -> str:
+    """The Dockerfile-specific ignore file beside ``dockerfile`` (``<name>.dockerignore``)."""
+    return f"{dockerfile}{DOCKERIGNORE}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a path is excluded, and the pattern that decided (``None``: no pattern matched)."""
+
+    excluded: bool
+    pattern: str | None
+
+
+class IgnoreRules:
+    """A list of ignore patterns with the matcher the engine's client uses."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = tuple(patterns)
+        self._matcher = PatternMatcher(list(self.patterns))
+        # PatternMatcher drops patterns that clean to nothing and adds "!.dockerignore":
+        # the same list here, each with the text it was written as.
+        written = [*self.patterns, "!" + DOCKERIGNORE]
+        self._compiled = [(text, Pattern(text)) for text in written if Pattern(text).dirs]
+
+    def verdict(self, path: str) -> Verdict:
+        """Decide ``path`` (relative, ``/``-separated) the way ``PatternMatcher.matches`` does."""
+        excluded = bool(self._matcher.matches(path))
+        return Verdict(excluded, self._deciding_pattern(path))
+
+    def excludes(self, path: str) -> bool:
+        return bool(self._matcher.matches(path))
+
+    def _deciding_pattern(self, path: str) -> str | None:
+        """The last pattern that matches ``path`` or one of its parent directories."""
+        parent_dirs = split_path(os.path.dirname(path))
+        deciding = None
+        for text, pattern in self._compiled:
+            match = pattern.match(path)
+            if not match and parent_dirs and len(pattern.dirs) <= len(parent_dirs):
+                match = pattern.match("/".join(parent_dirs[: len(pattern.dirs)]))
+            if match:
+                deciding = text
+        return deciding

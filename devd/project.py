@@ -1,0 +1,72 @@
+"""Reading a service's build definition from disk into the pure core's values.
+
+The one place that opens the Dockerfile and the ignore files; everything it returns is plain
+data for :mod:`devd.classify` and the planner.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from devd import dockerfile
+from devd.classify import BuildView
+from devd.config import ProjectConfig, ServiceConfig
+from devd.errors import DockerfileError
+from devd.ignore import DOCKERIGNORE, IgnoreRules, ignore_file_for, parse_patterns
+
+
+def relative(root: Path, path: Path) -> str:
+    """``path`` relative to ``root``, ``/``-separated (``..`` when outside), ``""`` for root."""
+    text = os.path.relpath(path, root).replace(os.sep, "/")
+    return "" if text == "." else text
+
+
+def ignore_file(service: ServiceConfig) -> Path:
+    """The applying ignore file: ``<Dockerfile>.dockerignore`` if present, else the context's."""
+    specific = Path(ignore_file_for(str(service.dockerfile)))
+    return specific if specific.is_file() else service.context / DOCKERIGNORE
+
+
+def read_ignore_rules(path: Path) -> IgnoreRules:
+    try:
+        return IgnoreRules(parse_patterns(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return IgnoreRules(())
+    except (OSError, UnicodeDecodeError) as error:
+        raise DockerfileError(f"{path}: cannot read ignore file: {error}") from error
+
+
+def read_dockerfile(service: ServiceConfig, display: str) -> dockerfile.Dockerfile:
+    try:
+        text = service.dockerfile.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise DockerfileError(
+            f"{display}: Dockerfile of service {service.name!r} not found; "
+            f"create it or set services.{service.name}.dockerfile in devd.toml"
+        ) from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise DockerfileError(f"{display}: cannot read: {error}") from error
+    return dockerfile.parse(text, display, service.build_args)
+
+
+def build_view(project: ProjectConfig, service: ServiceConfig) -> BuildView:
+    """Everything classification needs about ``service``, read from disk now."""
+    root = project.root
+    dockerfile_path = relative(root, service.dockerfile)
+    applying = ignore_file(service)
+    default_ignore = service.context / DOCKERIGNORE
+    model = read_dockerfile(service, dockerfile_path)
+    if service.target is not None:
+        model.stage(service.target)  # raises with the list of stages when the target is unknown
+    return BuildView(
+        service=service.name,
+        context=relative(root, service.context),
+        dockerfile_path=dockerfile_path,
+        dockerfile=model,
+        target=service.target,
+        ignore_file=relative(root, applying),
+        ignore_rules=read_ignore_rules(applying),
+        watch_ignore=IgnoreRules(project.ignore),
+        unused_ignore_file=relative(root, default_ignore) if applying != default_ignore else None,
+    )
