@@ -18,7 +18,7 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from devd.copy_sources import landing_path, reads
+from devd.copy_sources import has_glob, landing_path, reads
 from devd.dockerfile import Dockerfile, Stage, Step
 from devd.ignore import IgnoreRules, ignore_file_for
 
@@ -108,9 +108,8 @@ def normalise(path: str) -> str:
 
 
 def _within(path: str, directory: str) -> str | None:
-    if path == ".." or path.startswith("../"):
-        if not directory.startswith(".."):
-            return None
+    if (path == ".." or path.startswith("../")) and not directory.startswith(".."):
+        return None
     if directory == "":
         return path
     if path == directory or path.startswith(directory + "/"):
@@ -158,6 +157,8 @@ def _by_layers(path: str, relative: str, view: BuildView) -> Classification:
     destination = _landing(relative, step) if stage is stages[-1] else None
     lands = f" to {destination}" if destination else ""
     reason = f"copied by {where}{lands}; no RUN step after it"
+    if all(st is not stages[-1] for st, _ in busted):
+        reason += f"; the image of target {target!r} does not change"
     return Classification(
         path, view.service, Kind.CODE, reason, line, text, destination=destination
     )
@@ -176,22 +177,53 @@ def _landing(relative: str, step: Step) -> str | None:
 def _invalidated(relative: str, stages: tuple[Stage, ...]) -> set[tuple[int, int]]:
     """(stage, position) of each step whose cache a change to ``relative`` busts.
 
-    A step is invalidated when it reads the path, when an earlier step of its stage is, when
-    its FROM names an invalidated stage, or when it copies from one (``COPY --from``).
+    Follows the change through the image: a step that copies the path lands it at some image
+    paths; once a step misses the cache every later step of its stage does too; a RUN after
+    that may change anything (``/``). A stage whose FROM names a changed stage starts changed;
+    ``COPY --from`` misses the cache only when what it copies overlaps what changed there.
     """
     invalid: set[tuple[int, int]] = set()
-    stage_invalid: dict[int, bool] = {}
+    changed_in: dict[int, frozenset[str]] = {}
     for stage in stages:
-        busted = stage.base_stage is not None and stage_invalid.get(stage.base_stage, False)
+        changed = (
+            set(changed_in.get(stage.base_stage, ())) if stage.base_stage is not None else set()
+        )
+        busted = bool(changed)
         for position, step in enumerate(stage.steps):
-            busted = busted or _feeds(step, relative, stage_invalid)
+            landed = _lands(step, relative, changed_in)
+            busted = busted or bool(landed)
+            changed |= landed
             if busted:
                 invalid.add((stage.index, position))
-        stage_invalid[stage.index] = busted
+                if step.keyword == "RUN":
+                    changed = {"/"}
+        changed_in[stage.index] = frozenset(changed)
     return invalid
 
 
-def _feeds(step: Step, relative: str, stage_invalid: dict[int, bool]) -> bool:
+def _lands(step: Step, relative: str, changed_in: dict[int, frozenset[str]]) -> set[str]:
+    """The image paths ``step`` writes differently after a change to ``relative``."""
+    destination = step.destination or "/"
     if step.from_stage is not None:
-        return stage_invalid.get(step.from_stage, False)
-    return any(reads(source, relative) for source in step.sources)
+        changed = changed_in.get(step.from_stage, frozenset())
+        hit = any(_overlap(c, _static_prefix(p)) for c in changed for p in step.from_paths)
+        return {destination} if hit else set()
+    many = len(step.sources) > 1
+    return {
+        landing_path(source, destination, relative, many) or destination
+        for source in step.sources
+        if reads(source, relative)
+    }
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether image paths ``a`` and ``b`` are the same or one contains the other."""
+    a, b = a.rstrip("/") or "/", b.rstrip("/") or "/"
+    return "/" in (a, b) or a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _static_prefix(path: str) -> str:
+    """The directory part of ``path`` before its first glob component (``/a/*.py``: ``/a``)."""
+    parts = path.split("/")
+    first_glob = next((i for i, part in enumerate(parts) if has_glob(part)), len(parts))
+    return "/".join(parts[:first_glob]) or "/"

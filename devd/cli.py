@@ -15,7 +15,7 @@ from typing import Any
 
 from devd import __version__, config
 from devd.classify import Classification, classify
-from devd.errors import DevdError
+from devd.errors import ConfigError, DevdError
 from devd.project import build_view, relative
 
 EXIT_USAGE = 2
@@ -24,7 +24,7 @@ EXIT_USAGE = 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="devd",
-        description="A file-watcher dev daemon with smart rebuilds for projects that run in Docker.",
+        description="A file-watcher dev daemon with smart rebuilds for Docker projects.",
     )
     parser.add_argument("--version", action="version", version=f"devd {__version__}")
     parser.add_argument(
@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
             "PATH may name a file that does not exist (yet)."
         ),
     )
-    explain.add_argument("paths", nargs="+", metavar="PATH", help="relative to the current directory")
+    explain.add_argument(
+        "paths", nargs="+", metavar="PATH", help="relative to the current directory"
+    )
     explain.add_argument("--json", action="store_true", help="print a JSON list of objects")
     explain.add_argument("--service", metavar="NAME", help="only this service")
     explain.set_defaults(handler=cmd_explain)
@@ -65,7 +67,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.service is not None:
         if args.service not in services:
             known = ", ".join(services)
-            raise config.ConfigError(f"--service: no service {args.service!r} (services: {known})")
+            raise ConfigError(f"--service: no service {args.service!r} (services: {known})")
         services = {args.service: services[args.service]}
     views = [build_view(project, service) for service in services.values()]
     paths = [relative(project.root, Path.cwd() / path) for path in args.paths]
@@ -81,7 +83,9 @@ def _table(results: Sequence[Classification]) -> str:
     rows = [(r.path or ".", r.service, str(r.kind), r.reason) for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  "
+        + row[3]
         for row in rows
     )
 

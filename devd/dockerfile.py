@@ -59,6 +59,7 @@ class Step:
     sources: tuple[ContextSource, ...] = ()
     destination: str | None = None  # absolute path in the image for COPY/ADD
     from_stage: int | None = None  # COPY --from=<stage of this Dockerfile>
+    from_paths: tuple[str, ...] = ()  # what COPY --from copies: absolute paths in that stage
 
     @property
     def keyword(self) -> str:
@@ -246,7 +247,7 @@ class _Builder:
         elif keyword == "ENV":
             self._env(command, instruction, state)
         elif keyword == "WORKDIR":
-            path = expand(command.value[0] if command.value else "", state.variables())
+            path = expand(unquote(command.value[0]) if command.value else "", state.variables())
             state.workdir = posixpath.normpath(posixpath.join(state.workdir, path))
         elif keyword in ("COPY", "ADD"):
             return self._copy(command, instruction, state)
@@ -266,7 +267,8 @@ class _Builder:
         self, command: buildkit.Command, instruction: Instruction, state: _StageState
     ) -> Step:
         variables = state.variables()
-        words = [expand(word, variables) for word in command.value]
+        # The builder removes quotes from every word, JSON form included (its shell lexer).
+        words = [expand(unquote(word), variables) for word in command.value]
         if len(words) < 2:
             raise self._error(
                 instruction, f"{instruction.keyword} needs at least one source and a destination"
@@ -279,6 +281,7 @@ class _Builder:
                 instruction,
                 destination=destination,
                 from_stage=_stage_index(source_stage, self.stages),
+                from_paths=tuple(posixpath.normpath("/" + word) for word in words[:-1]),
             )
         heredocs = {doc.name for doc in command.heredocs}
         excludes = tuple(expand(p, variables) for p in flags.get("exclude", []))

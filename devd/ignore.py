@@ -48,12 +48,28 @@ class IgnoreRules:
         self._compiled = [(text, Pattern(text)) for text in written if Pattern(text).dirs]
 
     def verdict(self, path: str) -> Verdict:
-        """Decide ``path`` (relative, ``/``-separated) the way ``PatternMatcher.matches`` does."""
-        excluded = bool(self._matcher.matches(path))
-        return Verdict(excluded, self._deciding_pattern(path))
+        """Decide ``path`` (relative, ``/``-separated) as docker-py's context walk does.
+
+        The walk skips an excluded directory with everything under it unless a ``!`` pattern
+        starts with that directory, so an ancestor can exclude a path that ``matches`` alone
+        would not (``**/.git`` excludes ``.git/HEAD``).
+        """
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            ancestor = "/".join(parts[:depth])
+            if self._matcher.matches(ancestor) and not self._reincluded_under(ancestor):
+                return Verdict(True, self._deciding_pattern(ancestor))
+        return Verdict(bool(self._matcher.matches(path)), self._deciding_pattern(path))
 
     def excludes(self, path: str) -> bool:
-        return bool(self._matcher.matches(path))
+        return self.verdict(path).excluded
+
+    def _reincluded_under(self, directory: str) -> bool:
+        """Whether a ``!`` pattern may re-include something under ``directory`` (walk's test)."""
+        return any(
+            pattern.exclusion and pattern.cleaned_pattern.startswith(directory)
+            for pattern in self._matcher.patterns
+        )
 
     def _deciding_pattern(self, path: str) -> str | None:
         """The last pattern that matches ``path`` or one of its parent directories."""

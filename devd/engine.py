@@ -1,0 +1,415 @@
+"""The thin adapter over the Docker SDK (docker-py): connecting and building images.
+
+Builds go through the low-level streaming API with the classic builder (what engine 20.10
+runs for API clients). Its output is a stream of JSON objects; the ``stream`` texts, joined
+and split into lines, read like ``docker build`` without BuildKit::
+
+    Step 4/7 : RUN cat req.txt > /deps        <- a step starts ("Step N/M : " + instruction)
+     ---> Using cache                         <- ... and was taken from the cache
+     ---> Running in 3f2c0d1e5a6b             <- (or) a container runs it
+    <what the command prints; stderr arrives wrapped in ANSI colour codes>
+    Removing intermediate container 3f2c0d1e5a6b
+     ---> f64b59fd4b3b                        <- the step's resulting image
+    {"aux": {"ID": "sha256:..."}}             <- the final image id
+    Successfully built f64b59fd4b3b / Successfully tagged NAME:TAG
+
+A failure is an ``{"error": ..., "errorDetail": {"message": ..., "code": N}}`` object.
+
+Decisions:
+
+* A step is *cached* when the engine printed ``---> Using cache`` for it. A ``FROM`` step never
+  prints that, yet does no work (it only looks the base image up), so it counts as cached;
+  so does a step that printed no ``--->`` line at all (an ``ARG`` before the first ``FROM``).
+  Any other step without ``Using cache`` was rebuilt, even when it printed nothing but its
+  image id: an uncached ``COPY`` prints exactly that.
+* Build labels are applied by the classic builder as extra ``LABEL k=v`` steps (one per label,
+  sorted by key) appended to the last stage, and counted in "Step N/M". They are kept in
+  ``BuildResult.steps`` with ``from_labels=True`` but left out of the rebuilt/cached counts,
+  which describe the Dockerfile.
+* ``StepResult.output`` holds what the step's command printed, without the engine's
+  bookkeeping lines (``--->`` lines, ``Removing intermediate container``); ``on_line`` gets
+  every line, bookkeeping included, with colour codes removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+import urllib3.exceptions
+
+from devd.context import ContextArchive
+from devd.errors import BuildFailed, EngineUnavailable
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+BUILD_IDLE_TIMEOUT = 600.0
+"""Seconds a build may go without the engine sending anything before devd gives up on it."""
+FAILURE_TAIL_LINES = 20
+_PROBE_TIMEOUT = 10.0
+
+LineCallback = Callable[[str], None]
+
+_STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_BOOKKEEPING_RE = re.compile(r"^ ---> |^Removing intermediate container ")
+_USING_CACHE = " ---> Using cache"
+_BUILT_RE = re.compile(r"^Successfully built ([0-9a-f]+)$")
+# What a connection to the engine can raise while a build streams: the engine refusing the
+# request (APIError, a DockerException), the socket closing or timing out (requests and
+# urllib3 errors, OSError), a truncated last JSON object (ValueError).
+_TRANSPORT_ERRORS = (
+    docker.errors.DockerException,
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    OSError,
+    ValueError,
+)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One "Step N/M" of a build, as the engine reported it."""
+
+    number: int
+    total: int
+    instruction: str
+    cached: bool
+    output: tuple[str, ...]
+    from_labels: bool = False
+
+    @property
+    def keyword(self) -> str:
+        """The instruction's keyword in upper case (``RUN``, ``COPY``...)."""
+        return self.instruction.split(maxsplit=1)[0].upper() if self.instruction else ""
+
+    @property
+    def label(self) -> str:
+        """``"step 4/7 (RUN make)"``: how messages name the step."""
+        return f"step {self.number}/{self.total} ({self.instruction})"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A finished build: the image id and what each step did."""
+
+    image_id: str
+    steps: tuple[StepResult, ...]
+    messages: tuple[str, ...] = ()
+    """Lines outside any step: warnings, ``Successfully built/tagged``."""
+
+    @property
+    def dockerfile_steps(self) -> tuple[StepResult, ...]:
+        """The steps that come from the Dockerfile (not the engine's build-label steps)."""
+        return tuple(step for step in self.steps if not step.from_labels)
+
+    @property
+    def rebuilt(self) -> tuple[StepResult, ...]:
+        return tuple(step for step in self.dockerfile_steps if not step.cached)
+
+    @property
+    def cached(self) -> tuple[StepResult, ...]:
+        return tuple(step for step in self.dockerfile_steps if step.cached)
+
+    @property
+    def summary(self) -> str:
+        """``"1 of 7 steps rebuilt, 6 cached"``."""
+        total = len(self.dockerfile_steps)
+        noun = "step" if total == 1 else "steps"
+        return f"{len(self.rebuilt)} of {total} {noun} rebuilt, {len(self.cached)} cached"
+
+
+def connect(*, build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT) -> Engine:
+    """Connect to the engine the environment names (DOCKER_HOST, else the default socket).
+
+    ``build_idle_timeout``: see :class:`Engine`. Raises EngineUnavailable when no engine
+    answers.
+    """
+    _probe_unix_socket(os.environ)
+    try:
+        client = docker.from_env()
+    except docker.errors.DockerException as error:
+        raise EngineUnavailable(unavailable_message(os.environ, error)) from error
+    try:
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+        client.close()
+        raise EngineUnavailable(unavailable_message(os.environ, error)) from error
+    return Engine(client, build_idle_timeout=build_idle_timeout)
+
+
+def _probe_unix_socket(environ: Mapping[str, str]) -> None:
+    """Fail early, with the OS's reason, when the engine's unix socket does not accept.
+
+    docker-py leaves the socket of a failed unix connection unclosed (a ResourceWarning at
+    some later garbage collection); probing first keeps that from happening.
+    """
+    host = environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+    if not host.startswith("unix://"):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(_PROBE_TIMEOUT)
+        try:
+            probe.connect(host.removeprefix("unix://"))
+        except OSError as error:
+            raise EngineUnavailable(unavailable_message(environ, error)) from error
+
+
+def unavailable_message(environ: Mapping[str, str], error: BaseException) -> str:
+    """One line: where devd looked, why it failed, and what to do."""
+    host = environ.get("DOCKER_HOST")
+    where = f"{host} (from DOCKER_HOST)" if host else DEFAULT_SOCKET
+    remedy = "or fix DOCKER_HOST" if host else "or point DOCKER_HOST at a running engine"
+    return (
+        f"no Docker engine answers at {where}: {_root_reason(error)}; "
+        f"start dockerd (in devd's repository: scripts/setup-engine) {remedy}"
+    )
+
+
+def _root_reason(error: BaseException) -> str:
+    """The innermost cause, the part that says what went wrong ("Connection refused")."""
+    root = error
+    while (inner := root.__cause__ or root.__context__) is not None:
+        root = inner
+    if isinstance(root, OSError) and root.strerror:
+        return root.strerror
+    return _one_line(str(root))
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+class Engine:
+    """A connected engine. ``client`` is the docker-py client, for what this adapter lacks.
+
+    ``build_idle_timeout`` (seconds, None: wait forever) bounds how long a build may go
+    without any output from the engine: a stuck engine then fails the build instead of
+    hanging it. A step that runs silently for longer than that fails too.
+    """
+
+    def __init__(self, client: Any, *, build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT):
+        self.client = client
+        self.build_idle_timeout = build_idle_timeout
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def build(
+        self,
+        context: ContextArchive,
+        *,
+        tag: str,
+        labels: Mapping[str, str],
+        build_args: Mapping[str, str],
+        target: str | None,
+        no_cache: bool,
+        on_line: LineCallback | None = None,
+    ) -> BuildResult:
+        """Build ``context`` into an image tagged ``tag``; raises BuildFailed on any failure.
+
+        ``on_line`` is called with each output line as it arrives.
+        """
+        parser = BuildStreamParser(label_count=len(labels), on_line=on_line)
+        context.fileobj.seek(0)
+        try:
+            chunks = self.client.api.build(
+                fileobj=context.fileobj,
+                custom_context=True,
+                dockerfile=context.dockerfile,
+                tag=tag,
+                labels=dict(labels),
+                buildargs=dict(build_args),
+                target=target,
+                nocache=no_cache,
+                decode=True,
+                rm=True,
+                forcerm=True,
+                timeout=self.build_idle_timeout,
+            )
+            parser.feed_all(chunks)
+        except _TRANSPORT_ERRORS as error:
+            raise parser.interrupted(error) from error
+        return parser.finish()
+
+
+@dataclass
+class _StepDraft:
+    number: int
+    total: int
+    instruction: str
+    from_labels: bool
+    cached: bool = False
+    made_image: bool = False  # the engine printed a " ---> " line for it
+    output: list[str] = field(default_factory=list)
+
+    def freeze(self) -> StepResult:
+        # FROM only looks its base up; an ARG before the first FROM prints nothing at all.
+        keyword = self.instruction.split(maxsplit=1)[0].upper()
+        cached = self.cached or keyword == "FROM" or not self.made_image
+        return StepResult(
+            number=self.number,
+            total=self.total,
+            instruction=self.instruction,
+            cached=cached,
+            output=tuple(self.output),
+            from_labels=self.from_labels,
+        )
+
+
+class BuildStreamParser:
+    """Turns the classic builder's decoded JSON stream into a BuildResult (or BuildFailed).
+
+    Feed it every object in order, then call :meth:`finish`. ``label_count`` is the number of
+    build labels given, i.e. of ``LABEL`` steps the engine appends.
+    """
+
+    def __init__(self, *, label_count: int = 0, on_line: LineCallback | None = None) -> None:
+        self._label_count = label_count
+        self._on_line = on_line
+        self._pending = ""
+        self._steps: list[StepResult] = []
+        self._current: _StepDraft | None = None
+        self._messages: list[str] = []
+        self._image_id: str | None = None
+        self._built_id: str | None = None
+        self._error: Mapping[str, Any] | None = None
+        self._failed_step: _StepDraft | None = None
+
+    def feed_all(self, chunks: Iterable[Mapping[str, Any]]) -> None:
+        for chunk in chunks:
+            self.feed(chunk)
+
+    def feed(self, chunk: Mapping[str, Any]) -> None:
+        if "error" in chunk or "errorDetail" in chunk:
+            self._fail(chunk)
+        elif "stream" in chunk:
+            self._text(str(chunk["stream"]))
+        elif "aux" in chunk:
+            self._aux(chunk["aux"])
+        elif "status" in chunk:
+            self._text(_status_line(chunk))
+
+    def finish(self) -> BuildResult:
+        """The result once the stream has ended; raises BuildFailed if it was not a success."""
+        self._flush()
+        if self._error is not None:
+            raise self._build_failed(_error_message(self._error), self._error_status())
+        image_id = self._image_id or self._built_id
+        if image_id is None:
+            raise self._build_failed("the engine ended the build without an image", None)
+        self._close_step()
+        return BuildResult(image_id, tuple(self._steps), tuple(self._messages))
+
+    def interrupted(self, error: BaseException) -> BuildFailed:
+        """The BuildFailed for a connection that broke (or a request refused) mid-build."""
+        self._flush()
+        if self._current is None and not self._steps:
+            reason = getattr(error, "explanation", None) or error
+            return self._build_failed(f"the build could not start: {_one_line(str(reason))}", None)
+        return self._build_failed(f"lost the engine mid-build: {_one_line(str(error))}", None)
+
+    def _text(self, text: str) -> None:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._line(line)
+
+    def _flush(self) -> None:
+        if self._pending:
+            line, self._pending = self._pending, ""
+            self._line(line)
+
+    def _line(self, raw: str) -> None:
+        line = _ANSI_RE.sub("", raw).rstrip("\r")
+        if self._on_line is not None:
+            self._on_line(line)
+        step = _STEP_RE.match(line)
+        if step is not None:
+            self._start_step(int(step[1]), int(step[2]), step[3])
+            return
+        built = _BUILT_RE.match(line)
+        if built is not None:
+            self._built_id = built[1]
+            self._close_step()
+        if self._current is None:
+            self._messages.append(line)
+        elif line.startswith(_USING_CACHE):
+            self._current.cached = True
+        elif line.startswith(" ---> "):
+            self._current.made_image = True
+        elif _BOOKKEEPING_RE.match(line) is None:
+            self._current.output.append(line)
+
+    def _start_step(self, number: int, total: int, instruction: str) -> None:
+        self._close_step()
+        from_labels = number > total - self._label_count
+        self._current = _StepDraft(number, total, instruction, from_labels)
+
+    def _close_step(self) -> None:
+        if self._current is not None:
+            self._steps.append(self._current.freeze())
+            self._current = None
+
+    def _aux(self, aux: Any) -> None:
+        if isinstance(aux, Mapping) and "ID" in aux:
+            self._image_id = str(aux["ID"])
+            self._close_step()
+
+    def _fail(self, chunk: Mapping[str, Any]) -> None:
+        self._flush()
+        if self._error is None:
+            self._error = chunk
+            self._failed_step = self._current
+
+    def _error_status(self) -> int | None:
+        detail = self._error.get("errorDetail") if self._error is not None else None
+        code = detail.get("code") if isinstance(detail, Mapping) else None
+        return code if isinstance(code, int) else None
+
+    def _build_failed(self, reason: str, status: int | None) -> BuildFailed:
+        step = self._failed_step or self._current
+        if step is None:
+            return BuildFailed(
+                f"build failed: {reason}", output=self._messages[-FAILURE_TAIL_LINES:]
+            )
+        return BuildFailed(
+            f"build failed at step {step.number}/{step.total} ({step.instruction}): {reason}",
+            step=step.instruction,
+            step_number=step.number,
+            step_total=step.total,
+            output=step.output[-FAILURE_TAIL_LINES:],
+            command_status=status,
+        )
+
+
+def _status_line(chunk: Mapping[str, Any]) -> str:
+    """A pull progress object as one line (``"<id>: Downloading"``)."""
+    ident = chunk.get("id")
+    status = str(chunk["status"])
+    return f"{ident}: {status}\n" if ident else f"{status}\n"
+
+
+def _error_message(chunk: Mapping[str, Any]) -> str:
+    detail = chunk.get("errorDetail")
+    message = detail.get("message") if isinstance(detail, Mapping) else None
+    return _one_line(str(message or chunk.get("error") or "unknown error"))

@@ -1,0 +1,108 @@
+"""Shared fixtures: the real Docker engine, its local base image, and per-test cleanup.
+
+Tests that need the engine are marked ``@pytest.mark.engine`` and use the ``engine`` fixture.
+When no engine answers they fail in CI (``CI=true``) and skip elsewhere, saying why and how
+to start one. Everything a test builds carries the label ``devd.test=<id>`` (see
+``test_labels``) and is removed, with the containers made from it, when the test ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import docker.errors
+import pytest
+
+from devd.engine import Engine, connect
+from devd.errors import EngineUnavailable
+
+BUSYBOX_IMAGE = "devd-busybox:latest"
+TEST_LABEL = "devd.test"
+SETUP_HINT = "run scripts/setup-engine (as root) to build it"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches the engine fixture ``engine``, so ``-m "not engine"`` works
+    even for a test that forgot the marker."""
+    for item in items:
+        if "engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.engine)
+
+
+def _missing(what: str) -> NoReturn:
+    """Fail in CI, where the engine is part of the contract; skip with the reason elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {what} (.ci/run must run scripts/setup-engine)", pytrace=False)
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    """The real engine the environment names (DOCKER_HOST or the default socket)."""
+    try:
+        connected = connect()
+    except EngineUnavailable as error:
+        problem = str(error)  # reported outside the except block: no chained traceback
+    else:
+        with connected:
+            yield connected
+        return
+    _missing(problem)
+
+
+@pytest.fixture(scope="session")
+def docker_client(engine: Engine) -> Any:
+    """The docker-py client behind ``engine``, for looking at what a test made."""
+    return engine.client
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_client: Any) -> str:
+    """The local busybox base image's name (built by scripts/setup-engine; no registry here)."""
+    try:
+        docker_client.images.get(BUSYBOX_IMAGE)
+    except docker.errors.ImageNotFound:
+        pass
+    else:
+        return BUSYBOX_IMAGE
+    _missing(f"the base image {BUSYBOX_IMAGE} is missing; {SETUP_HINT}")
+
+
+@pytest.fixture
+def test_id() -> str:
+    """A fresh id per test, for tags and labels."""
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def test_labels(test_id: str) -> dict[str, str]:
+    """Labels to put on everything the test builds, so that cleanup finds it."""
+    return {TEST_LABEL: test_id}
+
+
+@pytest.fixture
+def image_tag(docker_client: Any, test_id: str) -> Iterator[str]:
+    """A tag no other test uses; afterwards removes the test's containers and images."""
+    tag = f"devd-test-{test_id}:latest"
+    yield tag
+    _remove_test_objects(docker_client, test_id, tag)
+
+
+def _remove_test_objects(client: Any, test_id: str, tag: str) -> None:
+    selector = {"label": f"{TEST_LABEL}={test_id}"}
+    for container in client.containers.list(all=True, filters=selector):
+        _ignore_missing(lambda c=container: c.remove(force=True))
+    images = client.images.list(all=True, filters=selector)
+    # Newest first: a child must go before the image it was built on.
+    for image in sorted(images, key=lambda i: i.attrs["Created"], reverse=True):
+        _ignore_missing(lambda i=image: client.images.remove(i.id, force=True))
+    _ignore_missing(lambda: client.images.remove(tag, force=True))
+
+
+def _ignore_missing(remove: Any) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        remove()

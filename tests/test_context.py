@@ -1,0 +1,166 @@
+"""devd.context: what the build context archive holds, on real directory trees."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from devd.context import GENERATED_DOCKERFILE, ContextArchive, build_context
+from devd.errors import BuildContextError
+
+DOCKERFILE = "FROM devd-busybox:latest\nCOPY . /app\n"
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def members(archive: ContextArchive) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=archive.fileobj, mode="r:") as tar:
+        found = {member.name: member for member in tar}
+    archive.fileobj.seek(0)
+    return found
+
+
+def read_member(archive: ContextArchive, name: str) -> str:
+    with tarfile.open(fileobj=archive.fileobj, mode="r:") as tar:
+        extracted = tar.extractfile(name)
+        assert extracted is not None
+        text = extracted.read().decode()
+    archive.fileobj.seek(0)
+    return text
+
+
+def regular_files(archive: ContextArchive) -> set[str]:
+    return {name for name, member in members(archive).items() if member.isfile()}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    write(
+        root,
+        {
+            "Dockerfile": DOCKERFILE,
+            "app.py": "print('hi')\n",
+            "req.txt": "requests\n",
+            "build.log": "noise\n",
+            "keep.log": "wanted\n",
+            "node_modules/pkg/index.js": "x\n",
+            "src/main.py": "main\n",
+            "src/cache/blob.bin": "blob\n",
+        },
+    )
+    return root
+
+
+def test_excluded_files_and_directories_are_absent(project: Path) -> None:
+    """Files and whole directories matched by the patterns are not in the archive; the rest
+    is, with directories as entries."""
+    with build_context(
+        project, project / "Dockerfile", ["*.log", "node_modules", "src/cache"]
+    ) as ctx:
+        names = set(members(ctx))
+    assert {"Dockerfile", "app.py", "req.txt", "src", "src/main.py", ".dockerignore"} <= names
+    assert not any(name.startswith(("node_modules", "src/cache")) for name in names)
+    assert "build.log" not in names
+    assert "keep.log" not in names
+
+
+def test_negated_pattern_reincludes_a_file(project: Path) -> None:
+    """A later ``!pattern`` brings back a file an earlier pattern excluded, also inside an
+    excluded directory."""
+    excludes = ["*.log", "!keep.log", "node_modules", "!node_modules/pkg/index.js"]
+    with build_context(project, project / "Dockerfile", excludes) as ctx:
+        files = regular_files(ctx)
+    assert "keep.log" in files
+    assert "node_modules/pkg/index.js" in files
+    assert "build.log" not in files
+
+
+def test_caller_patterns_list_is_not_mutated(project: Path) -> None:
+    """docker-py appends ``!Dockerfile`` to the list it matches with; the caller's must not
+    change."""
+    excludes = ["*.log"]
+    build_context(project, project / "Dockerfile", excludes).close()
+    assert excludes == ["*.log"]
+
+
+def test_excluded_dockerfile_is_still_sent(project: Path) -> None:
+    """Like the docker CLI: the engine needs the Dockerfile even when the patterns exclude it;
+    the .dockerignore sent still excludes it, so the engine drops it after reading it."""
+    with build_context(project, project / "Dockerfile", ["Dockerfile", "*.log"]) as ctx:
+        assert ctx.dockerfile == "Dockerfile"
+        assert read_member(ctx, "Dockerfile") == DOCKERFILE
+        ignore = read_member(ctx, ".dockerignore").splitlines()
+    assert ignore[:2] == ["Dockerfile", "*.log"]
+
+
+def test_dockerfile_in_a_subdirectory_keeps_its_relative_path(project: Path) -> None:
+    """A Dockerfile inside the context is named by its path relative to the context, and is
+    sent even when its directory is excluded."""
+    write(project, {"docker/dev.Dockerfile": DOCKERFILE, "docker/other.txt": "x\n"})
+    with build_context(project, project / "docker" / "dev.Dockerfile", ["docker"]) as ctx:
+        assert ctx.dockerfile == "docker/dev.Dockerfile"
+        files = regular_files(ctx)
+    assert "docker/dev.Dockerfile" in files
+    assert "docker/other.txt" not in files
+
+
+def test_dockerfile_outside_the_context_is_added_under_a_generated_name(tmp_path: Path) -> None:
+    """An outside Dockerfile's text goes in as .devd.Dockerfile, and the .dockerignore sent
+    lists that name so ``COPY . .`` does not copy it."""
+    context = tmp_path / "ctx"
+    write(context, {"app.py": "print()\n"})
+    outside = tmp_path / "docker" / "Dockerfile.dev"
+    write(outside.parent, {outside.name: DOCKERFILE})
+    with build_context(context, outside, []) as ctx:
+        assert ctx.dockerfile == GENERATED_DOCKERFILE
+        assert read_member(ctx, GENERATED_DOCKERFILE) == DOCKERFILE
+        assert GENERATED_DOCKERFILE in read_member(ctx, ".dockerignore").splitlines()
+        assert regular_files(ctx) == {"app.py", GENERATED_DOCKERFILE, ".dockerignore"}
+
+
+def test_dockerignore_sent_holds_the_callers_patterns(project: Path) -> None:
+    """The archive's .dockerignore is the patterns the caller used (not the context's own
+    file), so the engine applies the same rules devd did."""
+    write(project, {".dockerignore": "# the context's own\nsrc\n"})
+    with build_context(project, project / "Dockerfile", ["*.log", "!keep.log"]) as ctx:
+        assert read_member(ctx, ".dockerignore") == "*.log\n!keep.log\n"
+        assert "src/main.py" in regular_files(ctx)
+
+
+def test_dockerignore_made_up_by_devd_excludes_itself(project: Path) -> None:
+    """When the context has no .dockerignore, the one devd adds lists itself, so the engine
+    drops it and the image does not gain a file the project does not have."""
+    with build_context(project, project / "Dockerfile", ["*.log"]) as ctx:
+        assert read_member(ctx, ".dockerignore") == "*.log\n.dockerignore\n"
+
+
+def test_size_and_file_count_describe_the_archive(project: Path) -> None:
+    """``size`` is the archive's byte length and ``file_count`` its regular files; the file
+    object starts at position 0."""
+    with build_context(project, project / "Dockerfile", ["*.log", "node_modules"]) as ctx:
+        assert ctx.fileobj.tell() == 0
+        assert ctx.size == len(ctx.fileobj.read())
+        ctx.fileobj.seek(0)
+        assert ctx.file_count == len(regular_files(ctx))
+    expected = {"Dockerfile", "app.py", "req.txt", "src/main.py", "src/cache/blob.bin"}
+    assert ctx.file_count == len(expected | {".dockerignore"})
+
+
+def test_missing_context_directory_is_a_build_context_error(tmp_path: Path) -> None:
+    """A context directory that does not exist is reported, naming it."""
+    with pytest.raises(BuildContextError, match="nowhere"):
+        build_context(tmp_path / "nowhere", tmp_path / "Dockerfile", [])
+
+
+def test_missing_dockerfile_is_a_build_context_error(project: Path) -> None:
+    """A Dockerfile that does not exist is reported, naming it."""
+    with pytest.raises(BuildContextError, match=r"Missing\.Dockerfile"):
+        build_context(project, project / "Missing.Dockerfile", [])
