@@ -18,7 +18,7 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from devd.copy_sources import has_glob, landing_path, reads
+from devd.copy_sources import has_glob, landing_path, matched_root, reads
 from devd.dockerfile import Dockerfile, Stage, Step
 from devd.ignore import IgnoreRules, ignore_file_for
 
@@ -170,6 +170,8 @@ def _landing(relative: str, step: Step) -> str | None:
     many = len(step.sources) > 1
     for source in step.sources:
         if reads(source, relative):
+            if step.keyword == "ADD" and matched_root(source.pattern, relative) == relative:
+                return None  # ADD unpacks a local tar archive: what lands where is unknown
             return landing_path(source, step.destination, relative, many)
     return None
 
@@ -208,6 +210,9 @@ def _lands(step: Step, relative: str, changed_in: dict[int, frozenset[str]]) -> 
         changed = changed_in.get(step.from_stage, frozenset())
         hit = any(_overlap(c, _static_prefix(p)) for c in changed for p in step.from_paths)
         return {destination} if hit else set()
+    for stage, mounted in step.stage_mounts:  # RUN --mount=type=bind,from=<stage>
+        if any(_overlap(c, _static_prefix(mounted)) for c in changed_in.get(stage, frozenset())):
+            return {destination}
     many = len(step.sources) > 1
     return {
         landing_path(source, destination, relative, many) or destination

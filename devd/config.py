@@ -176,30 +176,42 @@ def load(
         settings = _settings_class([env_data, file_data, defaults])(**cli)
     except ValidationError as error:
         raise ConfigError(_describe(error, labelled)) from error
-    return _project(root, settings, file_label)
+    name_source = _source_of(("project",), labelled) if settings.project else str(root)
+    return _project(root, settings, file_label, name_source)
 
 
 def _env_data(environ: Mapping[str, str]) -> dict[str, Any]:
     """The ``DEVD_*`` variables of ``environ``, nested as pydantic-settings reads them."""
-    source = EnvSettingsSource(
-        Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
-    )
-    source.env_vars = {key.lower(): value for key, value in environ.items()}
     try:
-        return source()
+        return _read_env(environ)
     except SettingsError as error:
         raise ConfigError(_env_problem(environ) or f"environment: {error}") from error
 
 
+def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    source = EnvSettingsSource(
+        Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
+    )
+    source.env_vars = {key.lower(): value for key, value in environ.items()}
+    return source()
+
+
 def _env_problem(environ: Mapping[str, str]) -> str | None:
-    """Name the ``DEVD_*`` variable whose JSON value does not parse."""
+    """Name the ``DEVD_*`` variable whose value does not parse as the JSON its key needs."""
     for key, value in environ.items():
-        if key.upper().startswith(ENV_PREFIX) and value.lstrip()[:1] in ("[", "{"):
+        if not key.upper().startswith(ENV_PREFIX):
+            continue
+        try:
+            _read_env({key: value})
+        except SettingsError:
+            dotted = ".".join(key[len(ENV_PREFIX) :].lower().split("__"))
+            example = '["8000:8000"] or {"KEY": "VALUE"}'
             try:
                 json.loads(value)
+                detail = f"got {value!r}"
             except ValueError as error:
-                example = '["8000:8000"] or {"KEY": "VALUE"}'
-                return f"environment {key}: expected JSON such as {example}: {error}"
+                detail = f"got {value!r} ({error})"
+            return f"environment {key}: {dotted}: expected JSON such as {example}, {detail}"
     return None
 
 
@@ -298,12 +310,12 @@ def _source_of(
     return labelled[2][0]
 
 
-def _project(root: Path, settings: Settings, source: str) -> ProjectConfig:
+def _project(root: Path, settings: Settings, source: str, name_source: str) -> ProjectConfig:
     name = settings.project or root.name
     services = settings.services or {DEFAULT_SERVICE: ServiceSettings()}
     return ProjectConfig(
         root=root,
-        name=_project_name(name),
+        name=_project_name(name, name_source),
         source=source,
         log_format=settings.log_format,
         verbose=settings.verbose,
@@ -313,12 +325,13 @@ def _project(root: Path, settings: Settings, source: str) -> ProjectConfig:
     )
 
 
-def _project_name(name: str) -> str:
+def _project_name(name: str, source: str) -> str:
     """A name usable in image tags and container names: lowercase letters, digits, '-', '_'."""
     cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
     if not cleaned:
         raise ConfigError(
-            f'project: {name!r} gives no usable name; set project = "NAME" in {CONFIG_FILE}'
+            f"{source}: project: {name!r} gives no usable name; expected letters or digits "
+            f'(set project = "NAME" in {CONFIG_FILE})'
         )
     return cleaned
 

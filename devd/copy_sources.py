@@ -7,7 +7,6 @@ directory copies everything under it. Pure.
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from functools import lru_cache
@@ -23,8 +22,58 @@ def has_glob(pattern: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def _component_regex(component: str) -> re.Pattern[str]:
-    # Go writes a negated class as [^...]; fnmatch as [!...].
-    return re.compile(fnmatch.translate(component.replace("[^", "[!")))
+    """One path component of a Go ``filepath.Match`` pattern as a regular expression.
+
+    Unlike fnmatch, Go negates a class with ``[^...]`` only (``[!...]`` holds a literal
+    ``!``) and ``\\`` escapes the next character.
+    """
+    out: list[str] = []
+    i, n = 0, len(component)
+    while i < n:
+        char = component[i]
+        i += 1
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "\\" and i < n:
+            out.append(re.escape(component[i]))
+            i += 1
+        elif char == "[" and (end := _class_end(component, i)) is not None:
+            negated = component[i] == "^"
+            body = component[i + 1 if negated else i : end]
+            out.append("[" + ("^" if negated else "") + _class_body(body) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(char))
+    return re.compile("(?s:" + "".join(out) + r")\Z")
+
+
+def _class_end(component: str, start: int) -> int | None:
+    """Index of the ``]`` closing the class whose body starts at ``start`` (None: unclosed)."""
+    i = start + 1 if component[start : start + 1] == "^" else start
+    first = i
+    while i < len(component):
+        if component[i] == "\\":
+            i += 2
+            continue
+        if component[i] == "]" and i > first:
+            return i
+        i += 1
+    return None
+
+
+def _class_body(body: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body):
+            i += 1
+            out.append(re.escape(body[i]))
+        else:
+            out.append("-" if body[i] == "-" else re.escape(body[i]))
+        i += 1
+    return "".join(out)
 
 
 def _components_match(pattern: list[str], path: list[str]) -> bool:
@@ -51,16 +100,40 @@ def matched_root(source: str, path: str) -> str | None:
 
 
 def reads(source: ContextSource, path: str) -> bool:
-    """Whether a step with ``source`` copies ``path`` (honouring ``COPY --exclude``)."""
-    if matched_root(source.pattern, path) is None:
+    """Whether a step with ``source`` copies ``path`` (honouring ``COPY --exclude``).
+
+    BuildKit matches ``--exclude`` patterns with the ``.dockerignore`` rules (``*`` stays
+    within one component, ``**`` spans any number) against each path relative to the source
+    it is copied from, and excludes everything under a matching directory. The source itself
+    (a file it names or a wildcard matches) is not tested: moby/buildkit#5489.
+    """
+    root = matched_root(source.pattern, path)
+    if root is None:
         return False
-    return not any(_excluded_by(pattern, path) for pattern in source.excludes)
+    relative = path[len(root) :].lstrip("/")
+    return not relative or not any(_excluded_by(p, relative) for p in source.excludes)
 
 
-def _excluded_by(pattern: str, path: str) -> bool:
-    cleaned = pattern.strip("/")
-    parts = path.split("/")
-    return any(fnmatch.fnmatchcase("/".join(parts[:n]), cleaned) for n in range(1, len(parts) + 1))
+def _excluded_by(pattern: str, relative: str) -> bool:
+    cleaned = posixpath.normpath("/" + pattern).lstrip("/")
+    if not cleaned:
+        return False
+    wanted = cleaned.split("/")
+    parts = relative.split("/")
+    return any(_pattern_matches(wanted, parts[:n]) for n in range(1, len(parts) + 1))
+
+
+def _pattern_matches(pattern: list[str], parts: list[str]) -> bool:
+    """Whether ``pattern`` (components, ``**`` for any number of them) matches all of ``parts``."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_pattern_matches(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
+    return (
+        bool(parts)
+        and _component_regex(pattern[0]).match(parts[0]) is not None
+        and _pattern_matches(pattern[1:], parts[1:])
+    )
 
 
 def landing_path(

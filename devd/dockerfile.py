@@ -60,6 +60,7 @@ class Step:
     destination: str | None = None  # absolute path in the image for COPY/ADD
     from_stage: int | None = None  # COPY --from=<stage of this Dockerfile>
     from_paths: tuple[str, ...] = ()  # what COPY --from copies: absolute paths in that stage
+    stage_mounts: tuple[tuple[int, str], ...] = ()  # RUN --mount=from=<stage>: (stage, path)
 
     @property
     def keyword(self) -> str:
@@ -87,6 +88,7 @@ class Stage:
     @property
     def depends_on(self) -> frozenset[int]:
         deps = {step.from_stage for step in self.steps if step.from_stage is not None}
+        deps.update(stage for step in self.steps for stage, _ in step.stage_mounts)
         if self.base_stage is not None:
             deps.add(self.base_stage)
         return frozenset(deps)
@@ -252,7 +254,8 @@ class _Builder:
         elif keyword in ("COPY", "ADD"):
             return self._copy(command, instruction, state)
         elif keyword == "RUN":
-            return Step(instruction, sources=_bind_mounts(command.flags, state.variables()))
+            sources, stage_mounts = _bind_mounts(command.flags, state.variables(), self.stages)
+            return Step(instruction, sources=sources, stage_mounts=stage_mounts)
         return Step(instruction)
 
     def _env(self, command: buildkit.Command, instruction: Instruction, state: _StageState) -> None:
@@ -301,18 +304,25 @@ def _flags(flags: Sequence[str]) -> dict[str, list[str]]:
     return parsed
 
 
-def _bind_mounts(flags: Sequence[str], variables: Mapping[str, str]) -> tuple[ContextSource, ...]:
-    """Context paths a ``RUN --mount=type=bind`` (the default mount type) reads."""
+def _bind_mounts(
+    flags: Sequence[str], variables: Mapping[str, str], stages: Sequence[Stage]
+) -> tuple[tuple[ContextSource, ...], tuple[tuple[int, str], ...]]:
+    """What ``RUN --mount=type=bind`` (the default mount type) reads: context paths, and
+    (stage, absolute path) for a mount ``from`` an earlier stage of this Dockerfile."""
     sources = []
+    stage_mounts = []
     for value in _flags(flags).get("mount", []):
         options = dict(
             item.partition("=")[::2] for item in expand(value, variables).split(",") if item
         )
-        if options.get("type", "bind") == "bind" and "from" not in options:
-            sources.append(
-                ContextSource(_context_path(options.get("source", options.get("src", "."))))
-            )
-    return tuple(sources)
+        if options.get("type", "bind") != "bind":
+            continue
+        source = options.get("source", options.get("src", "."))
+        if "from" not in options:
+            sources.append(ContextSource(_context_path(source)))
+        elif (stage := _stage_index(options["from"], stages)) is not None:
+            stage_mounts.append((stage, posixpath.normpath("/" + source)))
+    return tuple(sources), tuple(stage_mounts)
 
 
 def _is_heredoc(word: str, names: set[str]) -> bool:

@@ -11,9 +11,14 @@ import re
 from collections.abc import Mapping
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+# A default/alternative word runs to the first "}" that closes no reference nested in it;
+# references nest up to two deep (``${A:-${B:-${C}}}``), as the builder's lexer allows.
+_INNER = r"\$\{[^}]*\}"
+_NESTED = rf"\$\{{(?:[^$}}]|\$(?!\{{)|{_INNER})*\}}"
+_WORD = rf"(?:[^$}}]|\$(?!\{{)|{_NESTED})*"
 _TOKEN = re.compile(
     rf"(?P<escaped>\\\$)"
-    rf"|\$\{{(?P<braced>{_NAME})(?:(?P<op>:?[-+])(?P<word>[^}}]*))?\}}"
+    rf"|\$\{{(?P<braced>{_NAME})(?:(?P<op>:?[-+])(?P<word>{_WORD}))?\}}"
     rf"|\$(?P<bare>{_NAME})"
 )
 
@@ -39,18 +44,24 @@ def expand(word: str, variables: Mapping[str, str]) -> str:
 
 
 def unquote(value: str) -> str:
-    """Remove one level of shell-style quotes, as the builder does for ENV and ARG values."""
+    """Remove one level of shell-style quotes, as the builder does for ENV and ARG values.
+
+    A ``$`` that single quotes or a backslash make literal comes out as ``\\$``, so that
+    :func:`expand` (always applied after) leaves it alone, as the builder does.
+    """
     out: list[str] = []
     quote = ""
     i = 0
     while i < len(value):
         char = value[i]
         if char == "\\" and i + 1 < len(value) and quote != "'":
-            out.append(value[i + 1])
+            out.append("\\$" if value[i + 1] == "$" else value[i + 1])
             i += 2
             continue
         if char in "'\"" and quote in ("", char):
             quote = "" if quote else char
+        elif char == "$" and quote == "'":
+            out.append("\\$")
         else:
             out.append(char)
         i += 1

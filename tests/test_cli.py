@@ -1,0 +1,257 @@
+"""devd.cli: ``devd explain`` output, path handling, and exit codes with one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from devd.cli import main
+
+DOCKERFILE = """\
+FROM python:3.12-slim
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+"""
+
+WORKER_DOCKERFILE = """\
+FROM python:3.12-slim
+COPY worker/ /worker/
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A one-service project (no devd.toml) as the current directory, with no DEVD_* set."""
+    for name in ("DEVD_LOG_FORMAT", "DEVD_VERBOSE", "DEVD_SERVICES", "DEVD_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "shop"
+    (root / "app").mkdir(parents=True)
+    (root / "Dockerfile").write_text(DOCKERFILE)
+    (root / "requirements.txt").write_text("flask\n")
+    (root / "app" / "main.py").write_text("print('hi')\n")
+    (root / ".dockerignore").write_text("*.md\n")
+    monkeypatch.chdir(root)
+    return root
+
+
+def two_services(root: Path) -> None:
+    (root / "devd.toml").write_text(
+        '[services.web]\n\n[services.worker]\ndockerfile = "worker.Dockerfile"\n'
+    )
+    (root / "worker.Dockerfile").write_text(WORKER_DOCKERFILE)
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def explain_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    code, out, err = run(["explain", "--json", *args], capsys)
+    assert (code, err) == (0, "")
+    data = json.loads(out)
+    assert isinstance(data, list)
+    return data
+
+
+def test_explain_prints_a_table(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The human output has one row per path and service: path, service, kind, reason."""
+    code, out, err = run(["explain", "requirements.txt", "app/main.py", "README.md"], capsys)
+    assert code == 0
+    assert err == ""
+    rows = out.splitlines()
+    assert len(rows) == 3
+    assert rows[0].split()[:3] == ["requirements.txt", "app", "dependency"]
+    assert "Dockerfile:3 `COPY requirements.txt .`" in rows[0]
+    assert "Dockerfile:4 `RUN pip install -r requirements.txt` re-runs" in rows[0]
+    assert rows[1].split()[:3] == ["app/main.py", "app", "code"]
+    assert "/app/app/main.py" in rows[1]
+    assert rows[2].split()[:3] == ["README.md", "app", "ignored"]
+    assert "'*.md'" in rows[2]
+    # the kind and reason columns start at the same offset on every row
+    assert len({row.index(" app ") for row in rows}) == 1
+    starts = {
+        row.index(word) for row, word in zip(rows, ["feeds", "copied", "excluded"], strict=True)
+    }
+    assert len(starts) == 1
+
+
+def test_explain_json_shape(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--json`` prints a list of objects with at least path, service, kind and reason."""
+    data = explain_json(["requirements.txt", "app/main.py"], capsys)
+    assert [(d["path"], d["service"], d["kind"]) for d in data] == [
+        ("requirements.txt", "app", "dependency"),
+        ("app/main.py", "app", "code"),
+    ]
+    for item in data:
+        assert isinstance(item["reason"], str)
+        assert item["reason"]
+    assert data[0]["line"] == 3
+    assert data[0]["run_line"] == 4
+    assert data[1]["destination"] == "/app/app/main.py"
+
+
+def test_explain_every_service_by_default(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without ``--service`` each path is explained for every service."""
+    two_services(project)
+    data = explain_json(["worker/jobs.py"], capsys)
+    assert {(d["service"], d["kind"]) for d in data} == {("web", "code"), ("worker", "code")}
+
+
+def test_explain_service_filter(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--service NAME`` explains for that service only."""
+    two_services(project)
+    data = explain_json(["--service", "worker", "app/main.py", "worker.Dockerfile"], capsys)
+    assert [(d["service"], d["path"], d["kind"]) for d in data] == [
+        ("worker", "app/main.py", "ignored"),
+        ("worker", "worker.Dockerfile", "dockerfile"),
+    ]
+
+
+def test_explain_unknown_service_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown ``--service`` exits 2 with one line naming it and the known services."""
+    two_services(project)
+    code, out, err = run(["explain", "--service", "api", "app/main.py"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("devd: --service: no service 'api'")
+    assert "web, worker" in err
+
+
+def test_explain_path_relative_to_a_subdirectory(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PATH is relative to the current directory, also below the project root (``-C``)."""
+    monkeypatch.chdir(project / "app")
+    code, out, err = run(
+        ["-C", "..", "explain", "--json", "main.py", "../requirements.txt"], capsys
+    )
+    assert (code, err) == (0, "")
+    data = json.loads(out)
+    assert [(d["path"], d["kind"]) for d in data] == [
+        ("app/main.py", "code"),
+        ("requirements.txt", "dependency"),
+    ]
+
+
+def test_explain_absolute_path(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An absolute PATH inside the project is made project-relative."""
+    data = explain_json([str(project / "app" / "main.py")], capsys)
+    assert [(d["path"], d["kind"]) for d in data] == [("app/main.py", "code")]
+
+
+def test_explain_path_that_does_not_exist(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PATH that does not exist yet is classified like any other (COPY . . would read it)."""
+    assert not (project / "app" / "new.py").exists()
+    data = explain_json(["app/new.py"], capsys)
+    assert [(d["path"], d["kind"]) for d in data] == [("app/new.py", "code")]
+
+
+def test_explain_path_outside_the_project(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PATH outside the project is outside the build context: ignored."""
+    data = explain_json([str(project.parent / "elsewhere.py")], capsys)
+    assert data[0]["kind"] == "ignored"
+    assert "outside the build context" in str(data[0]["reason"])
+
+
+def test_explain_dockerfile_and_ignore_file(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Dockerfile and the .dockerignore are explained as ``dockerfile`` changes."""
+    data = explain_json(["Dockerfile", ".dockerignore"], capsys)
+    assert [d["kind"] for d in data] == ["dockerfile", "dockerfile"]
+
+
+def test_bad_devd_toml_exits_2_with_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Invalid configuration: exit 2, one ``devd: `` line on stderr, no traceback."""
+    (project / "devd.toml").write_text('[services.app]\nports = ["99999:1"]\n')
+    code, out, err = run(["explain", "app/main.py"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("devd: devd.toml: services.app.ports:")
+    assert "Traceback" not in err
+
+
+def test_bad_toml_syntax_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A TOML syntax error exits 2 naming the file and line."""
+    (project / "devd.toml").write_text("[services.app\n")
+    code, _, err = run(["explain", "app/main.py"], capsys)
+    assert code == 2
+    assert err.startswith("devd: devd.toml: not valid TOML")
+    assert "line 1" in err
+    assert err.count("\n") == 1
+
+
+def test_bad_environment_exits_2(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad DEVD_* variable exits 2 naming it."""
+    monkeypatch.setenv("DEVD_DEBOUNCE_MS", "later")
+    code, _, err = run(["explain", "app/main.py"], capsys)
+    assert code == 2
+    assert err.startswith("devd: environment DEVD_DEBOUNCE_MS:")
+
+
+def test_missing_dockerfile_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A service whose Dockerfile does not exist: exit 2 naming the file and the service."""
+    (project / "Dockerfile").unlink()
+    code, _, err = run(["explain", "app/main.py"], capsys)
+    assert code == 2
+    assert err.startswith("devd: Dockerfile: Dockerfile of service 'app' not found")
+    assert err.count("\n") == 1
+
+
+def test_broken_dockerfile_exits_2_with_the_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Dockerfile with an unknown instruction: exit 2, message with file and line."""
+    (project / "Dockerfile").write_text("FROM python\nCOPPY . .\n")
+    code, _, err = run(["explain", "app/main.py"], capsys)
+    assert code == 2
+    assert err.startswith("devd: Dockerfile:2: unknown instruction")
+    assert err.count("\n") == 1
+
+
+def test_unknown_target_exits_2_listing_stages(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A configured target that is not a stage: exit 2, listing the stages."""
+    (project / "Dockerfile").write_text("FROM python AS Base\nFROM base AS dev\n")
+    (project / "devd.toml").write_text('[services.app]\ntarget = "prod"\n')
+    code, _, err = run(["explain", "app/main.py"], capsys)
+    assert code == 2
+    assert "no stage 'prod'" in err
+    assert "base, dev" in err
+
+
+@pytest.mark.parametrize("args", [["--help"], ["explain", "--help"], ["--version"]])
+def test_help_and_version_succeed(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """``devd --help``, ``devd explain --help`` and ``--version`` exit 0 with text."""
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    assert caught.value.code == 0
+    assert "devd" in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """No command, or ``explain`` without PATH, is a usage error: exit 2."""
+    for args in ([], ["explain"], ["frobnicate"]):
+        with pytest.raises(SystemExit) as caught:
+            main(args)
+        assert caught.value.code == 2
+    assert "usage:" in capsys.readouterr().err
