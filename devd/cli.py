@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devd import __version__, config
+from devd import __version__, commands, config, engine, log
 from devd.classify import Classification, classify
+from devd.daemon import Daemon
 from devd.errors import ConfigError, DevdError
+from devd.output import Output
 from devd.project import build_view, relative
 
 EXIT_USAGE = 2
@@ -53,6 +56,52 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="print a JSON list of objects")
     explain.add_argument("--service", metavar="NAME", help="only this service")
     explain.set_defaults(handler=cmd_explain)
+
+    up = commands.add_parser(
+        "up",
+        help="build, run and watch: rebuild or sync on every save",
+        description=(
+            "Build each service's image, start its container, print its output, and watch "
+            "the project: each save is classified and gets the least work that makes the "
+            "container right again. Ctrl-C stops the containers and exits."
+        ),
+    )
+    up.set_defaults(handler=cmd_up)
+
+    build = commands.add_parser("build", help="build the images (start nothing)")
+    build.add_argument("--no-cache", action="store_true", help="build every step anew")
+    build.add_argument("services", nargs="*", metavar="SERVICE")
+    build.set_defaults(handler=cmd_build)
+
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="rebuild and replace the containers ('something is strange': --no-cache)",
+        description=(
+            "Rebuild the images and replace the containers. With --no-cache every step runs "
+            "anew. When devd up runs for this project, it is asked to do it."
+        ),
+    )
+    rebuild.add_argument("--no-cache", action="store_true", help="build every step anew")
+    rebuild.add_argument("services", nargs="*", metavar="SERVICE")
+    rebuild.set_defaults(handler=cmd_rebuild)
+
+    down = commands.add_parser("down", help="stop and remove this project's containers")
+    down.set_defaults(handler=cmd_down)
+
+    status = commands.add_parser("status", help="services, containers, images, last builds")
+    status.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    status.set_defaults(handler=cmd_status)
+
+    logs = commands.add_parser("logs", help="the containers' output")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    logs.add_argument("services", nargs="*", metavar="SERVICE")
+    logs.set_defaults(handler=cmd_logs)
+
+    clean = commands.add_parser(
+        "clean",
+        help="remove this project's containers and the images its builds made (nothing else)",
+    )
+    clean.set_defaults(handler=cmd_clean)
     return parser
 
 
@@ -76,6 +125,101 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(json.dumps([result.as_dict() for result in results], indent=2))
     else:
         print(_table(results))
+    return 0
+
+
+def _output(project: config.ProjectConfig) -> Output:
+    log.configure(project.log_format, project.verbose)
+    json_lines = project.log_format == "json" or (
+        project.log_format == "auto" and not sys.stdout.isatty()
+    )
+    return Output(json_lines, list(project.services))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    project = load_project(args)
+    out = _output(project)
+    daemon = Daemon(project, engine.connect(), out)
+    signals = _Signals(daemon)
+    signals.install()
+    return daemon.run()
+
+
+class _Signals:
+    """Ctrl-C and SIGTERM stop ``devd up``; a second one exits at once. SIGUSR1/SIGUSR2
+    (sent by ``devd rebuild``) rebuild without / with the cache."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.stopping = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGUSR1, lambda *_: self.daemon.request_rebuild(no_cache=True))
+        signal.signal(signal.SIGUSR2, lambda *_: self.daemon.request_rebuild(no_cache=False))
+
+    def _stop(self, signum: int, frame: object) -> None:
+        if self.stopping:
+            raise KeyboardInterrupt
+        self.stopping = True
+        self.daemon.request_stop()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    project = load_project(args)
+    services = commands.select(project, args.services)
+    return commands.build(project, engine.connect(), _output(project), services, args.no_cache)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    project = load_project(args)
+    services = commands.select(project, args.services)
+    return commands.rebuild(project, engine.connect(), _output(project), services, args.no_cache)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    project = load_project(args)
+    return commands.down(project, engine.connect(), _output(project))
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    project = load_project(args)
+    return commands.clean(project, engine.connect(), _output(project))
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    project = load_project(args)
+    services = commands.select(project, args.services)
+    return commands.logs(project, engine.connect(), _output(project), services, args.follow)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    project = load_project(args)
+    rows = commands.status(project, engine.connect())
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ("SERVICE", "CONTAINER", "STATE", "IMAGE", "LAST BUILD")
+    table = [header] + [
+        (
+            str(r["service"]),
+            str(r["container"]),
+            str(r["state"]),
+            str(r["image"] or "-"),
+            str(r["last_build"]),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
+            + "  "
+            + row[4]
+        )
+    pid = rows[0]["devd_up"] if rows else None
+    print(f"devd up: running (pid {pid})" if pid else "devd up: not running")
     return 0
 
 

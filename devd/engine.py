@@ -1,4 +1,5 @@
-"""The thin adapter over the Docker SDK (docker-py): connecting and building images.
+"""The thin adapter over the Docker SDK (docker-py): connecting and building images (the
+container half, mixed into Engine, is devd.containers).
 
 Builds go through the low-level streaming API with the classic builder (what engine 20.10
 runs for API clients). Its output is a stream of JSON objects; the ``stream`` texts, joined
@@ -46,8 +47,32 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
+from devd.containers import (
+    LABEL_PROJECT,
+    LABEL_SERVICE,
+    ContainerInfo,
+    ContainerOps,
+    ContainerSpec,
+    owner_labels,
+)
 from devd.context import ContextArchive
-from devd.errors import BuildFailed, EngineUnavailable
+from devd.errors import BuildFailed, EngineUnavailable, one_line
+
+__all__ = [
+    "BUILD_IDLE_TIMEOUT",
+    "DEFAULT_SOCKET",
+    "LABEL_PROJECT",
+    "LABEL_SERVICE",
+    "BuildResult",
+    "BuildStreamParser",
+    "ContainerInfo",
+    "ContainerSpec",
+    "Engine",
+    "StepResult",
+    "connect",
+    "owner_labels",
+    "unavailable_message",
+]
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 BUILD_IDLE_TIMEOUT = 600.0
@@ -180,16 +205,12 @@ def _root_reason(error: BaseException) -> str:
         root = inner
     if isinstance(root, OSError) and root.strerror:
         return root.strerror
-    return _one_line(str(root))
+    return one_line(str(root))
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-class Engine:
+class Engine(ContainerOps):
     """A connected engine. ``client`` is the docker-py client, for what this adapter lacks.
+    The container and image operations come from :class:`devd.containers.ContainerOps`.
 
     ``build_idle_timeout`` (seconds, None: wait forever) bounds how long a build may go
     without any output from the engine: a stuck engine then fails the build instead of
@@ -202,6 +223,9 @@ class Engine:
 
     def close(self) -> None:
         self.client.close()
+
+    def _unavailable(self, error: BaseException) -> EngineUnavailable:
+        return EngineUnavailable(unavailable_message(os.environ, error))
 
     def __enter__(self) -> Engine:
         return self
@@ -325,8 +349,8 @@ class BuildStreamParser:
         self._flush()
         if self._current is None and not self._steps:
             reason = getattr(error, "explanation", None) or error
-            return self._build_failed(f"the build could not start: {_one_line(str(reason))}", None)
-        return self._build_failed(f"lost the engine mid-build: {_one_line(str(error))}", None)
+            return self._build_failed(f"the build could not start: {one_line(str(reason))}", None)
+        return self._build_failed(f"lost the engine mid-build: {one_line(str(error))}", None)
 
     def _text(self, text: str) -> None:
         self._pending += text
@@ -412,4 +436,4 @@ def _status_line(chunk: Mapping[str, Any]) -> str:
 def _error_message(chunk: Mapping[str, Any]) -> str:
     detail = chunk.get("errorDetail")
     message = detail.get("message") if isinstance(detail, Mapping) else None
-    return _one_line(str(message or chunk.get("error") or "unknown error"))
+    return one_line(str(message or chunk.get("error") or "unknown error"))

@@ -36,6 +36,32 @@ class BuildContextError(DevdError):
     exit_code = 2
 
 
+class EngineError(DevdError):
+    """The engine refused or failed a request that has no more specific error below."""
+
+
+class ForeignContainer(DevdError):
+    """A container devd would have to touch was not made by devd for this project and service
+    (no labels, or another project's); devd leaves it alone."""
+
+    exit_code = 2
+
+
+class ContainerStartFailed(DevdError):
+    """A service's new container could not be created or started (port taken, bad command...)."""
+
+
+class ContainerGone(DevdError):
+    """The container an operation needs no longer exists."""
+
+
+class SyncRefused(DevdError):
+    """A file sync devd will not do: a container path that is not absolute or climbs with
+    ``..``, or a host path that is neither a regular file nor a symlink, or is unreadable."""
+
+    exit_code = 2
+
+
 class BuildFailed(DevdError):
     """An image build did not produce an image.
 
@@ -62,3 +88,9 @@ class BuildFailed(DevdError):
         self.step_total = step_total
         self.output = tuple(output)
         self.command_status = command_status
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """``text`` with its whitespace runs (newlines included) squeezed, cut to ``limit``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -1,0 +1,198 @@
+"""The one-shot commands: build, rebuild, down, status, logs, clean.
+
+Each works only on what carries this project's devd labels. When ``devd up`` runs for the
+project, ``rebuild`` asks it to do the work (SIGUSR1: rebuild without cache) and ``down`` /
+``clean`` ask it to stop first (SIGTERM), so two processes never fight over one container.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable
+
+from devd.config import ProjectConfig
+from devd.daemon import Daemon, container_name, image_tag
+from devd.engine import ContainerInfo, Engine
+from devd.errors import BuildFailed, ConfigError, DevdError
+from devd.output import Output
+from devd.plan import manual
+from devd.state import BuildRecord, RunLock, state_dir
+
+REBUILD_SIGNAL = signal.SIGUSR1
+
+
+def running_up(project: ProjectConfig) -> int | None:
+    """The pid of this project's ``devd up``, if one runs."""
+    return RunLock(state_dir(project.name, project.root), project.name).holder()
+
+
+def select(project: ProjectConfig, names: Iterable[str]) -> list[str]:
+    """The services named (all when none), checked against the configuration."""
+    chosen = list(names) or list(project.services)
+    unknown = [name for name in chosen if name not in project.services]
+    if unknown:
+        known = ", ".join(project.services)
+        raise ConfigError(
+            f"no service {unknown[0]!r} in project {project.name!r} (services: {known})"
+        )
+    return chosen
+
+
+def build(
+    project: ProjectConfig, engine: Engine, out: Output, services: list[str], no_cache: bool
+) -> int:
+    """``devd build``: build the images, start nothing. Exit 1 when a build fails."""
+    daemon = Daemon(project, engine, out)
+    failed = 0
+    for name in services:
+        runtime = daemon.prepare(name)
+        started = time.monotonic()
+        try:
+            result = daemon.build_image(runtime, no_cache)
+        except BuildFailed as error:
+            daemon.report_build_failure(runtime, manual(no_cache), error)
+            failed += 1
+            continue
+        out.info(
+            "built",
+            service=name,
+            image=image_tag(project.name, name),
+            steps=result.summary,
+            build_s=round(time.monotonic() - started, 2),
+        )
+        daemon.record.write(name, ok=True, summary=result.summary, image=result.image_id)
+    return 1 if failed else 0
+
+
+def rebuild(
+    project: ProjectConfig, engine: Engine, out: Output, services: list[str], no_cache: bool
+) -> int:
+    """``devd rebuild``: build and replace the containers (through ``devd up`` when it runs)."""
+    pid = running_up(project)
+    if pid is not None and pid > 0:
+        os.kill(pid, REBUILD_SIGNAL if no_cache else signal.SIGUSR2)
+        out.info("asked the running devd up to rebuild", pid=pid, no_cache=no_cache)
+        return 0
+    daemon = Daemon(project, engine, out)
+    failed = 0
+    for name in services:
+        runtime = daemon.prepare(name)
+        if not daemon.rebuild_now(runtime, manual(no_cache, time.monotonic())):
+            failed += 1
+    return 1 if failed else 0
+
+
+def stop_running_up(project: ProjectConfig, out: Output) -> None:
+    """Ask this project's ``devd up`` to stop, and wait until it has."""
+    pid = running_up(project)
+    if pid is None or pid <= 0:
+        return
+    out.info("stopping the running devd up", pid=pid)
+    os.kill(pid, signal.SIGTERM)
+    deadline = (
+        time.monotonic() + max((s.stop_timeout for s in project.services.values()), default=10) + 10
+    )
+    while running_up(project) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if running_up(project) is not None:
+        raise DevdError(f"devd up (pid {pid}) did not stop; stop it with Ctrl-C in its terminal")
+
+
+def down(project: ProjectConfig, engine: Engine, out: Output) -> int:
+    """``devd down``: stop and remove this project's containers (and nothing else)."""
+    stop_running_up(project, out)
+    containers = engine.containers(project.name)
+    timeouts = {name: service.stop_timeout for name, service in project.services.items()}
+    threads = [
+        threading.Thread(target=_stop_and_remove, args=(engine, c, timeouts.get(c.service, 10.0)))
+        for c in containers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.info("down", project=project.name, removed=[c.name for c in containers])
+    return 0
+
+
+def _stop_and_remove(engine: Engine, container: ContainerInfo, timeout: float) -> None:
+    engine.stop_container(container.id, timeout)
+    engine.remove_container(container.id)
+
+
+def clean(project: ProjectConfig, engine: Engine, out: Output) -> int:
+    """``devd clean``: ``down``, then remove every image this project's builds made."""
+    down(project, engine, out)
+    removed = engine.remove_project_images(project.name)
+    out.info("cleaned", project=project.name, images_removed=removed)
+    return 0
+
+
+def status(project: ProjectConfig, engine: Engine) -> list[dict[str, object]]:
+    """``devd status``: per service, its container, image and last build."""
+    record = BuildRecord(state_dir(project.name, project.root)).read()
+    containers = {c.service: c for c in engine.containers(project.name)}
+    pid = running_up(project)
+    rows: list[dict[str, object]] = []
+    for name in project.services:
+        container = containers.get(name)
+        last = record.get(name, {})
+        rows.append(
+            {
+                "service": name,
+                "container": container.name if container else container_name(project.name, name),
+                "state": _state(container),
+                "image": container.image_id[7:19] if container else None,
+                "last_build": _last_build(last),
+                "last_build_at": last.get("at"),
+                "devd_up": pid if pid and pid > 0 else None,
+            }
+        )
+    return rows
+
+
+def _state(container: ContainerInfo | None) -> str:
+    if container is None:
+        return "absent"
+    if container.status == "exited":
+        return f"exited ({container.exit_code})"
+    return container.status
+
+
+def _last_build(last: dict[str, object]) -> str:
+    if not last:
+        return "none recorded"
+    if last.get("ok"):
+        return f"ok: {last.get('summary', '')}"
+    return f"failed: {last.get('error', '')}"
+
+
+def logs(
+    project: ProjectConfig, engine: Engine, out: Output, services: list[str], follow: bool
+) -> int:
+    """``devd logs``: the containers' output, prefixed like ``devd up`` prints it."""
+    containers = [c for c in engine.containers(project.name) if c.service in services]
+    if not containers:
+        out.info("no containers", project=project.name, services=services)
+        return 0
+    if not follow:
+        for container in containers:
+            for line in engine.tail_logs(container.id, lines=10_000):
+                out.line(container.service, line)
+        return 0
+    threads = [
+        threading.Thread(target=_print_logs, args=(engine, out, c), daemon=True) for c in containers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return 0
+
+
+def _print_logs(engine: Engine, out: Output, container: ContainerInfo) -> None:
+    for line in engine.follow_logs(container.id):
+        out.line(container.service, line)

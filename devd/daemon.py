@@ -1,0 +1,403 @@
+"""The daemon loop of ``devd up``: startup → iterate → act → shutdown.
+
+- **startup**: take the project's run lock, read each service's build definition, build every
+  image and start (or adopt) its container, follow its output, start watching the tree;
+- **iterate**: each batch of changed paths is classified per service and planned
+  (:mod:`devd.plan`): ignored changes do nothing, code changes rebuild or sync, dependency and
+  Dockerfile changes rebuild;
+- **act**: one worker per service does the work, one piece at a time; work that arrives while
+  it is busy is folded into one follow-up, so the container always ends on the last save;
+- **shutdown**: on Ctrl-C/SIGTERM, stop watching, let a running build end, stop the project's
+  containers within their stop_timeout.
+
+A failed build leaves the previous container running; a container that exits by itself is
+reported with its exit code and last lines, and not restarted.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from devd import envfile
+from devd.classify import BuildView, Kind, classify
+from devd.config import ProjectConfig, ServiceConfig
+from devd.context import build_context
+from devd.engine import BuildResult, ContainerInfo, ContainerSpec, Engine, owner_labels
+from devd.errors import BuildFailed, DevdError
+from devd.output import Output
+from devd.plan import Action, Work, manual, plan
+from devd.project import build_view
+from devd.state import BuildRecord, RunLock, state_dir
+from devd.watch import Batch, watch
+
+
+def image_tag(project: str, service: str) -> str:
+    return f"devd-{project}-{service.lower()}:latest"
+
+
+def container_name(project: str, service: str) -> str:
+    return f"{project}-{service}"
+
+
+@dataclass
+class ServiceRuntime:
+    """One service's live state; ``cond`` guards ``pending`` and ``busy``."""
+
+    config: ServiceConfig
+    view: BuildView
+    container: ContainerInfo | None = None
+    pending: Work = field(default_factory=Work)
+    busy: bool = False
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    retiring: set[str] = field(default_factory=set)  # containers devd itself is stopping
+    followed: str | None = None  # the container whose output is being printed
+
+
+class Daemon:
+    """``devd up`` for one project."""
+
+    def __init__(self, project: ProjectConfig, engine: Engine, output: Output) -> None:
+        self.project = project
+        self.engine = engine
+        self.out = output
+        self.stop = threading.Event()
+        self.batches: queue.Queue[Batch | None] = queue.Queue()
+        self.record = BuildRecord(state_dir(project.name, project.root))
+        self.lock = RunLock(state_dir(project.name, project.root), project.name)
+        self.services: dict[str, ServiceRuntime] = {}
+        self._replace_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.follow = True  # print containers' output (one-shot commands turn it off)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.lock.acquire()
+        try:
+            self.startup()
+            self.iterate()
+        finally:
+            self.shutdown()
+            self.lock.release()
+        return 0
+
+    def request_stop(self) -> None:
+        """Ask the loop to end (signal handlers call this); safe from any thread."""
+        self.stop.set()
+        self.batches.put(None)
+        for runtime in self.services.values():
+            with runtime.cond:
+                runtime.cond.notify_all()
+
+    def request_rebuild(self, no_cache: bool) -> None:
+        """Rebuild every service now (``devd rebuild``, a key in the terminal)."""
+        for runtime in self.services.values():
+            self._submit(runtime, manual(no_cache, time.monotonic()))
+
+    def prepare(self, name: str) -> ServiceRuntime:
+        """Read service ``name``'s build definition and find its container, if it has one."""
+        service = self.project.services[name]
+        runtime = ServiceRuntime(service, build_view(self.project, service))
+        runtime.container = self._existing_container(name)
+        self.services[name] = runtime
+        return runtime
+
+    def startup(self) -> None:
+        for name in self.project.services:
+            self.prepare(name)
+        for runtime in self.services.values():
+            self._submit(runtime, manual(no_cache=False, now=time.monotonic()))
+            self._spawn(f"worker-{runtime.config.name}", partial(self._worker, runtime))
+        self._spawn("watch", self._watch)
+        self.out.info(
+            "watching",
+            project=self.project.name,
+            root=str(self.project.root),
+            services=list(self.services),
+        )
+
+    def iterate(self) -> None:
+        while not self.stop.is_set():
+            batch = self.batches.get()
+            if batch is None:
+                break
+            for runtime in self.services.values():
+                self._plan(runtime, batch)
+
+    def shutdown(self) -> None:
+        self.request_stop()
+        for thread in self._threads:
+            if thread.name.startswith("worker-"):
+                thread.join(timeout=30)
+        with self._replace_lock:
+            stoppers = [
+                threading.Thread(target=self._stop_container, args=(runtime,), daemon=True)
+                for runtime in self.services.values()
+            ]
+            for thread in stoppers:
+                thread.start()
+            for thread in stoppers:
+                thread.join()
+        self.out.info("stopped", project=self.project.name)
+
+    # -- planning -------------------------------------------------------------------------
+
+    def _plan(self, runtime: ServiceRuntime, batch: Batch) -> None:
+        service = runtime.config
+        changes = [classify(path, runtime.view) for path in sorted(batch.paths)]
+        work = plan(changes, service.code_action, service.dockerfile_no_cache, now=batch.first_seen)
+        if work.empty:
+            self.out.debug("ignored", service=service.name, paths=sorted(batch.paths)[:10])
+            return
+        self._submit(runtime, work)
+
+    def _submit(self, runtime: ServiceRuntime, work: Work) -> None:
+        with runtime.cond:
+            runtime.pending = runtime.pending.merge(work)
+            runtime.cond.notify_all()
+
+    def _relevant(self, path: str) -> bool:
+        """Whether a changed path could matter to any service (the watcher drops the rest)."""
+        return any(classify(path, r.view).kind is not Kind.IGNORED for r in self.services.values())
+
+    def _watch(self) -> None:
+        for batch in watch(self.project.root, self.stop, self.project.debounce_ms, self._relevant):
+            self.batches.put(batch)
+
+    # -- acting ---------------------------------------------------------------------------
+
+    def _worker(self, runtime: ServiceRuntime) -> None:
+        while True:
+            with runtime.cond:
+                while runtime.pending.empty and not self.stop.is_set():
+                    runtime.cond.wait()
+                if self.stop.is_set():
+                    return
+                work, runtime.pending = runtime.pending, Work()
+                runtime.busy = True
+            try:
+                self._act(runtime, work)
+            except DevdError as error:
+                self.out.error("failed", service=runtime.config.name, error=str(error))
+            except Exception as error:  # a worker must outlive any one failure
+                self.out.error(
+                    "failed unexpectedly", service=runtime.config.name, error=repr(error)
+                )
+            finally:
+                with runtime.cond:
+                    runtime.busy = False
+
+    def _act(self, runtime: ServiceRuntime, work: Work) -> None:
+        if work.reload_definition and not self._reload(runtime):
+            return
+        running = runtime.container is not None and runtime.container.status == "running"
+        if work.action in (Action.SYNC, Action.SYNC_RESTART) and running:
+            self._sync(runtime, work)
+        else:
+            self.rebuild_now(runtime, work)
+
+    def _reload(self, runtime: ServiceRuntime) -> bool:
+        try:
+            runtime.view = build_view(self.project, runtime.config)
+        except DevdError as error:
+            self.out.error(
+                "definition invalid; keeping the running container",
+                service=runtime.config.name,
+                error=str(error),
+            )
+            return False
+        return True
+
+    def rebuild_now(self, runtime: ServiceRuntime, work: Work) -> bool:
+        """Build, and replace the container unless the image is the one it runs already."""
+        service = runtime.config
+        started = time.monotonic()
+        self.out.info(
+            "building", service=service.name, trigger=work.trigger, no_cache=work.no_cache
+        )
+        try:
+            result = self.build_image(runtime, work.no_cache)
+        except BuildFailed as error:
+            self.report_build_failure(runtime, work, error)
+            return False
+        built = time.monotonic()
+        current = runtime.container
+        if (
+            current is not None
+            and current.status == "running"
+            and current.image_id == result.image_id
+        ):
+            self.out.info(
+                "image unchanged; container kept",
+                service=service.name,
+                trigger=work.trigger,
+                steps=result.summary,
+                build_s=round(built - started, 2),
+            )
+            self.record.write(service.name, ok=True, summary=result.summary, image=result.image_id)
+            self._follow_once(runtime, current)
+            return True
+        if not self._replace(runtime, result.image_id):
+            return False
+        done = time.monotonic()
+        self.record.write(service.name, ok=True, summary=result.summary, image=result.image_id)
+        self.out.info(
+            "running",
+            service=service.name,
+            trigger=work.trigger,
+            kind=str(work.kind) if work.changes else "start",
+            steps=result.summary,
+            rebuilt=[step.instruction for step in result.rebuilt],
+            build_s=round(built - started, 2),
+            restart_s=round(done - built, 2),
+            total_s=round(done - (work.first_seen or started), 2),
+        )
+        return True
+
+    def build_image(self, runtime: ServiceRuntime, no_cache: bool) -> BuildResult:
+        service = runtime.config
+        on_line: Callable[[str], None] | None = None
+        if self.project.verbose:
+            on_line = lambda line: self.out.line(service.name, line, stream="build")  # noqa: E731
+        with build_context(
+            service.context, service.dockerfile, runtime.view.ignore_rules.patterns
+        ) as context:
+            return self.engine.build(
+                context,
+                tag=image_tag(self.project.name, service.name),
+                labels=owner_labels(self.project.name, service.name),
+                build_args=service.build_args,
+                target=service.target,
+                no_cache=no_cache,
+                on_line=on_line,
+            )
+
+    def report_build_failure(self, runtime: ServiceRuntime, work: Work, error: BuildFailed) -> None:
+        service = runtime.config.name
+        self.record.write(service, ok=False, error=str(error))
+        for line in error.output:
+            self.out.line(service, line, stream="build")
+        kept = runtime.container is not None and runtime.container.status == "running"
+        self.out.error(
+            "build failed; previous container still running" if kept else "build failed",
+            service=service,
+            trigger=work.trigger,
+            step=error.step,
+            error=str(error),
+        )
+
+    def _replace(self, runtime: ServiceRuntime, image_id: str) -> bool:
+        service = runtime.config
+        spec = ContainerSpec(
+            name=container_name(self.project.name, service.name),
+            image=image_id,
+            project=self.project.name,
+            service=service.name,
+            ports=service.ports,
+            environment=self._environment(service),
+            command=service.command,
+            stop_timeout=service.stop_timeout,
+        )
+        with self._replace_lock:
+            if self.stop.is_set():
+                return False
+            if runtime.container is not None:
+                runtime.retiring.add(runtime.container.id)
+            info = self.engine.replace_container(spec)
+            runtime.container = info
+        self._follow_once(runtime, info)
+        return True
+
+    def _environment(self, service: ServiceConfig) -> dict[str, str]:
+        values: dict[str, str] = {}
+        if service.env_file is not None:
+            values.update(envfile.read(service.env_file, f"services.{service.name}.env_file"))
+        values.update(service.environment)
+        return values
+
+    def _sync(self, runtime: ServiceRuntime, work: Work) -> None:
+        service = runtime.config
+        container = runtime.container
+        assert container is not None
+        started = time.monotonic()
+        files: dict[str, Path | None] = {}
+        for change in work.changes.values():
+            assert change.destination is not None
+            host = self.project.root / change.path
+            files[change.destination] = host if host.exists() or host.is_symlink() else None
+        self.engine.put_files(container.id, files)
+        synced = time.monotonic()
+        if work.action is Action.SYNC_RESTART:
+            runtime.retiring.add(container.id)
+            runtime.container = self.engine.restart_container(container.id, service.stop_timeout)
+            runtime.retiring.discard(container.id)
+            self._follow_once(runtime, runtime.container, again=True)
+        done = time.monotonic()
+        self.out.info(
+            "synced",
+            service=service.name,
+            trigger=work.trigger,
+            files=len(files),
+            restarted=work.action is Action.SYNC_RESTART,
+            sync_s=round(synced - started, 3),
+            restart_s=round(done - synced, 2),
+            total_s=round(done - (work.first_seen or started), 2),
+        )
+
+    # -- containers -----------------------------------------------------------------------
+
+    def _existing_container(self, service: str) -> ContainerInfo | None:
+        """A container left by an earlier ``devd up``: adopted if the fresh image matches."""
+        found = self.engine.containers(self.project.name, service)
+        running = [c for c in found if c.status == "running"]
+        return running[0] if len(found) == 1 and running else None
+
+    def _follow_once(
+        self, runtime: ServiceRuntime, info: ContainerInfo, again: bool = False
+    ) -> None:
+        """Start printing ``info``'s output unless already (``again``: it was restarted)."""
+        if not self.follow or (runtime.followed == info.id and not again):
+            return
+        runtime.followed = info.id
+        self._spawn(f"logs-{runtime.config.name}", partial(self._follow, runtime, info))
+
+    def _follow(self, runtime: ServiceRuntime, info: ContainerInfo) -> None:
+        """Print the container's output; report it if it stops without devd stopping it."""
+        service = runtime.config.name
+        for line in self.engine.follow_logs(info.id):
+            self.out.line(service, line)
+        if self.stop.is_set() or info.id in runtime.retiring:
+            runtime.retiring.discard(info.id)
+            return
+        exit_code = self.engine.wait_container(info.id, timeout=5)
+        current = self.engine.container(info.id)
+        if (
+            runtime.container is not None
+            and runtime.container.id == info.id
+            and current is not None
+        ):
+            runtime.container = current
+        self.out.error(
+            "container exited; not restarting it (save a change to rebuild)",
+            service=service,
+            exit_code=exit_code,
+            last_lines=self.engine.tail_logs(info.id, 10),
+        )
+
+    def _stop_container(self, runtime: ServiceRuntime) -> None:
+        container = runtime.container
+        if container is None:
+            return
+        runtime.retiring.add(container.id)
+        self.engine.stop_container(container.id, runtime.config.stop_timeout)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()

@@ -1,0 +1,329 @@
+"""``devd up`` end to end: real file edits, the real engine, what the container serves.
+
+The sample app loads its page at start (it copies www/ aside and serves the copy), so new
+content can only come from a new or restarted container, as with a Python app's code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextlib
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import pytest
+
+from tests.updriver import UpProcess, fetch, free_port, run_devd, served, wait_for
+
+pytestmark = pytest.mark.engine
+
+DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+WORKDIR /app
+COPY deps.txt .
+RUN sh -c '! grep -q BROKEN deps.txt' && cp deps.txt /deps.txt
+COPY www/ /app/www/
+CMD ["sh", "-c", "if [ -f /app/www/crash ]; then echo crashing; exit 3; fi; \\
+mkdir -p /srv && cp -r /app/www/. /srv/ && cp /deps.txt /srv/deps.txt && \\
+exec httpd -f -p 8000 -h /srv"]
+"""
+
+
+class Sample:
+    """A sample project in a temp dir, with its own project name and host port."""
+
+    def __init__(self, root: Path, name: str, port: int, code_action: str = "rebuild") -> None:
+        self.root = root
+        self.name = name
+        self.port = port
+        self.write("Dockerfile", DOCKERFILE)
+        self.write(".dockerignore", "**/*.log\nsecrets/\n")
+        self.write("deps.txt", f"deps-1 {name}\n")
+        self.write("www/index.html", f"version-1 {name}\n")
+        self.write(
+            "devd.toml",
+            f'project = "{name}"\ndebounce_ms = 50\n[services.app]\n'
+            f'ports = ["{port}:8000"]\nbuild_args = {{ BASE = "devd-busybox:latest" }}\n'
+            f'code_action = "{code_action}"\nstop_timeout = 2\n',
+        )
+
+    def write(self, name: str, text: str) -> None:
+        """Write a file; every text ends with the project name, so no earlier run's build
+        cache can answer for it."""
+        text = (
+            text
+            if name in ("Dockerfile", "devd.toml", ".dockerignore")
+            else f"{text.rstrip()} {self.name}\n"
+        )
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _remove_project(client: Any, project: str) -> None:
+    """Remove what a test's devd made: containers, then images newest first (children first)."""
+    selector = {"label": f"devd.project={project}"}
+    for container in client.containers.list(all=True, filters=selector):
+        container.remove(force=True)
+    images = client.images.list(all=True, filters=selector)
+    for image in sorted(images, key=lambda i: i.attrs["Created"], reverse=True):
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(image.id, force=True)
+
+
+@pytest.fixture
+def sample(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> Iterator[Sample]:
+    project = Sample(tmp_path / "proj", f"t{test_id}", free_port())
+    yield project
+    _remove_project(docker_client, project.name)
+
+
+@pytest.fixture
+def up(sample: Sample) -> Iterator[UpProcess]:
+    process = UpProcess(sample.root)
+    yield process
+    process.kill()
+
+
+def _running(client: Any, project: str) -> list[Any]:
+    return client.containers.list(filters={"label": f"devd.project={project}"})
+
+
+def test_code_save_is_served_with_only_code_layers_rebuilt(sample: Sample, up: UpProcess) -> None:
+    """A code save rebuilds only the COPY after the RUN, and the new content is served."""
+    served(sample.port, "version-1")
+    up.wait_event("running", service="app")
+    sample.write("www/index.html", "version-2\n")
+    served(sample.port, "version-2")
+    event = up.wait_event("running", count=2)
+    assert event["kind"] == "code"
+    assert event["rebuilt"][0] == "COPY www/ /app/www/", event
+    assert not [step for step in event["rebuilt"] if step.startswith("RUN")], event
+    assert "www/index.html" in event["trigger"]
+    assert event["total_s"] > 0
+
+
+def test_dependency_change_reruns_install_and_is_served(sample: Sample, up: UpProcess) -> None:
+    """A change to the file before the RUN re-runs it; the new dependency state is served."""
+    served(sample.port, "version-1")
+    sample.write("deps.txt", "deps-2\n")
+    wait_for(lambda: "deps-2" in (fetch(sample.port, "/deps.txt") or ""), 30, "deps-2 served")
+    event = up.wait_event("running", count=2)
+    assert event["kind"] == "dependency"
+    assert any(step.startswith("RUN") for step in event["rebuilt"]), event
+
+
+def test_dockerfile_change_is_reread_and_rebuilt(sample: Sample, up: UpProcess) -> None:
+    """Editing the Dockerfile re-reads it and rebuilds with the new definition."""
+    served(sample.port, "version-1")
+    sample.write(
+        "Dockerfile",
+        DOCKERFILE.replace("cp /deps.txt /srv/deps.txt", "echo new-cmd > /srv/deps.txt"),
+    )
+    wait_for(lambda: fetch(sample.port, "/deps.txt") == "new-cmd\n", 30, "new CMD served")
+    assert up.wait_event("running", count=2)["kind"] == "dockerfile"
+
+
+def test_ignored_and_excluded_files_do_not_restart(
+    sample: Sample, up: UpProcess, docker_client: Any
+) -> None:
+    """Editor temp files, excluded files and files no COPY reads leave the container alone."""
+    served(sample.port, "version-1")
+    before = [c.id for c in _running(docker_client, sample.name)]
+    sample.write("www/.index.html.swp", "swap")
+    sample.write("www/debug.log", "log")
+    sample.write("secrets/key", "k")
+    sample.write("notes.md", "n")
+    time.sleep(1.5)
+    assert up.named("building") == [up.named("building")[0]]  # only the start-up build
+    assert [c.id for c in _running(docker_client, sample.name)] == before
+
+
+def test_burst_of_1000_writes_gives_one_rebuild(sample: Sample, up: UpProcess) -> None:
+    """A burst (a git checkout) is one batch: exactly one rebuild, ending on the last state."""
+    served(sample.port, "version-1")
+    up.wait_event("running")
+    for number in range(1000):
+        sample.write(f"www/page{number % 100}.html", f"page {number}\n")
+    sample.write("www/index.html", "after-burst\n")
+    served(sample.port, "after-burst")
+    time.sleep(1.0)
+    assert len(up.named("building")) == 2, up.summary()
+    assert "page 999" in (fetch(sample.port, "/page99.html") or "")
+
+
+def test_broken_build_keeps_old_container_then_fix_is_served(sample: Sample, up: UpProcess) -> None:
+    """A failing build leaves the old container serving; the fix is then built and served."""
+    served(sample.port, "version-1")
+    sample.write("deps.txt", "BROKEN\n")
+    failure = up.wait_event("build failed; previous container still running")
+    assert "RUN" in str(failure.get("step"))
+    assert "version-1" in (fetch(sample.port) or "")
+    sample.write("deps.txt", "deps-fixed\n")
+    wait_for(lambda: "deps-fixed" in (fetch(sample.port, "/deps.txt") or ""), 30, "fix served")
+
+
+def test_crashing_container_is_reported_without_restart_loop(sample: Sample, up: UpProcess) -> None:
+    """A container that exits right after start is reported with its exit code, once."""
+    served(sample.port, "version-1")
+    sample.write("www/crash", "yes")
+    event = up.wait_event("container exited; not restarting it (save a change to rebuild)")
+    assert event["exit_code"] == 3
+    assert any("crashing" in line for line in event["last_lines"])
+    time.sleep(1.5)
+    assert len(up.named("running")) == 2
+    (sample.root / "www/crash").unlink()
+    served(sample.port, "version-1")
+
+
+def test_ctrl_c_stops_containers_and_exits_zero(
+    sample: Sample, up: UpProcess, docker_client: Any
+) -> None:
+    """Ctrl-C (SIGINT) stops the project's containers and devd exits with 0."""
+    served(sample.port, "version-1")
+    assert up.stop(signal.SIGINT) == 0
+    assert _running(docker_client, sample.name) == []
+
+
+def test_sigterm_exits_zero(sample: Sample, up: UpProcess, docker_client: Any) -> None:
+    """SIGTERM ends devd up like Ctrl-C: containers stopped, exit 0."""
+    served(sample.port, "version-1")
+    assert up.stop(signal.SIGTERM) == 0
+    assert _running(docker_client, sample.name) == []
+
+
+def test_second_up_is_refused(sample: Sample, up: UpProcess) -> None:
+    """A second devd up on the same project refuses with a clear message; the first goes on."""
+    served(sample.port, "version-1")
+    second = run_devd(sample.root, "up", timeout=30)
+    assert second.returncode == 2
+    assert "already running" in second.stderr
+    assert "version-1" in (fetch(sample.port) or "")
+    assert up.process.poll() is None
+
+
+def test_leftover_container_of_killed_devd_is_not_duplicated(
+    sample: Sample, docker_client: Any
+) -> None:
+    """After kill -9 of devd up, the next devd up adopts or replaces its container: one remains."""
+    first = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+    finally:
+        first.kill()
+    second = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+        second.wait_event("watching")
+        wait_for(
+            lambda: second.named("running") or second.named("image unchanged; container kept"),
+            30,
+            "start",
+        )
+        containers = docker_client.containers.list(
+            all=True, filters={"label": f"devd.project={sample.name}"}
+        )
+        assert len(containers) == 1
+    finally:
+        assert second.stop() == 0
+
+
+def test_sync_restart_copies_files_and_restarts(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> None:
+    """code_action = sync-restart: the saved file is copied in and the container restarted."""
+    sample = Sample(tmp_path / "proj", f"t{test_id}", free_port(), code_action="sync-restart")
+    up = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+        sample.write("www/index.html", "synced\n")
+        served(sample.port, "synced")
+        event = up.wait_event("synced")
+        assert event["restarted"] is True
+        assert len(up.named("building")) == 1
+    finally:
+        up.kill()
+        _remove_project(docker_client, sample.name)
+
+
+def test_sync_copies_files_into_the_running_container(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> None:
+    """code_action = sync: files land where the Dockerfile's COPY puts them; no restart."""
+    sample = Sample(tmp_path / "proj", f"t{test_id}", free_port(), code_action="sync")
+    up = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+        container = _running(docker_client, sample.name)[0]
+        sample.write("www/index.html", "live\n")
+        up.wait_event("synced")
+        output = container.exec_run(["cat", "/app/www/index.html"]).output.decode()
+        assert output.startswith("live ")
+        assert _running(docker_client, sample.name)[0].id == container.id
+    finally:
+        up.kill()
+        _remove_project(docker_client, sample.name)
+
+
+def test_down_and_clean_leave_foreign_containers_alone(
+    sample: Sample, docker_client: Any, busybox_image: str
+) -> None:
+    """devd down and clean remove this project's containers and images, nothing else."""
+    foreign = docker_client.containers.run(
+        busybox_image, ["sleep", "300"], name=f"{sample.name}-app-foreign", detach=True
+    )
+    try:
+        assert run_devd(sample.root, "build").returncode == 0
+        up = UpProcess(sample.root)
+        served(sample.port, "version-1")
+        assert up.stop() == 0
+        assert run_devd(sample.root, "down").returncode == 0
+        assert (
+            docker_client.containers.list(
+                all=True, filters={"label": f"devd.project={sample.name}"}
+            )
+            == []
+        )
+        assert run_devd(sample.root, "clean").returncode == 0
+        assert docker_client.images.list(filters={"label": f"devd.project={sample.name}"}) == []
+        foreign.reload()
+        assert foreign.status == "running"
+        docker_client.images.get(busybox_image)
+    finally:
+        foreign.remove(force=True)
+
+
+def test_foreign_container_holding_the_name_is_an_error(
+    sample: Sample, docker_client: Any, busybox_image: str
+) -> None:
+    """A container devd did not create holding the name it wants: clear error, left untouched."""
+    foreign = docker_client.containers.run(
+        busybox_image, ["sleep", "300"], name=f"{sample.name}-app", detach=True
+    )
+    try:
+        up = UpProcess(sample.root)
+        try:
+            event = up.wait_event("failed")
+            assert f"{sample.name}-app" in event["error"]
+        finally:
+            up.stop()
+        foreign.reload()
+        assert foreign.status == "running"
+    finally:
+        foreign.remove(force=True)
+
+
+def test_status_reports_container_and_last_build(sample: Sample, up: UpProcess) -> None:
+    """devd status shows the service's container state and the last build's result."""
+    served(sample.port, "version-1")
+    result = run_devd(sample.root, "status")
+    assert result.returncode == 0, result.stderr
+    assert "running" in result.stdout
+    assert "ok: " in result.stdout
