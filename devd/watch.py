@@ -1,10 +1,10 @@
-"""Watching the project tree: the file-system adapter over watchfiles.
+"""Watching the project tree: the file-system adapter over watchfiles' Rust notifier.
 
 It knows nothing about containers or Dockerfiles: it yields batches of project-relative paths,
-one batch per burst of changes (an editor's save, a ``git checkout`` of thousands of files),
-closed once the tree has been quiet for ``quiet_ms``. The batching itself is watchfiles'
-(``step`` is the quiet period, ``debounce`` the longest a burst may grow); ``relevant`` lets the
-caller drop paths that could never matter before they count as activity for the daemon.
+one per burst of changes (an editor's save, a ``git checkout`` of thousands of files), closed
+by :class:`devd.debounce.Debouncer` once the tree has been quiet for ``quiet_ms``.
+``relevant`` lets the caller drop paths that could never matter, so that they neither open
+nor prolong a batch.
 """
 
 from __future__ import annotations
@@ -15,25 +15,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import watchfiles
+from watchfiles._rust_notify import RustNotify
 
+from devd.debounce import Debouncer
 from devd.project import relative
 
-MAX_BURST_MS = 60_000  # a burst of changes this long is cut into batches anyway
+STEP_MS = 10  # how often the notifier hands over what it has seen while changes arrive
+IDLE_TIMEOUT_MS = 5_000  # how long one wait lasts with nothing pending (then loop again)
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Project-relative paths that changed together, and when devd first heard of them."""
+    """Project-relative paths that changed together, and when the first of them was seen."""
 
     paths: frozenset[str]
-    received: float  # time.monotonic() when the batch was handed over
-    quiet_ms: int
-
-    @property
-    def first_seen(self) -> float:
-        """Earliest the first change can have happened: before the quiet period ran out."""
-        return self.received - self.quiet_ms / 1000
+    first_seen: float  # time.monotonic()
 
 
 def watch(
@@ -44,18 +40,18 @@ def watch(
 ) -> Iterator[Batch]:
     """Yield a :class:`Batch` for each burst of relevant changes under ``root`` until ``stop``."""
     root = root.resolve()
-
-    def keep(change: watchfiles.Change, path: str) -> bool:
-        return relevant(relative(root, Path(path)))
-
-    for changes in watchfiles.watch(
-        root,
-        watch_filter=keep,
-        debounce=MAX_BURST_MS,
-        step=max(quiet_ms, 1),
-        stop_event=stop,
-        raise_interrupt=False,
-        ignore_permission_denied=True,
-    ):
-        paths = frozenset(relative(root, Path(path)) for _, path in changes)
-        yield Batch(paths, time.monotonic(), quiet_ms)
+    debouncer = Debouncer(quiet_ms / 1000)
+    with RustNotify([str(root)], False, False, 300, True, True) as notifier:
+        while not stop.is_set():
+            wait = debouncer.wait(time.monotonic())
+            timeout_ms = IDLE_TIMEOUT_MS if wait is None else max(1, round(wait * 1000))
+            raw = notifier.watch(STEP_MS, STEP_MS, timeout_ms, stop)
+            if raw == "stop":
+                return
+            now = time.monotonic()
+            if isinstance(raw, set):
+                paths = (relative(root, Path(path)) for _, path in raw)
+                debouncer.add((path for path in paths if relevant(path)), now)
+            closed = debouncer.due(now)
+            if closed is not None:
+                yield Batch(closed.paths, closed.first_seen)

@@ -96,11 +96,26 @@ def _remove_test_objects(client: Any, test_id: str, tag: str) -> None:
     selector = {"label": f"{TEST_LABEL}={test_id}"}
     for container in client.containers.list(all=True, filters=selector):
         _ignore_missing(lambda c=container: c.remove(force=True))
-    images = client.images.list(all=True, filters=selector)
-    # Newest first: a child must go before the image it was built on.
-    for image in sorted(images, key=lambda i: i.attrs["Created"], reverse=True):
-        _ignore_missing(lambda i=image: client.images.remove(i.id, force=True))
+    remove_images(client, [image.id for image in client.images.list(all=True, filters=selector)])
     _ignore_missing(lambda: client.images.remove(tag, force=True))
+
+
+def remove_images(client: Any, image_ids: list[str], rounds: int = 5) -> None:
+    """Remove images whose children may be among them: creation times have one-second
+    precision, so retry the refused ones ("has dependent child images") in later rounds."""
+    pending = list(image_ids)
+    for _ in range(rounds):
+        refused = []
+        for image_id in pending:
+            try:
+                client.images.remove(image_id, force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:
+                refused.append(image_id)
+        if not refused:
+            return
+        pending = refused
 
 
 def _ignore_missing(remove: Any) -> None:

@@ -6,17 +6,15 @@ content can only come from a new or restarted container, as with a Python app's 
 
 from __future__ import annotations
 
-import contextlib
-import contextlib
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker.errors
 import pytest
 
+from tests.conftest import remove_images
 from tests.updriver import UpProcess, fetch, free_port, run_devd, served, wait_for
 
 pytestmark = pytest.mark.engine
@@ -66,14 +64,11 @@ class Sample:
 
 
 def _remove_project(client: Any, project: str) -> None:
-    """Remove what a test's devd made: containers, then images newest first (children first)."""
+    """Remove what a test's devd made: its containers, then its images."""
     selector = {"label": f"devd.project={project}"}
     for container in client.containers.list(all=True, filters=selector):
         container.remove(force=True)
-    images = client.images.list(all=True, filters=selector)
-    for image in sorted(images, key=lambda i: i.attrs["Created"], reverse=True):
-        with contextlib.suppress(docker.errors.APIError):
-            client.images.remove(image.id, force=True)
+    remove_images(client, [image.id for image in client.images.list(all=True, filters=selector)])
 
 
 @pytest.fixture
