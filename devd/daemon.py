@@ -112,7 +112,7 @@ class Daemon:
         for name in self.project.services:
             self.prepare(name)
         for runtime in self.services.values():
-            self._submit(runtime, manual(no_cache=False, now=time.monotonic()))
+            self._submit(runtime, manual(no_cache=False, now=time.monotonic(), label="start"))
             self._spawn(f"worker-{runtime.config.name}", partial(self._worker, runtime))
         self._spawn("watch", self._watch)
         self.out.info(

@@ -41,6 +41,7 @@ class Work:
     no_cache: bool = False
     reload_definition: bool = False
     first_seen: float | None = None  # monotonic time of the earliest change folded in
+    label: str | None = None  # what asked for work that no change triggered ("start")
 
     @property
     def empty(self) -> bool:
@@ -56,6 +57,7 @@ class Work:
             no_cache=self.no_cache or other.no_cache,
             reload_definition=self.reload_definition or other.reload_definition,
             first_seen=min(firsts) if firsts else None,
+            label=other.label or self.label,
         )
 
     @property
@@ -65,7 +67,7 @@ class Work:
             self.changes.values()
         )
         if not relevant:
-            return "manual"
+            return self.label or "manual"
         head = f"{relevant[0].path} ({self.kind})"
         more = len(self.changes) - 1
         return f"{head} +{more} more" if more else head
@@ -117,6 +119,7 @@ def syncable(changes: Iterable[Classification]) -> bool:
     return all(change.destination is not None for change in changes)
 
 
-def manual(no_cache: bool, now: float | None = None) -> Work:
-    """A rebuild asked for by the user (``devd rebuild``, a key in the terminal)."""
-    return Work(action=Action.REBUILD, no_cache=no_cache, first_seen=now)
+def manual(no_cache: bool, now: float | None = None, label: str = "rebuild") -> Work:
+    """A rebuild no change triggered: start-up, ``devd rebuild``, a key in the terminal."""
+    label = f"{label} without cache" if no_cache else label
+    return Work(action=Action.REBUILD, no_cache=no_cache, first_seen=now, label=label)

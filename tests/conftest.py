@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.engine)
 
 
-def _missing(what: str) -> NoReturn:
+def missing(what: str) -> NoReturn:
     """Fail in CI, where the engine is part of the contract; skip with the reason elsewhere."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true and {what} (.ci/run must run scripts/setup-engine)", pytrace=False)
@@ -51,7 +51,7 @@ def engine() -> Iterator[Engine]:
         with connected:
             yield connected
         return
-    _missing(problem)
+    missing(problem)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +69,7 @@ def busybox_image(docker_client: Any) -> str:
         pass
     else:
         return BUSYBOX_IMAGE
-    _missing(f"the base image {BUSYBOX_IMAGE} is missing; {SETUP_HINT}")
+    missing(f"the base image {BUSYBOX_IMAGE} is missing; {SETUP_HINT}")
 
 
 @pytest.fixture
