@@ -77,6 +77,7 @@ def rebuild(
         out.info("asked the running devd up to rebuild", pid=pid, no_cache=no_cache)
         return 0
     daemon = Daemon(project, engine, out)
+    daemon.follow = False
     failed = 0
     for name in services:
         runtime = daemon.prepare(name)

@@ -37,7 +37,7 @@ def test_values_are_kept_verbatim() -> None:
     """Values are taken as written: quotes stay, ``=`` inside the value stays, ``#`` after the
     value is part of it, surrounding whitespace stays."""
     text = (
-        "DOUBLE=\"quoted\"\n"
+        'DOUBLE="quoted"\n'
         "SINGLE='quoted'\n"
         "URL=postgres://u:p@db/x?sslmode=require&a=b\n"
         "HASH=value # not a comment\n"

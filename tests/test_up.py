@@ -322,3 +322,51 @@ def test_status_reports_container_and_last_build(sample: Sample, up: UpProcess) 
     assert result.returncode == 0, result.stderr
     assert "running" in result.stdout
     assert "ok: " in result.stdout
+
+
+def test_logs_prints_the_containers_output(sample: Sample, up: UpProcess) -> None:
+    """devd logs SERVICE prints what the container printed, prefixed with the service."""
+    served(sample.port, "version-1")
+    sample.write("www/crash", "yes")
+    up.wait_event("container exited; not restarting it (save a change to rebuild)")
+    result = run_devd(sample.root, "logs", "app")
+    assert result.returncode == 0, result.stderr
+    assert '"line": "crashing"' in result.stdout
+
+
+def test_rebuild_no_cache_is_done_by_the_running_up(sample: Sample, up: UpProcess) -> None:
+    """devd rebuild --no-cache while devd up runs: up rebuilds every step and replaces."""
+    served(sample.port, "version-1")
+    up.wait_event("running")
+    result = run_devd(sample.root, "rebuild", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    event = up.wait_event("running", count=2)
+    assert event["trigger"] == "rebuild without cache"
+    assert event["steps"].startswith("5 of 7 "), event  # everything but FROM and the global ARG
+    served(sample.port, "version-1")
+
+
+def test_rebuild_without_up_replaces_the_container(sample: Sample, docker_client: Any) -> None:
+    """devd rebuild with no devd up running builds and replaces the container by itself."""
+    first = run_devd(sample.root, "rebuild")
+    assert first.returncode == 0, first.stderr
+    served(sample.port, "version-1")
+    before = _running(docker_client, sample.name)[0].id
+    sample.write("www/index.html", "version-2\n")
+    second = run_devd(sample.root, "rebuild")
+    assert second.returncode == 0, second.stderr
+    served(sample.port, "version-2")
+    assert [c.id for c in _running(docker_client, sample.name)] != [before]
+
+
+def test_unreachable_engine_is_one_line_and_exit_2(
+    sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no engine at DOCKER_HOST, devd up says where it looked, in one line, exit 2."""
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    result = run_devd(sample.root, "up", timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "tcp://127.0.0.1:1" in lines[0]
+    assert "DOCKER_HOST" in lines[0]
