@@ -128,9 +128,7 @@ def test_lock_file_of_a_dead_process_does_not_block(directory: Path, lock: RunLo
     assert lock.holder() == os.getpid()
 
 
-def test_lock_of_a_killed_process_is_freed_by_the_kernel(
-    directory: Path, lock: RunLock
-) -> None:
+def test_lock_of_a_killed_process_is_freed_by_the_kernel(directory: Path, lock: RunLock) -> None:
     """A process that acquired the lock and exited without releasing it leaves a stale pid,
     and the lock is free."""
     with _child(
@@ -234,9 +232,7 @@ def test_state_dir_differs_for_two_roots_with_the_same_project_name(
         assert found.name.startswith("shop-")
 
 
-def test_state_dir_defaults_to_local_state(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_state_dir_defaults_to_local_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without XDG_STATE_HOME (unset or empty), state lives under ~/.local/state/devd."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("XDG_STATE_HOME", raising=False)
@@ -245,7 +241,9 @@ def test_state_dir_defaults_to_local_state(
     assert state_dir("shop", tmp_path).parent == tmp_path / "home" / ".local" / "state" / "devd"
 
 
-def test_separate_roots_do_not_share_a_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_separate_roots_do_not_share_a_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Holding the lock of one checkout does not block another checkout of the same name."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     first = RunLock(state_dir("shop", tmp_path / "a"), "shop")
