@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devd import __version__, commands, config, engine, log
+from devd import __version__, commands, config, engine, keys, log
 from devd.classify import Classification, classify
 from devd.daemon import Daemon
 from devd.errors import ConfigError, DevdError
@@ -139,10 +139,19 @@ def _output(project: config.ProjectConfig) -> Output:
 def cmd_up(args: argparse.Namespace) -> int:
     project = load_project(args)
     out = _output(project)
-    daemon = Daemon(project, engine.connect(), out)
+    daemon = Daemon(project, engine.connect(), out, loader=lambda: load_project(args))
     signals = _Signals(daemon)
     signals.install()
-    return daemon.run()
+    bindings = {
+        "r": keys.Key("r", "rebuild", lambda: daemon.request_rebuild(no_cache=False)),
+        "R": keys.Key("R", "rebuild without cache", lambda: daemon.request_rebuild(no_cache=True)),
+        "s": keys.Key("s", "status", daemon.status),
+        "q": keys.Key("q", "quit", daemon.request_stop),
+    }
+    with keys.listening(bindings) as listening:
+        if listening:
+            out.info("keys: " + keys.legend(bindings))
+        return daemon.run()
 
 
 class _Signals:

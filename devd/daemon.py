@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -35,6 +35,8 @@ from devd.plan import Action, Work, manual, plan
 from devd.project import build_view
 from devd.state import BuildRecord, RunLock, state_dir
 from devd.watch import Batch, watch
+
+CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml"})
 
 
 def image_tag(project: str, service: str) -> str:
@@ -57,13 +59,21 @@ class ServiceRuntime:
     cond: threading.Condition = field(default_factory=threading.Condition)
     retiring: set[str] = field(default_factory=set)  # containers devd itself is stopping
     followed: str | None = None  # the container whose output is being printed
+    retired: bool = False  # removed from the configuration while devd up runs
 
 
 class Daemon:
     """``devd up`` for one project."""
 
-    def __init__(self, project: ProjectConfig, engine: Engine, output: Output) -> None:
+    def __init__(
+        self,
+        project: ProjectConfig,
+        engine: Engine,
+        output: Output,
+        loader: Callable[[], ProjectConfig] | None = None,
+    ) -> None:
         self.project = project
+        self.loader = loader  # re-reads the configuration (live reload); None: no reload
         self.engine = engine
         self.out = output
         self.stop = threading.Event()
@@ -127,7 +137,9 @@ class Daemon:
             batch = self.batches.get()
             if batch is None:
                 break
-            for runtime in self.services.values():
+            if self.loader is not None and batch.paths & CONFIG_FILES:
+                self.reload_configuration()
+            for runtime in list(self.services.values()):
                 self._plan(runtime, batch)
 
     def shutdown(self) -> None:
@@ -164,20 +176,108 @@ class Daemon:
 
     def _relevant(self, path: str) -> bool:
         """Whether a changed path could matter to any service (the watcher drops the rest)."""
-        return any(classify(path, r.view).kind is not Kind.IGNORED for r in self.services.values())
+        if path in CONFIG_FILES and self.loader is not None:
+            return True
+        services = list(self.services.values())
+        return any(classify(path, r.view).kind is not Kind.IGNORED for r in services)
 
     def _watch(self) -> None:
         for batch in watch(self.project.root, self.stop, self.project.debounce_ms, self._relevant):
             self.batches.put(batch)
+
+    # -- live configuration ---------------------------------------------------------------
+
+    def reload_configuration(self) -> None:
+        """Apply a changed devd.toml / [tool.devd]: only the services that changed are touched.
+
+        An invalid configuration is reported and the services go on as they were.
+        """
+        assert self.loader is not None
+        try:
+            new = self.loader()
+        except DevdError as error:
+            self.out.error("configuration invalid; services go on unchanged", error=str(error))
+            return
+        if new.name != self.project.name:
+            self.out.warning("a new project name takes effect at the next devd up", name=new.name)
+            new = replace(new, name=self.project.name)
+        old, self.project = self.project, new
+        removed = [name for name in old.services if name not in new.services]
+        added = [name for name in new.services if name not in old.services]
+        changed = [
+            name
+            for name in new.services
+            if name in old.services
+            and (old.services[name] != new.services[name] or old.ignore != new.ignore)
+        ]
+        for name in removed:
+            self._retire(name)
+        for name in changed:
+            self._reconfigure(name)
+        for name in added:
+            self._add(name)
+        if removed or changed or added:
+            self.out.info("configuration reloaded", added=added, changed=changed, removed=removed)
+
+    def _add(self, name: str) -> None:
+        try:
+            runtime = self.prepare(name)
+        except DevdError as error:
+            self.out.error("service not started", service=name, error=str(error))
+            return
+        self._spawn(f"worker-{name}", partial(self._worker, runtime))
+        self._submit(runtime, manual(no_cache=False, now=time.monotonic(), label="service added"))
+
+    def _reconfigure(self, name: str) -> None:
+        runtime = self.services[name]
+        service = self.project.services[name]
+        try:
+            view = build_view(self.project, service)
+        except DevdError as error:
+            self.out.error("service keeps its old configuration", service=name, error=str(error))
+            return
+        with runtime.cond:
+            runtime.config, runtime.view = service, view
+        work = manual(False, time.monotonic(), label="configuration changed", recreate=True)
+        self._submit(runtime, work)
+
+    def _retire(self, name: str) -> None:
+        runtime = self.services.pop(name)
+        with runtime.cond:
+            runtime.retired = True
+            runtime.cond.notify_all()
+        with self._replace_lock:
+            container = runtime.container
+            if container is not None:
+                runtime.retiring.add(container.id)
+                self.engine.stop_container(container.id, runtime.config.stop_timeout)
+                self.engine.remove_container(container.id)
+        self.out.info("service removed", service=name)
+
+    def status(self) -> None:
+        """Print each service's state (a key in the terminal asks for it)."""
+        for name, runtime in list(self.services.items()):
+            container = runtime.container and self.engine.container(runtime.container.id)
+            last = self.record.read().get(name, {})
+            self.out.info(
+                "status",
+                service=name,
+                state=container.status if container else "absent",
+                image=container.image_id[7:19] if container else None,
+                last_build=("ok: " + str(last.get("summary")))
+                if last.get("ok")
+                else last.get("error"),
+                busy=runtime.busy,
+            )
 
     # -- acting ---------------------------------------------------------------------------
 
     def _worker(self, runtime: ServiceRuntime) -> None:
         while True:
             with runtime.cond:
-                while runtime.pending.empty and not self.stop.is_set():
+                while runtime.pending.empty and not (self.stop.is_set() or runtime.retired):
                     runtime.cond.wait()
-                if self.stop.is_set():
+                if self.stop.is_set() or runtime.retired:
                     return
                 work, runtime.pending = runtime.pending, Work()
                 runtime.busy = True
@@ -232,6 +332,7 @@ class Daemon:
             current is not None
             and current.status == "running"
             and current.image_id == result.image_id
+            and not work.recreate
         ):
             self.out.info(
                 "image unchanged; container kept",

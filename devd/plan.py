@@ -42,6 +42,7 @@ class Work:
     reload_definition: bool = False
     first_seen: float | None = None  # monotonic time of the earliest change folded in
     label: str | None = None  # what asked for work that no change triggered ("start")
+    recreate: bool = False  # replace the container even if the image is unchanged (new config)
 
     @property
     def empty(self) -> bool:
@@ -58,6 +59,7 @@ class Work:
             reload_definition=self.reload_definition or other.reload_definition,
             first_seen=min(firsts) if firsts else None,
             label=other.label or self.label,
+            recreate=self.recreate or other.recreate,
         )
 
     @property
@@ -119,7 +121,12 @@ def syncable(changes: Iterable[Classification]) -> bool:
     return all(change.destination is not None for change in changes)
 
 
-def manual(no_cache: bool, now: float | None = None, label: str = "rebuild") -> Work:
-    """A rebuild no change triggered: start-up, ``devd rebuild``, a key in the terminal."""
+def manual(
+    no_cache: bool, now: float | None = None, label: str = "rebuild", recreate: bool = False
+) -> Work:
+    """A rebuild no change triggered: start-up, ``devd rebuild``, a key, a new configuration
+    (``recreate``: the container must be made anew even from the same image)."""
     label = f"{label} without cache" if no_cache else label
-    return Work(action=Action.REBUILD, no_cache=no_cache, first_seen=now, label=label)
+    return Work(
+        action=Action.REBUILD, no_cache=no_cache, first_seen=now, label=label, recreate=recreate
+    )

@@ -75,13 +75,14 @@ def run_devd(project: Path, *args: str, timeout: float = 120) -> subprocess.Comp
 class UpProcess:
     """A running ``devd up`` whose JSON events are collected in ``events``."""
 
-    def __init__(self, project: Path, *args: str) -> None:
+    def __init__(self, project: Path, *args: str, stdin: int | None = None) -> None:
         self.project = project
         self.events: list[dict[str, Any]] = []
         self.stderr_lines: list[str] = []
         self._lock = threading.Lock()
         self.process = subprocess.Popen(
             [*DEVD, "-C", str(project), "--log-format", "json", *args, "up"],
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
