@@ -471,22 +471,25 @@ class Daemon:
     def _follow(self, runtime: ServiceRuntime, info: ContainerInfo) -> None:
         """Print the container's output; report it if it stops without devd stopping it."""
         service = runtime.config.name
-        for line in self.engine.follow_logs(info.id):
-            self.out.line(service, line)
-        if self.stop.is_set() or info.id in runtime.retiring:
-            runtime.retiring.discard(info.id)
-            return
+        try:
+            for line in self.engine.follow_logs(info.id):
+                self.out.line(service, line)
+            if self.stop.is_set() or info.id in runtime.retiring:
+                runtime.retiring.discard(info.id)
+                return
+            self._report_exit(runtime, info)
+        except DevdError as error:
+            if not self.stop.is_set():
+                self.out.error("lost the container's output", service=service, error=str(error))
+
+    def _report_exit(self, runtime: ServiceRuntime, info: ContainerInfo) -> None:
         exit_code = self.engine.wait_container(info.id, timeout=5)
         current = self.engine.container(info.id)
-        if (
-            runtime.container is not None
-            and runtime.container.id == info.id
-            and current is not None
-        ):
+        if runtime.container is not None and runtime.container.id == info.id and current:
             runtime.container = current
         self.out.error(
             "container exited; not restarting it (save a change to rebuild)",
-            service=service,
+            service=runtime.config.name,
             exit_code=exit_code,
             last_lines=self.engine.tail_logs(info.id, 10),
         )
@@ -496,7 +499,12 @@ class Daemon:
         if container is None:
             return
         runtime.retiring.add(container.id)
-        self.engine.stop_container(container.id, runtime.config.stop_timeout)
+        try:
+            self.engine.stop_container(container.id, runtime.config.stop_timeout)
+        except DevdError as error:
+            self.out.error(
+                "could not stop the container", service=runtime.config.name, error=str(error)
+            )
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
