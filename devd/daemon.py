@@ -33,6 +33,7 @@ from devd.errors import BuildFailed, DevdError
 from devd.output import Output
 from devd.plan import Action, Work, manual, plan
 from devd.project import build_view
+from devd.scheduler import ServiceSchedule
 from devd.state import BuildRecord, RunLock, state_dir
 from devd.watch import Batch, watch
 
@@ -49,13 +50,12 @@ def container_name(project: str, service: str) -> str:
 
 @dataclass
 class ServiceRuntime:
-    """One service's live state; ``cond`` guards ``pending`` and ``busy``."""
+    """One service's live state; ``cond`` guards ``schedule``."""
 
     config: ServiceConfig
     view: BuildView
     container: ContainerInfo | None = None
-    pending: Work = field(default_factory=Work)
-    busy: bool = False
+    schedule: ServiceSchedule = field(default_factory=ServiceSchedule)
     cond: threading.Condition = field(default_factory=threading.Condition)
     retiring: set[str] = field(default_factory=set)  # containers devd itself is stopping
     followed: str | None = None  # the container whose output is being printed
@@ -170,8 +170,10 @@ class Daemon:
         self._submit(runtime, work)
 
     def _submit(self, runtime: ServiceRuntime, work: Work) -> None:
+        """Hand ``work`` to the service's worker: started at once when it is idle, else folded
+        into the one follow-up it starts when the running work ends."""
         with runtime.cond:
-            runtime.pending = runtime.pending.merge(work)
+            runtime.schedule.submit(work)
             runtime.cond.notify_all()
 
     def _relevant(self, path: str) -> bool:
@@ -267,22 +269,26 @@ class Daemon:
                 last_build=("ok: " + str(last.get("summary")))
                 if last.get("ok")
                 else last.get("error"),
-                busy=runtime.busy,
+                busy=runtime.schedule.busy,
             )
 
     # -- acting ---------------------------------------------------------------------------
 
     def _worker(self, runtime: ServiceRuntime) -> None:
+        """Run what the schedule started, one piece at a time, until devd stops or the service
+        is retired (both notify ``cond``); report each outcome back to the schedule."""
+        schedule = runtime.schedule
         while True:
             with runtime.cond:
-                while runtime.pending.empty and not (self.stop.is_set() or runtime.retired):
+                while (work := schedule.running) is None and not (
+                    self.stop.is_set() or runtime.retired
+                ):
                     runtime.cond.wait()
-                if self.stop.is_set() or runtime.retired:
+                if work is None or self.stop.is_set() or runtime.retired:
                     return
-                work, runtime.pending = runtime.pending, Work()
-                runtime.busy = True
+            ok = False
             try:
-                self._act(runtime, work)
+                ok = self._act(runtime, work)
             except DevdError as error:
                 self.out.error("failed", service=runtime.config.name, error=str(error))
             except Exception as error:  # a worker must outlive any one failure
@@ -291,16 +297,22 @@ class Daemon:
                 )
             finally:
                 with runtime.cond:
-                    runtime.busy = False
+                    schedule.finished(ok)  # a follow-up, if any, is now schedule.running
 
-    def _act(self, runtime: ServiceRuntime, work: Work) -> None:
+    def _act(self, runtime: ServiceRuntime, work: Work) -> bool:
+        """Do ``work``; whether it succeeded (an invalid definition or a failed build: no)."""
+        self.record.record_cycle(  # devd doctor reads this history (manifest churn)
+            runtime.config.name,
+            str(work.kind) if work.changes else "manual",
+            [c.path for c in work.changes.values() if c.kind is work.kind],
+        )
         if work.reload_definition and not self._reload(runtime):
-            return
+            return False
         running = runtime.container is not None and runtime.container.status == "running"
         if work.action in (Action.SYNC, Action.SYNC_RESTART) and running:
             self._sync(runtime, work)
-        else:
-            self.rebuild_now(runtime, work)
+            return True
+        return self.rebuild_now(runtime, work)
 
     def _reload(self, runtime: ServiceRuntime) -> bool:
         try:

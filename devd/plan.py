@@ -9,7 +9,8 @@ The seed guide's workflow table, as data:
 | Dockerfile  | ``build --no-cache`` + ``up``            | re-read definition, rebuild + replace |
 
 Pending work for a service folds every change that arrives while it is busy into one follow-up
-(:meth:`Work.merge`), so saves are never dropped and never cause a build each. Pure.
+(:meth:`Work.merge`), so saves are never dropped and never cause a build each; its ``generation``
+is the newest save folded in, so one can tell which saved state a build reflects. Pure.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Work:
     first_seen: float | None = None  # monotonic time of the earliest change folded in
     label: str | None = None  # what asked for work that no change triggered ("start")
     recreate: bool = False  # replace the container even if the image is unchanged (new config)
+    generation: int = 0  # save counter of the newest change folded in (0: none counted)
 
     @property
     def empty(self) -> bool:
@@ -60,6 +62,7 @@ class Work:
             first_seen=min(firsts) if firsts else None,
             label=other.label or self.label,
             recreate=self.recreate or other.recreate,
+            generation=max(self.generation, other.generation),
         )
 
     @property

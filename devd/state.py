@@ -3,7 +3,9 @@
 The lock is an ``flock`` on a file in devd's state directory, so a second ``devd up`` on the
 same project is refused while the first lives, and a lock left by a killed process never
 blocks (the kernel drops it with the process). The record of the last build per service lets
-``devd status`` say how the last build went after ``devd up`` has exited.
+``devd status`` say how the last build went after ``devd up`` has exited; beside it, a short
+history of recent cycles per service (the kind of change and the paths that triggered it) lets
+``devd doctor`` see a dependency manifest that changes on nearly every build.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -82,11 +87,32 @@ class RunLock:
             self._handle = None
 
 
+CYCLE_HISTORY = 50
+"""How many recent cycles are kept per service."""
+CYCLE_PATHS = 20
+"""How many trigger paths are kept per cycle (``path_count`` keeps the full number)."""
+
+_cycles_lock = threading.Lock()  # one read-modify-write of cycles.json at a time (per process)
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One recorded cycle: when, the kind of change that triggered it (``code``,
+    ``dependency``, ``dockerfile``, or ``manual`` for work no change triggered), the trigger
+    paths (at most CYCLE_PATHS) and how many there were."""
+
+    at: str
+    kind: str
+    paths: tuple[str, ...]
+    path_count: int
+
+
 class BuildRecord:
-    """The last build of each service, as JSON in the state directory."""
+    """The last build of each service, and its recent cycles, as JSON in the state directory."""
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / "builds.json"
+        self.cycles_path = directory / "cycles.json"
 
     def read(self) -> dict[str, Any]:
         try:
@@ -102,3 +128,61 @@ class BuildRecord:
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
         temporary.replace(self.path)
+
+    def record_cycle(self, service: str, kind: str, paths: Iterable[str]) -> None:
+        """Append one cycle of ``service`` to its history (the oldest beyond CYCLE_HISTORY go).
+
+        ``kind`` is the batch's strongest kind (``str(Kind)``), or ``"manual"``; ``paths``
+        are the project-relative paths of that kind that triggered it.
+        """
+        listed = list(paths)
+        entry = {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "kind": kind,
+            "paths": listed[:CYCLE_PATHS],
+            "path_count": len(listed),
+        }
+        with _cycles_lock:
+            data = _read_json(self.cycles_path)
+            history = data.get(service)
+            kept = history if isinstance(history, list) else []
+            data[service] = [*kept, entry][-CYCLE_HISTORY:]
+            _write_json(self.cycles_path, data)
+
+    def cycles(self, service: str) -> list[Cycle]:
+        """``service``'s recorded cycles, oldest first (entries that do not parse are skipped)."""
+        history = _read_json(self.cycles_path).get(service)
+        if not isinstance(history, list):
+            return []
+        return [cycle for entry in history if (cycle := _cycle(entry)) is not None]
+
+
+def _cycle(entry: Any) -> Cycle | None:
+    if not isinstance(entry, dict):
+        return None
+    kind, paths = entry.get("kind"), entry.get("paths")
+    if not isinstance(kind, str) or not isinstance(paths, list):
+        return None
+    listed = tuple(str(path) for path in paths)
+    count = entry.get("path_count")
+    return Cycle(
+        at=str(entry.get("at", "")),
+        kind=kind,
+        paths=listed,
+        path_count=count if isinstance(count, int) else len(listed),
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    temporary.replace(path)

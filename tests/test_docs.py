@@ -66,7 +66,8 @@ def test_readme_explain_output_is_what_devd_prints(
 
 
 @pytest.mark.parametrize(
-    "command", ["", "explain", "up", "build", "rebuild", "down", "status", "logs", "clean"]
+    "command",
+    ["", "explain", "up", "build", "rebuild", "down", "status", "logs", "clean", "doctor"],
 )
 def test_help_works(command: str) -> None:
     """`devd --help` and every `devd COMMAND --help` print help and exit 0."""

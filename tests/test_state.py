@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from devd.state import AlreadyRunning, BuildRecord, RunLock, state_dir
+from devd.state import (
+    CYCLE_HISTORY,
+    CYCLE_PATHS,
+    AlreadyRunning,
+    BuildRecord,
+    RunLock,
+    state_dir,
+)
 
 
 @pytest.fixture
@@ -255,3 +262,52 @@ def test_separate_roots_do_not_share_a_lock(
     finally:
         first.release()
         second.release()
+
+
+def test_cycles_round_trip_oldest_first_per_service(directory: Path) -> None:
+    """``record_cycle`` appends to the service's history; ``cycles`` (also from a new object)
+    returns them oldest first, with a timestamp and the number of trigger paths."""
+    record = BuildRecord(directory)
+    assert record.cycles("web") == []
+    record.record_cycle("web", "dependency", ["requirements.txt"])
+    record.record_cycle("web", "code", ["app/a.py", "app/b.py"])
+    record.record_cycle("worker", "manual", [])
+    history = BuildRecord(directory).cycles("web")
+    assert [(c.kind, c.paths, c.path_count) for c in history] == [
+        ("dependency", ("requirements.txt",), 1),
+        ("code", ("app/a.py", "app/b.py"), 2),
+    ]
+    assert all(c.at for c in history)
+    assert [c.kind for c in record.cycles("worker")] == ["manual"]
+
+
+def test_cycles_are_bounded_and_leave_the_last_builds_alone(directory: Path) -> None:
+    """The history keeps the newest CYCLE_HISTORY cycles and CYCLE_PATHS paths of each (with
+    the full count); ``write``/``read`` of the last build are unaffected, and vice versa."""
+    record = BuildRecord(directory)
+    record.write("web", ok=True, summary="1 of 3 steps rebuilt, 2 cached")
+    for i in range(CYCLE_HISTORY + 10):
+        record.record_cycle("web", "code", [f"f{i}.py"])
+    record.record_cycle("web", "code", [f"g{i}.py" for i in range(CYCLE_PATHS + 5)])
+    record.write("web", ok=False, error="boom")
+    history = record.cycles("web")
+    assert len(history) == CYCLE_HISTORY
+    assert history[0].paths == ("f11.py",)
+    assert len(history[-1].paths) == CYCLE_PATHS
+    assert history[-1].path_count == CYCLE_PATHS + 5
+    assert record.read()["web"]["error"] == "boom"
+    assert set(record.read()) == {"web"}
+
+
+def test_unreadable_or_odd_cycle_files_read_as_empty(directory: Path) -> None:
+    """A corrupt file, or entries of the wrong shape, are skipped instead of failing."""
+    record = BuildRecord(directory)
+    directory.mkdir(parents=True)
+    record.cycles_path.write_text("not json")
+    assert record.cycles("web") == []
+    record.cycles_path.write_text(
+        json.dumps({"web": [{"kind": "code"}, "x", {"kind": "code", "paths": ["a"]}]})
+    )
+    assert [c.paths for c in record.cycles("web")] == [("a",)]
+    record.record_cycle("web", "dependency", ["r.txt"])  # appends after what was readable
+    assert [c.kind for c in record.cycles("web")][-1] == "dependency"
