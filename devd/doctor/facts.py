@@ -1,0 +1,69 @@
+"""The plain data the checks look at: the files the build context sends, the image's layer
+history, and everything about one service together. ``gather`` reads them; the checks only
+take them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from devd.classify import BuildView
+from devd.state import Cycle
+
+
+@dataclass(frozen=True)
+class ContextFile:
+    """A regular file the build context sends: context-relative path and size in bytes."""
+
+    path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ContextListing:
+    """The files the context sends; ``truncated`` when the walk stopped at its limit,
+    ``error`` when a directory could not be read."""
+
+    files: tuple[ContextFile, ...]
+    truncated: bool = False
+    error: str | None = None
+
+    @property
+    def size(self) -> int:
+        return total_size(self.files)
+
+
+def total_size(files: Iterable[ContextFile]) -> int:
+    """Bytes in ``files``."""
+    return sum(file.size for file in files)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One entry of ``docker history``: the instruction that made it and its size."""
+
+    created_by: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """The image devd builds for the service: ``layers`` newest first as ``docker history``
+    lists them; ``None`` when there is no such image (or ``problem`` says why not read)."""
+
+    tag: str
+    layers: tuple[Layer, ...] | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """Everything the checks look at for one service."""
+
+    view: BuildView
+    ignore_text: str | None  # None: no ignore file applies
+    context: ContextListing
+    cycles: tuple[Cycle, ...] = ()
+    image: ImageFacts | None = None
+    dockerfile_no_cache: bool = False
+    config_source: str = "devd.toml"
