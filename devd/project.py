@@ -12,7 +12,7 @@ from pathlib import Path
 from devd import dockerfile
 from devd.classify import BuildView
 from devd.config import ProjectConfig, ServiceConfig
-from devd.errors import DockerfileError
+from devd.errors import ConfigError, DockerfileError
 from devd.ignore import DOCKERIGNORE, IgnoreRules, ignore_file_for, parse_patterns
 
 
@@ -53,6 +53,12 @@ def read_dockerfile(service: ServiceConfig, display: str) -> dockerfile.Dockerfi
 def build_view(project: ProjectConfig, service: ServiceConfig) -> BuildView:
     """Everything classification needs about ``service``, read from disk now."""
     root = project.root
+    if not service.context.is_dir():
+        context = relative(root, service.context)
+        raise ConfigError(
+            f"services.{service.name}.context: the build context {context}/ "
+            "does not exist or is not a directory"
+        )
     dockerfile_path = relative(root, service.dockerfile)
     applying = ignore_file(service)
     default_ignore = service.context / DOCKERIGNORE
