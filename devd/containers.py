@@ -61,6 +61,7 @@ LABEL_PROJECT = "devd.project"
 LABEL_SERVICE = "devd.service"
 
 _NEVER_STARTED = "0001-01-01T00:00:00Z"
+_SENT_CONTAINERS = 16  # containers whose synced files put_files remembers
 _LATE_ENTRIES = 4  # log entries to check for ones logged after a followed stream ended
 _PORT_TAKEN = ("port is already allocated", "address already in use")
 _PORT_IN_MESSAGE = re.compile(r"(?:Bind for |listen \S+ )\S*:(\d+)")
@@ -173,16 +174,31 @@ class ContainerOps:
             return None
         return attrs
 
-    def _owned(self, container_id: str, action: str) -> dict[str, Any] | None:
-        """The container's inspect data if devd made it; None if gone; ForeignContainer if
-        it lacks the ``devd.project`` label."""
+    def _owned(self, container_id: str, action: str) -> bool:
+        """Whether the container exists (False: gone); ForeignContainer if it lacks the
+        ``devd.project`` label. A container's labels never change, so a container found to
+        be devd's (or made by devd) is not looked at again: the sync and restart paths then
+        go straight to their one request, which reports a container gone since by itself."""
+        if container_id in self._verified_owned:
+            return True
         attrs = self._inspect(container_id)
-        if attrs is not None and LABEL_PROJECT not in _labels(attrs):
+        if attrs is None:
+            return False
+        if LABEL_PROJECT not in _labels(attrs):
             raise ForeignContainer(
                 f"refusing to {action} container {_describe(attrs)}: devd did not create it "
                 f"(it has no {LABEL_PROJECT} label)"
             )
-        return attrs
+        self._verified_owned.add(str(attrs["Id"]))  # never a name: names can be taken over
+        return True
+
+    @property
+    def _verified_owned(self) -> set[str]:
+        """Ids of containers known to carry ``devd.project`` (full ids, as devd keeps them)."""
+        verified: set[str] | None = self.__dict__.get("_devd_verified_owned")
+        if verified is None:
+            verified = self.__dict__["_devd_verified_owned"] = set()
+        return verified
 
     # --- running ----------------------------------------------------------------------------
 
@@ -257,7 +273,9 @@ class ContainerOps:
             raise ContainerStartFailed(
                 f"cannot create container {spec.name!r}: {_explanation(error)}"
             ) from error
-        return str(created["Id"])
+        container_id = str(created["Id"])
+        self._verified_owned.add(container_id)  # made with spec.labels, devd.project included
+        return container_id
 
     def _start(self, container_id: str, spec: ContainerSpec) -> None:
         try:
@@ -274,10 +292,26 @@ class ContainerOps:
         with contextlib.suppress(docker.errors.DockerException, *_CONNECTION_ERRORS):
             self._force_remove(container_id)
 
+    def start_container(self, container_id: str) -> ContainerInfo:
+        """Start a stopped container of devd's again (nothing if it runs); ContainerGone if
+        it is gone."""
+        gone = ContainerGone(f"cannot start container {_short(container_id)}: it is gone")
+        with self._engine_call(f"starting container {_short(container_id)}"):
+            if not self._owned(container_id, "start"):
+                raise gone
+            try:
+                self.client.api.start(container_id)
+            except docker.errors.NotFound as error:
+                raise gone from error
+            attrs = self._inspect(container_id)
+        if attrs is None:
+            raise gone
+        return ContainerInfo.from_inspect(attrs)
+
     def stop_container(self, container_id: str, timeout: float) -> None:
         """Stop it (SIGTERM, SIGKILL after ``timeout`` s); nothing if stopped or gone."""
         with self._engine_call(f"stopping container {_short(container_id)}"):
-            if self._owned(container_id, "stop") is None:
+            if not self._owned(container_id, "stop"):
                 return
             with contextlib.suppress(docker.errors.NotFound):
                 self.client.api.stop(container_id, timeout=_whole_seconds(timeout))
@@ -285,13 +319,13 @@ class ContainerOps:
     def remove_container(self, container_id: str) -> None:
         """Remove it, running or not, with its anonymous volumes; nothing if gone."""
         with self._engine_call(f"removing container {_short(container_id)}"):
-            if self._owned(container_id, "remove") is not None:
+            if self._owned(container_id, "remove"):
                 self._force_remove(container_id)
 
     def restart_container(self, container_id: str, timeout: float) -> ContainerInfo:
         """Stop it (within ``timeout`` s) and start it again; ContainerGone if it is gone."""
         with self._engine_call(f"restarting container {_short(container_id)}"):
-            if self._owned(container_id, "restart") is not None:
+            if self._owned(container_id, "restart"):
                 with contextlib.suppress(docker.errors.NotFound):
                     self.client.api.restart(container_id, timeout=_whole_seconds(timeout))
             attrs = self._inspect(container_id)
@@ -321,23 +355,56 @@ class ContainerOps:
         """Make each container path (absolute) hold a copy of its host file, or not exist
         (None). Copies go in one archive; deletions run first, in one ``rm -rf``. A host file
         that no longer exists counts as a deletion. Raises SyncRefused, before touching
-        anything, for a path that is not absolute or has a ``..`` component."""
+        anything, for a path that is not absolute or has a ``..`` component.
+
+        A host file this container already got from devd, unchanged since (same inode,
+        size, modification and change times), is not sent again: a caller that copied a
+        save early and copies the whole batch once it is complete pays for it once."""
         plan = {_container_path(path): host for path, host in files.items()}
         if not plan:
             return
-        copies = {path: Path(host) for path, host in plan.items() if host is not None}
+        sent = self._sent_to(container_id)
+        stamps = {path: _stamp(Path(host)) for path, host in plan.items() if host is not None}
+        copies = {
+            path: Path(host)
+            for path, host in plan.items()
+            if host is not None and (stamps[path] is None or sent.get(path) != stamps[path])
+        }
         deletions = [path for path, host in plan.items() if host is None]
         archive, vanished = _archive(copies)
         deletions += vanished
         with self._engine_call(f"syncing files into container {_short(container_id)}"):
-            if self._owned(container_id, "sync files into") is None:
-                raise ContainerGone(
-                    f"cannot sync files into container {_short(container_id)}: it is gone"
-                )
-            if deletions:
-                self._delete(container_id, deletions)
-            if archive is not None:
-                self.client.api.put_archive(container_id, "/", archive)
+            gone = ContainerGone(
+                f"cannot sync files into container {_short(container_id)}: it is gone"
+            )
+            if not self._owned(container_id, "sync files into"):
+                raise gone
+            try:
+                if deletions:
+                    self._delete(container_id, deletions)
+                if archive is not None:
+                    self.client.api.put_archive(container_id, "/", archive)
+            except docker.errors.NotFound as error:
+                raise gone from error
+        for path in deletions:
+            sent.pop(path, None)
+        for path in copies:
+            if path not in vanished and stamps[path] is not None:
+                sent[path] = stamps[path]
+
+    def _sent_to(self, container_id: str) -> dict[str, tuple[int, ...] | None]:
+        """What ``put_files`` copied into the container: container path -> host file stamp
+        (kept for the last few containers)."""
+        memo: dict[str, dict[str, tuple[int, ...] | None]] | None = self.__dict__.get(
+            "_devd_sent_files"
+        )
+        if memo is None:
+            memo = self.__dict__["_devd_sent_files"] = {}
+        if container_id not in memo:
+            while len(memo) >= _SENT_CONTAINERS:
+                del memo[next(iter(memo))]
+            memo[container_id] = {}
+        return memo[container_id]
 
     def _delete(self, container_id: str, paths: list[str]) -> None:
         exec_id = self.client.api.exec_create(container_id, ["rm", "-rf", "--", *paths], user="0")
@@ -672,6 +739,18 @@ def _container_path(path: str) -> str:
     if normal == "/":
         raise SyncRefused(f"refusing to sync {path!r}: it names the container's root")
     return normal
+
+
+def _stamp(host: Path) -> tuple[int, ...] | None:
+    """What changes whenever a file's content, mode or identity does; None if it is gone."""
+    try:
+        status = os.lstat(host)
+    except OSError:
+        return None
+    return (
+        status.st_dev, status.st_ino, status.st_mode, status.st_size,
+        status.st_mtime_ns, status.st_ctime_ns,
+    )  # fmt: skip
 
 
 def _archive(copies: Mapping[str, Path]) -> tuple[bytes | None, list[str]]:

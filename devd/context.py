@@ -12,20 +12,41 @@ the way the docker CLI does:
   exclude them, so ``COPY . .`` does not pick them up. Files devd adds that the context does
   not have (the generated Dockerfile; ``.dockerignore`` when the context has none) are listed
   in that ``.dockerignore`` for the same reason.
+
+The archive holds what docker-py's ``create_archive`` puts in it (the same entries, modes,
+owners and names), with two differences that make it cheap to build on every save:
+
+* modification times are whole seconds, as the docker CLI sends them (moby truncates them),
+  so an entry needs no PAX header and the engine's cache keys, which leave times out, are
+  the same;
+* the header of each entry is kept between builds of the same context, keyed by everything
+  it is made of (path, type, mode, owner, size, time, inode), so a rebuild after one save
+  only reads the files and writes them out. Excluded trees are never walked at all
+  (docker-py's walk skips an excluded directory unless a ``!`` pattern reaches into it).
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import os
+import stat
 import tarfile
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from docker.utils.build import create_archive, exclude_paths
+from docker.utils.build import exclude_paths
+
+try:
+    import grp
+    import pwd
+except ImportError:  # Windows: tarfile then leaves the names empty too
+    grp = pwd = None  # type: ignore[assignment]
 
 from devd.errors import BuildContextError
 from devd.ignore import DOCKERIGNORE
@@ -84,12 +105,12 @@ def build_context(context_dir: Path, dockerfile: Path, excludes: Sequence[str]) 
     extra_files = [(DOCKERIGNORE, _ignore_text(root, excludes, placed))]
     if placed.text is not None:
         extra_files.append((placed.name, placed.text))
-    fileobj = _archive(root, sorted(files), extra_files)
+    fileobj, file_count = _archive(root, sorted(files), extra_files, excludes)
     return ContextArchive(
         fileobj=fileobj,
         dockerfile=placed.name,
         size=_size(fileobj),
-        file_count=_count_files(fileobj),
+        file_count=file_count,
     )
 
 
@@ -124,25 +145,160 @@ def _ignore_text(root: Path, excludes: Sequence[str], placed: _Dockerfile) -> st
     return "".join(f"{pattern}\n" for pattern in patterns)
 
 
-def _archive(root: Path, files: list[str], extra_files: list[tuple[str, str]]) -> IO[bytes]:
+def _archive(
+    root: Path, files: list[str], extra_files: list[tuple[str, str]], excludes: Sequence[str]
+) -> tuple[IO[bytes], int]:
+    """The uncompressed tar of ``files`` (relative to ``root``) and ``extra_files`` (name,
+    text; they replace context files of the same name), and its number of regular files."""
     fileobj = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller in ContextArchive
+    key = (str(root), tuple(excludes))
+    with _HEADERS_LOCK:
+        known = _HEADERS.get(key, {})
+    writer = _TarWriter(fileobj, known)
+    extra_names = {name for name, _ in extra_files}
     try:
-        create_archive(root=str(root), files=files, fileobj=fileobj, extra_files=extra_files)
+        for path in files:
+            if path not in extra_names:
+                writer.add(root, path)
+        for name, text in extra_files:
+            writer.add_text(name, text)
+        writer.finish()
     except OSError as error:
         fileobj.close()
         raise BuildContextError(f"{root}: cannot archive build context: {error}") from error
-    return fileobj
+    with _HEADERS_LOCK:
+        if len(writer.headers) <= _MAX_KEPT_HEADERS:
+            _HEADERS[key] = writer.headers
+            while len(_HEADERS) > _MAX_KEPT_CONTEXTS:
+                del _HEADERS[next(iter(_HEADERS))]
+        else:
+            _HEADERS.pop(key, None)
+    fileobj.seek(0)
+    return fileobj, writer.regular_files
+
+
+# Entry headers of the last archive of each context (root, excludes), by what they encode.
+_HeaderKey = tuple[str, int, int, int, int, int, int, str]
+_HEADERS: dict[tuple[str, tuple[str, ...]], dict[_HeaderKey, bytes]] = {}
+_HEADERS_LOCK = threading.Lock()
+_MAX_KEPT_HEADERS = 50_000  # entries (about 600 bytes each) kept for one context
+_MAX_KEPT_CONTEXTS = 8
+_BLOCK = tarfile.BLOCKSIZE
+
+
+class _TarWriter:
+    """Writes tar entries as ``tarfile`` would for ``create_archive``'s TarInfo, reusing the
+    headers of ``known`` (and recording every header it writes in ``headers``)."""
+
+    def __init__(self, fileobj: IO[bytes], known: dict[_HeaderKey, bytes]) -> None:
+        self._out = fileobj
+        self._known = known
+        self.headers: dict[_HeaderKey, bytes] = {}
+        self.regular_files = 0
+        self._inodes: dict[tuple[int, int], str] = {}  # hard-linked files already written
+
+    def add(self, root: Path, path: str) -> None:
+        full = os.path.join(root, path)
+        status = os.lstat(full)
+        mode = status.st_mode
+        if stat.S_ISREG(mode) and status.st_nlink > 1:
+            inode = (status.st_dev, status.st_ino)
+            first = self._inodes.setdefault(inode, path)
+            if first != path:  # a hard link to a file already in the archive
+                self._write_info(_info(path, status, tarfile.LNKTYPE, linkname=first))
+                return
+        if stat.S_ISREG(mode):
+            with open(full, "rb") as handle:
+                data = handle.read()
+            key = _key(path, status, len(data), "")
+            self._header(key, lambda: _info(path, status, tarfile.REGTYPE, size=len(data)))
+            self._data(data)
+            self.regular_files += 1
+        elif stat.S_ISDIR(mode):
+            key = _key(path, status, 0, "")
+            self._header(key, lambda: _info(path, status, tarfile.DIRTYPE))
+        elif stat.S_ISLNK(mode):
+            target = os.readlink(full)
+            key = _key(path, status, 0, target)
+            self._header(key, lambda: _info(path, status, tarfile.SYMTYPE, linkname=target))
+        elif not stat.S_ISSOCK(mode):  # a FIFO or a device: as tarfile describes it
+            with tarfile.open(fileobj=io.BytesIO(), mode="w") as probe:
+                info = probe.gettarinfo(full, arcname=path)
+            if info is not None:
+                info.mtime = int(info.mtime)
+                self._write_info(info)
+
+    def add_text(self, name: str, text: str) -> None:
+        data = text.encode("utf-8")
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        self._write_info(info)
+        self._data(data)
+        self.regular_files += 1
+
+    def finish(self) -> None:
+        self._out.write(b"\0" * (2 * _BLOCK))  # the end-of-archive marker, as tarfile writes
+
+    def _header(self, key: _HeaderKey, make: Callable[[], tarfile.TarInfo]) -> None:
+        header = self._known.get(key)
+        if header is None:
+            header = _tobuf(make())
+        self.headers[key] = header
+        self._out.write(header)
+
+    def _write_info(self, info: tarfile.TarInfo) -> None:
+        self._out.write(_tobuf(info))
+
+    def _data(self, data: bytes) -> None:
+        self._out.write(data)
+        padding = -len(data) % _BLOCK
+        if padding:
+            self._out.write(b"\0" * padding)
+
+
+def _key(path: str, status: os.stat_result, size: int, linkname: str) -> _HeaderKey:
+    return (
+        path, status.st_mode, status.st_uid, status.st_gid, size, int(status.st_mtime),
+        status.st_ino, linkname,
+    )  # fmt: skip
+
+
+def _info(
+    path: str, status: os.stat_result, kind: bytes, *, size: int = 0, linkname: str = ""
+) -> tarfile.TarInfo:
+    """The TarInfo ``TarFile.gettarinfo`` makes for ``path``, with a whole-second time."""
+    info = tarfile.TarInfo(path)
+    info.type = kind
+    info.mode = stat.S_IMODE(status.st_mode)
+    info.uid, info.gid = status.st_uid, status.st_gid
+    info.uname, info.gname = _user_name(status.st_uid), _group_name(status.st_gid)
+    info.size = size
+    info.mtime = int(status.st_mtime)
+    info.linkname = linkname
+    return info
+
+
+def _tobuf(info: tarfile.TarInfo) -> bytes:
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+@functools.lru_cache(maxsize=256)
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name if pwd is not None else ""
+    except KeyError:
+        return ""
+
+
+@functools.lru_cache(maxsize=256)
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name if grp is not None else ""
+    except KeyError:
+        return ""
 
 
 def _size(fileobj: IO[bytes]) -> int:
     size = fileobj.seek(0, os.SEEK_END)
     fileobj.seek(0)
     return size
-
-
-def _count_files(fileobj: IO[bytes]) -> int:
-    """Regular files in the archive (reads only the headers), leaving it at position 0."""
-    with tarfile.open(fileobj=fileobj, mode="r:") as archive:
-        count = sum(1 for member in archive if member.isfile())
-    fileobj.seek(0)
-    return count

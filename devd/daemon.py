@@ -184,8 +184,13 @@ class Daemon:
         return any(classify(path, r.view).kind is not Kind.IGNORED for r in services)
 
     def _watch(self) -> None:
-        for batch in watch(self.project.root, self.stop, self.project.debounce_ms, self._relevant):
-            self.batches.put(batch)
+        try:
+            for batch in watch(
+                self.project.root, self.stop, self.project.debounce_ms, self._relevant
+            ):
+                self.batches.put(batch)
+        except DevdError as error:  # e.g. the inotify watch limit: say so instead of going quiet
+            self.out.error("stopped watching the project; restart devd up", error=str(error))
 
     # -- live configuration ---------------------------------------------------------------
 

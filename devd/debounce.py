@@ -4,6 +4,11 @@ Pure and clock-driven, so its tests are instant and exact: every method takes ``
 A batch closes when no change has arrived for ``quiet`` seconds, or when it has been growing
 for ``longest`` seconds (a change storm still gets acted on). A path saved again and again
 keeps the batch open: activity, not new paths, is what counts.
+
+A caller that wants to act on a batch early (copying a saved file into a container costs
+little and can be done again) can also ask for it once it has *settled*: quiet for a much
+shorter ``settle`` (:meth:`settled`). The batch stays open, and :meth:`due` still hands over
+all of it once it is quiet for ``quiet``.
 """
 
 from __future__ import annotations
@@ -46,6 +51,21 @@ class Debouncer:
             return None
         deadline = min(self._last + self.quiet, self._first + self.longest)
         return max(0.0, deadline - now)
+
+    def settle_wait(self, now: float, settle: float) -> float | None:
+        """Seconds until the open batch has been quiet for ``settle`` (0 when it has);
+        ``None`` when nothing is open."""
+        if self._last is None:
+            return None
+        return max(0.0, self._last + settle - now)
+
+    def settled(self, now: float, settle: float) -> Closed | None:
+        """The open batch so far, if it has been quiet for ``settle`` at ``now`` (it stays
+        open)."""
+        remaining = self.settle_wait(now, settle)
+        if remaining is None or remaining > 0 or self._first is None:
+            return None
+        return Closed(frozenset(self._paths), self._first)
 
     def due(self, now: float) -> Closed | None:
         """The batch, if it is due at ``now`` (the debouncer is then empty again)."""

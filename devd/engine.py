@@ -248,12 +248,19 @@ class Engine(ContainerOps):
         target: str | None,
         no_cache: bool,
         on_line: LineCallback | None = None,
+        on_labels: Callable[[], None] | None = None,
     ) -> BuildResult:
         """Build ``context`` into an image tagged ``tag``; raises BuildFailed on any failure.
 
-        ``on_line`` is called with each output line as it arrives.
+        ``on_line`` is called with each output line as it arrives. ``on_labels`` is called
+        once, when the engine starts the first build-label step after rebuilding at least
+        one step of the Dockerfile: every step has then succeeded, the image will be a new
+        one, and what is left only writes the labels into its configuration (about 70 ms a
+        label on the classic builder), so a caller can start retiring the old container
+        while they run. Both are called from the thread reading the build's output and must
+        return at once.
         """
-        parser = BuildStreamParser(label_count=len(labels), on_line=on_line)
+        parser = BuildStreamParser(label_count=len(labels), on_line=on_line, on_labels=on_labels)
         context.fileobj.seek(0)
         try:
             chunks = self.client.api.build(
@@ -307,9 +314,16 @@ class BuildStreamParser:
     build labels given, i.e. of ``LABEL`` steps the engine appends.
     """
 
-    def __init__(self, *, label_count: int = 0, on_line: LineCallback | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        label_count: int = 0,
+        on_line: LineCallback | None = None,
+        on_labels: Callable[[], None] | None = None,
+    ) -> None:
         self._label_count = label_count
         self._on_line = on_line
+        self._on_labels = on_labels
         self._pending = ""
         self._steps: list[StepResult] = []
         self._current: _StepDraft | None = None
@@ -388,6 +402,10 @@ class BuildStreamParser:
         self._close_step()
         from_labels = number > total - self._label_count
         self._current = _StepDraft(number, total, instruction, from_labels)
+        if from_labels and self._on_labels is not None and self._error is None:
+            on_labels, self._on_labels = self._on_labels, None
+            if any(not step.cached for step in self._steps if not step.from_labels):
+                on_labels()
 
     def _close_step(self) -> None:
         if self._current is not None:

@@ -9,7 +9,7 @@ file excludes): they get no watch at all.
 
 On Linux devd talks to inotify itself (:class:`Inotify`): one watch per directory that is not
 pruned, and the thread sleeps in ``poll()`` until the kernel has an event, or until the open
-batch is due, or a second has passed (to notice ``stop``). Nothing polls on the hot path: a
+batch is due, or :data:`TICK_S` has passed (to notice ``stop``). Nothing polls on the hot path: a
 change is seen the moment it is made and a batch is handed over exactly ``quiet_ms`` after
 its last change. Elsewhere watchfiles' notifier is used (:func:`_watch_notify`), which checks
 for news every :data:`STEP_MS`.
@@ -48,7 +48,7 @@ from devd.project import relative
 
 STEP_MS = 10  # watchfiles' notifier: how often it hands over what it has seen
 IDLE_TIMEOUT_MS = 5_000  # watchfiles' notifier: how long one wait lasts with nothing pending
-TICK_S = 1.0  # inotify: the longest sleep, after which ``stop`` and ``prune`` are looked at
+TICK_S = 0.5  # inotify: the longest sleep, after which ``stop`` and ``prune`` are looked at
 
 Relevant = Callable[[str], bool]
 Prune = Callable[[str], bool]
@@ -56,10 +56,15 @@ Prune = Callable[[str], bool]
 
 @dataclass(frozen=True)
 class Batch:
-    """Project-relative paths that changed together, and when the first of them was seen."""
+    """Project-relative paths that changed together, and when the first of them was seen.
+
+    ``final`` is False for an early look at a batch that is still open (see ``settle_ms``
+    of :func:`watch`); the final batch that follows holds all its paths again.
+    """
 
     paths: frozenset[str]
     first_seen: float  # time.monotonic()
+    final: bool = True
 
 
 class WatchLimitReached(DevdError):
@@ -74,17 +79,22 @@ def watch(
     quiet_ms: int,
     relevant: Relevant = lambda path: True,
     prune: Prune | None = None,
+    settle_ms: int | None = None,
 ) -> Iterator[Batch]:
     """Yield a :class:`Batch` for each burst of relevant changes under ``root`` until ``stop``.
 
     ``prune(directory)`` (a project-relative directory, never ``""``) returning True means
     no path under it can ever be relevant: it is not watched. It is asked again about each
     pruned directory after every batch and every :data:`TICK_S` (an edited ignore file can
-    bring a directory back). Only the Linux watcher prunes.
+    bring a directory back). With ``settle_ms``, a batch that has been quiet for that long,
+    with every file of it written to closed again, is also yielded early, once, with
+    ``final=False`` (an editor's save is over within a millisecond or two; a checkout can
+    pause for longer, so only the final batch, quiet for ``quiet_ms``, is the whole burst).
+    Only the Linux watcher prunes and settles.
     """
     root = root.resolve()
     if Inotify.available():
-        yield from _watch_inotify(root, stop, quiet_ms, relevant, prune)
+        yield from _watch_inotify(root, stop, quiet_ms, relevant, prune, settle_ms)
     else:
         yield from _watch_notify(root, stop, quiet_ms, relevant)
 
@@ -116,6 +126,8 @@ WATCH_MASK = (
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name
 _READ_SIZE = 256 * 1024
 _MAX_VERDICTS = 100_000
+_WRITE_OPEN = IN_CREATE | IN_MODIFY
+_WRITE_DONE = IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
 _NEW_DIR = IN_CREATE | IN_MOVED_TO
 _GONE_DIR = IN_DELETE | IN_MOVED_FROM
 
@@ -168,8 +180,11 @@ class Inotify:
         self.dirs: dict[int, str] = {}  # watch descriptor -> directory ("" is the root)
         self._wds: dict[str, int] = {}
         self.pruned: set[str] = set()
+        self.writing: set[str] = set()  # files modified and not closed since (in the batch)
         try:
             self.add_tree("")
+            if "" not in self._wds:
+                raise FileNotFoundError(errno.ENOENT, "cannot watch the project", str(root))
         except BaseException:
             self.close()
             raise
@@ -302,6 +317,10 @@ class Inotify:
                     self.drop_tree(path)
                 elif mask & _NEW_DIR:
                     yield from self.add_tree(path)
+            elif mask & _WRITE_DONE:
+                self.writing.discard(path)
+            elif mask & _WRITE_OPEN:
+                self.writing.add(path)
 
 
 def _join(directory: str, name: str) -> str:
@@ -322,27 +341,49 @@ def _limit_message(watches: int, directory: str) -> str:
 
 
 def _watch_inotify(
-    root: Path, stop: threading.Event, quiet_ms: int, relevant: Relevant, prune: Prune | None
+    root: Path,
+    stop: threading.Event,
+    quiet_ms: int,
+    relevant: Relevant,
+    prune: Prune | None,
+    settle_ms: int | None,
 ) -> Iterator[Batch]:
     debouncer = Debouncer(quiet_ms / 1000)
+    settle = None if settle_ms is None or settle_ms >= quiet_ms else settle_ms / 1000
     with Inotify(root, prune) as inotify:
         poller = select.poll()
         poller.register(inotify.fd, select.POLLIN)
         verdicts: dict[str, bool] = {}  # relevant() per path, for the open batch
         last_recheck = time.monotonic()
+        early = False  # whether the open batch was yielded early already
+        held = False  # settled, but a file of it is still being written: wait for news
         while not stop.is_set():
-            wait = debouncer.wait(time.monotonic())
+            now = time.monotonic()
+            wait = debouncer.wait(now)
+            if settle is not None and not (early or held) and wait is not None:
+                wait = min(wait, debouncer.settle_wait(now, settle) or 0.0)
             timeout = TICK_S if wait is None else min(wait, TICK_S)
             ready = poller.poll(math.ceil(timeout * 1000))
             now = time.monotonic()
             if ready:
                 debouncer.add(_relevant_only(inotify.read(), relevant, verdicts), now)
+                held = False
                 if debouncer.wait(now) is None or len(verdicts) > _MAX_VERDICTS:
                     verdicts.clear()  # no batch open: nothing to remember them for
+                    inotify.writing.clear()
             closed = debouncer.due(now)
             if closed is not None:
                 verdicts.clear()
+                inotify.writing.clear()
+                early = held = False
                 yield Batch(closed.paths, closed.first_seen)
+            elif settle is not None and not (early or held):
+                settled = debouncer.settled(now, settle)
+                if settled is not None and settled.paths & inotify.writing:
+                    held = True  # its close (IN_CLOSE_WRITE) will wake the loop
+                elif settled is not None:
+                    early = True
+                    yield Batch(settled.paths, settled.first_seen, final=False)
             if inotify.pruned and (closed is not None or now - last_recheck >= TICK_S):
                 inotify.recheck_pruned()
                 last_recheck = now

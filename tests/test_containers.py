@@ -588,3 +588,33 @@ def test_labels_are_named_as_daemon_expects() -> None:
     """The label keys other tools filter on."""
     assert owner_labels("p", "s") == {LABEL_PROJECT: "p", LABEL_SERVICE: "s"}
     assert (LABEL_PROJECT, LABEL_SERVICE) == ("devd.project", "devd.service")
+
+
+def test_put_files_does_not_send_a_file_the_container_already_got_unchanged(
+    engine: Engine, running: str, docker_client: Any, tmp_path: Path
+) -> None:
+    """A file put_files copied into this container, unchanged on the host since, is not sent
+    again (an early copy of a save and the copy of the whole batch cost one); any change
+    to the host file (content, time, mode) sends it again."""
+    code = tmp_path / "app.py"
+    code.write_text("v1\n")
+    engine.put_files(running, {"/app/app.py": code})
+    assert sh(docker_client, running, "echo changed-inside > /app/app.py") == (0, "")
+    calls: list[str] = []
+    original = docker_client.api.put_archive
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[1])
+        return original(*args, **kwargs)
+
+    docker_client.api.put_archive = counting
+    try:
+        engine.put_files(running, {"/app/app.py": code})
+        assert calls == []
+        assert sh(docker_client, running, "cat /app/app.py") == (0, "changed-inside\n")
+        code.chmod(0o600)
+        engine.put_files(running, {"/app/app.py": code})
+        assert calls == ["/"]
+    finally:
+        del docker_client.api.put_archive
+    assert sh(docker_client, running, "cat /app/app.py") == (0, "v1\n")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import tarfile
+import tempfile
 from pathlib import Path
+from typing import IO
 
 import pytest
+from docker.utils.build import create_archive, exclude_paths
 
 from devd.context import GENERATED_DOCKERFILE, ContextArchive, build_context
 from devd.errors import BuildContextError
@@ -164,3 +168,51 @@ def test_missing_dockerfile_is_a_build_context_error(project: Path) -> None:
     """A Dockerfile that does not exist is reported, naming it."""
     with pytest.raises(BuildContextError, match=r"Missing\.Dockerfile"):
         build_context(project, project / "Missing.Dockerfile", [])
+
+
+def _entries(fileobj: IO[bytes]) -> list[tuple[object, ...]]:
+    fileobj.seek(0)
+    with tarfile.open(fileobj=fileobj, mode="r:") as tar:
+        described = [
+            (m.name, m.type, m.mode, m.uid, m.gid, m.uname, m.gname, m.size, int(m.mtime),
+             m.linkname, tar.extractfile(m).read() if m.isfile() else None)  # type: ignore[union-attr]
+            for m in tar
+        ]  # fmt: skip
+    fileobj.seek(0)
+    return described
+
+
+def test_the_archive_holds_what_docker_py_would_send(project: Path) -> None:
+    """Entry for entry (regular files, directories, symlinks, hard links, a FIFO, long and
+    non-ASCII names, modes) the archive is docker-py's ``create_archive``, times cut to
+    whole seconds as the docker CLI sends them."""
+    write(project, {"x" * 120 + "/deep.txt": "long\n", "naïve/über.py": "u\n"})
+    (project / "run.sh").write_text("#!/bin/sh\n")
+    (project / "run.sh").chmod(0o755)
+    (project / "link").symlink_to("app.py")
+    os.link(project / "req.txt", project / "req-hard.txt")
+    os.mkfifo(project / "pipe")
+    excludes = ["*.log", "node_modules"]
+    with build_context(project, project / "Dockerfile", excludes) as ctx:
+        ours = _entries(ctx.fileobj)
+    files = sorted(exclude_paths(str(project), list(excludes), dockerfile="Dockerfile"))
+    extra = [(".dockerignore", "*.log\nnode_modules\n.dockerignore\n")]
+    with tempfile.TemporaryFile() as theirs:
+        create_archive(root=str(project), files=files, fileobj=theirs, extra_files=extra)
+        assert ours == _entries(theirs)
+
+
+def test_a_rebuild_after_a_save_holds_the_new_content(project: Path) -> None:
+    """Headers are reused between builds, content never: a save that keeps the size and the
+    second is still seen, and so is one that changes them."""
+    with build_context(project, project / "Dockerfile", []) as first:
+        assert read_member(first, "app.py") == "print('hi')\n"
+    status = os.stat(project / "app.py")
+    (project / "app.py").write_text("print('ho')\n")  # same size
+    os.utime(project / "app.py", ns=(status.st_atime_ns, status.st_mtime_ns))
+    with build_context(project, project / "Dockerfile", []) as second:
+        assert read_member(second, "app.py") == "print('ho')\n"
+    (project / "app.py").write_text("print('a longer line')\n")
+    with build_context(project, project / "Dockerfile", []) as third:
+        assert read_member(third, "app.py") == "print('a longer line')\n"
+        assert members(third)["app.py"].size == len("print('a longer line')\n")

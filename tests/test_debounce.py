@@ -5,6 +5,7 @@ Every call takes ``now`` as a plain float, so these tests drive a fake clock by 
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -177,3 +178,20 @@ def test_property_nothing_lost_ordered_and_never_early(
     assert firsts == sorted(firsts)
     for (at, _), next_first in zip(batches, firsts[1:], strict=False):
         assert at <= next_first
+
+
+def test_a_batch_settles_after_the_short_settle_and_stays_open() -> None:
+    """``settled`` shows the open batch once it has been quiet for ``settle``; the batch is
+    still handed over whole by ``due`` after ``quiet``."""
+    debouncer = Debouncer(quiet=0.05)
+    assert debouncer.settle_wait(0.0, 0.003) is None
+    debouncer.add(["app/main.py"], now=10.0)
+    assert debouncer.settled(10.002, 0.003) is None
+    assert debouncer.settle_wait(10.002, 0.003) == pytest.approx(0.001)
+    assert debouncer.settled(10.003, 0.003) == Closed(frozenset({"app/main.py"}), 10.0)
+    debouncer.add(["app/other.py"], now=10.02)
+    assert debouncer.settled(10.021, 0.003) is None
+    assert debouncer.due(10.069) is None
+    closed = debouncer.due(10.07)
+    assert closed == Closed(frozenset({"app/main.py", "app/other.py"}), 10.0)
+    assert debouncer.settled(10.1, 0.003) is None

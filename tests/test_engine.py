@@ -446,3 +446,39 @@ def test_engine_vanishing_mid_build_raises_build_failed(
     with connect() as proxied, pytest.raises(BuildFailed) as caught:
         Builder(proxied, image_tag, test_labels).build(tmp_path)
     assert caught.value.step == "RUN sleep 2"
+
+
+def _rebuilt(stream: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``stream`` with its cached steps rebuilt instead (no "Using cache" lines)."""
+    return [chunk for chunk in stream if chunk != {"stream": " ---> Using cache\n"}]
+
+
+def test_on_labels_fires_once_when_the_label_steps_start_after_a_rebuilt_step() -> None:
+    """``on_labels`` is called as the first build-label step starts, and only when a
+    Dockerfile step was rebuilt (the image is then new): never for a fully cached build."""
+    seen: list[str] = []
+    parser = BuildStreamParser(label_count=1, on_labels=lambda: seen.append("labels"))
+    for chunk in _rebuilt(CACHED_STREAM):
+        parser.feed(chunk)
+        if chunk == {"stream": "Step 4/4 : LABEL devd.test=x1"}:
+            assert seen == []  # the header's line is not complete yet
+        if chunk == {"stream": "\n"} and seen:
+            break
+    assert seen == ["labels"]
+    parser.feed_all([{"stream": "Step 4/4 : LABEL again\n"}])
+    assert seen == ["labels"]
+
+    cached: list[str] = []
+    parse_with = BuildStreamParser(label_count=1, on_labels=lambda: cached.append("labels"))
+    parse_with.feed_all(CACHED_STREAM)
+    parse_with.finish()
+    assert cached == []
+
+
+def test_on_labels_is_not_called_for_a_failed_build() -> None:
+    seen: list[str] = []
+    parser = BuildStreamParser(label_count=1, on_labels=lambda: seen.append("labels"))
+    parser.feed_all(FAILING_STREAM)
+    with pytest.raises(BuildFailed):
+        parser.finish()
+    assert seen == []
