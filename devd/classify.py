@@ -97,6 +97,22 @@ def classify(path: str, view: BuildView) -> Classification:
     return _by_layers(path, relative, view)
 
 
+def subtree_ignored(directory: str, view: BuildView) -> bool:
+    """Whether every path under project-relative ``directory`` is ``ignored`` for ``view``
+    (so the watcher need not watch it: a ``node_modules`` the ignore file excludes)."""
+    directory = normalise(directory)
+    below = directory + "/"
+    for name in (view.dockerfile_path, view.ignore_file, view.unused_ignore_file):
+        if name and (name == directory or name.startswith(below)):
+            return False
+    if view.watch_ignore.excludes_tree(directory):
+        return True
+    inside = _within(directory, view.context)
+    if inside is None:  # outside the context, unless the context lies under it
+        return not (view.context == directory or view.context.startswith(below))
+    return inside != "" and view.ignore_rules.excludes_tree(inside)
+
+
 def strongest(kinds: Iterable[Kind]) -> Kind:
     """The class of a batch: its strongest member (``ignored`` for an empty batch)."""
     return max(kinds, default=Kind.IGNORED)

@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 
 from devd import envfile
-from devd.classify import BuildView, Kind, classify
+from devd.classify import BuildView, Kind, classify, subtree_ignored
 from devd.config import ProjectConfig, ServiceConfig
 from devd.context import build_context
 from devd.engine import BuildResult, ContainerInfo, ContainerSpec, Engine, owner_labels
@@ -182,6 +182,11 @@ class Daemon:
             return True
         services = list(self.services.values())
         return any(classify(path, r.view).kind is not Kind.IGNORED for r in services)
+
+    def _prunable(self, directory: str) -> bool:
+        """Whether no service can care about anything under ``directory`` (it gets no watch)."""
+        services = list(self.services.values())
+        return bool(services) and all(subtree_ignored(directory, r.view) for r in services)
 
     def _watch(self) -> None:
         try:

@@ -64,6 +64,16 @@ class IgnoreRules:
     def excludes(self, path: str) -> bool:
         return self.verdict(path).excluded
 
+    def excludes_tree(self, directory: str) -> bool:
+        """Whether ``directory`` is excluded with everything under it: it, or an ancestor,
+        is excluded and no ``!`` pattern reaches into it (the walk skips it whole)."""
+        parts = directory.split("/")
+        for depth in range(1, len(parts) + 1):
+            ancestor = "/".join(parts[:depth])
+            if self._matcher.matches(ancestor) and not self._reincluded_under(ancestor):
+                return True
+        return False
+
     def _reincluded_under(self, directory: str) -> bool:
         """Whether a ``!`` pattern may re-include something under ``directory`` (walk's test)."""
         return any(

@@ -635,3 +635,35 @@ def test_classification_is_a_value() -> None:
     first: Classification = classify("requirements.txt", view)
     assert first == classify("requirements.txt", view)
     assert hash(first) == hash(classify("requirements.txt", view))
+
+
+def test_subtree_ignored_prunes_only_trees_nothing_under_can_matter() -> None:
+    """A directory is prunable when the ignore file or devd's list excludes it whole, or it
+    lies outside the context; never when a `!` pattern reaches in, or it holds the Dockerfile
+    or the ignore file."""
+    from devd.classify import subtree_ignored
+
+    view = make_view(
+        "FROM x\nCOPY . /app\n",
+        "node_modules\ndocs\n!docs/keep.md\n",
+        context="svc",
+        dockerfile_path="build/Dockerfile",
+    )
+    assert subtree_ignored("svc/node_modules", view)
+    assert subtree_ignored("svc/node_modules/a/b", view)
+    assert subtree_ignored("svc/.git", view)  # devd's own list: **/.git
+    assert subtree_ignored("other", view)  # outside the context
+    assert not subtree_ignored("svc/docs", view)  # !docs/keep.md reaches in
+    assert not subtree_ignored("svc/src", view)
+    assert not subtree_ignored("svc", view)
+    assert not subtree_ignored("build", view)  # holds the Dockerfile
+
+
+def test_excludes_tree_follows_the_context_walk() -> None:
+    """IgnoreRules.excludes_tree: excluded ancestors count; a re-include keeps the tree."""
+    rules = IgnoreRules(["node_modules", "**/.cache", "docs", "!docs/keep.md"])
+    assert rules.excludes_tree("node_modules")
+    assert rules.excludes_tree("node_modules/pkg/lib")
+    assert rules.excludes_tree("a/b/.cache")
+    assert not rules.excludes_tree("docs")
+    assert not rules.excludes_tree("src")
