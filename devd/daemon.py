@@ -268,9 +268,10 @@ class Daemon:
 
     def status(self) -> None:
         """Print each service's state (a key in the terminal asks for it)."""
+        record = self.record.read()
         for name, runtime in list(self.services.items()):
             container = runtime.container and self.engine.container(runtime.container.id)
-            last = self.record.read().get(name, {})
+            last = record.get(name, {})
             self.out.info(
                 "status",
                 service=name,

@@ -12,6 +12,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import docker.errors
@@ -19,6 +20,7 @@ import pytest
 
 from devd.engine import Engine, connect
 from devd.errors import EngineUnavailable
+from tests.updriver import Sample, UpProcess, free_port
 
 BUSYBOX_IMAGE = "devd-busybox:latest"
 TEST_LABEL = "devd.test"
@@ -121,3 +123,34 @@ def remove_images(client: Any, image_ids: list[str], rounds: int = 5) -> None:
 def _ignore_missing(remove: Any) -> None:
     with contextlib.suppress(docker.errors.NotFound):
         remove()
+
+
+def remove_project(client: Any, project: str) -> None:
+    """Remove what a test's devd made for ``project``: its containers, then its images."""
+    selector = {"label": f"devd.project={project}"}
+    for container in client.containers.list(all=True, filters=selector):
+        container.remove(force=True)
+    remove_images(client, [image.id for image in client.images.list(all=True, filters=selector)])
+
+
+def running_containers(client: Any, project: str) -> list[Any]:
+    """The running containers labelled as ``project``'s."""
+    return client.containers.list(filters={"label": f"devd.project={project}"})
+
+
+@pytest.fixture
+def sample(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> Iterator[Sample]:
+    """The busybox sample project (tests/updriver.py), removed with all it made afterwards."""
+    project = Sample(tmp_path / "proj", f"t{test_id}", free_port())
+    yield project
+    remove_project(docker_client, project.name)
+
+
+@pytest.fixture
+def up(sample: Sample) -> Iterator[UpProcess]:
+    """``devd up`` running on ``sample``; killed afterwards if the test did not stop it."""
+    process = UpProcess(sample.root)
+    yield process
+    process.kill()

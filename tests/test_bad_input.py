@@ -4,32 +4,13 @@ and devd keeps watching."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.test_up import DOCKERFILE, Sample, _remove_project
-from tests.updriver import UpProcess, fetch, free_port, run_devd, served
+from tests.updriver import SAMPLE_DOCKERFILE as DOCKERFILE
+from tests.updriver import Sample, UpProcess, fetch, run_devd, served
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture
-def sample(
-    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
-) -> Iterator[Sample]:
-    project = Sample(tmp_path / "proj", f"t{test_id}", free_port())
-    yield project
-    _remove_project(docker_client, project.name)
-
-
-@pytest.fixture
-def up(sample: Sample) -> Iterator[UpProcess]:
-    process = UpProcess(sample.root)
-    yield process
-    process.kill()
 
 
 def test_dockerfile_that_does_not_parse_keeps_the_container(sample: Sample, up: UpProcess) -> None:

@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_up import Sample, _remove_project, _running
-from tests.updriver import UpProcess, fetch, free_port, served, wait_for
+from tests.conftest import running_containers
+from tests.updriver import Sample, UpProcess, fetch, free_port, served, wait_for
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture
-def sample(
-    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
-) -> Iterator[Sample]:
-    project = Sample(tmp_path / "proj", f"t{test_id}", free_port())
-    yield project
-    _remove_project(docker_client, project.name)
-
-
-def _toml(sample: Sample, port: int, extra: str = "") -> str:
-    return (
-        f'project = "{sample.name}"\ndebounce_ms = 50\n[services.app]\n'
-        f'ports = ["{port}:8000"]\nbuild_args = {{ BASE = "devd-busybox:latest" }}\n'
-        f"stop_timeout = 2\n{extra}"
-    )
 
 
 def test_changed_service_config_is_applied_live(sample: Sample) -> None:
@@ -38,7 +19,7 @@ def test_changed_service_config_is_applied_live(sample: Sample) -> None:
     try:
         served(sample.port, "version-1")
         new_port = free_port()
-        sample.write("devd.toml", _toml(sample, new_port))
+        sample.write("devd.toml", sample.devd_toml(new_port))
         served(new_port, "version-1")
         event = up.wait_event("configuration reloaded")
         assert event["changed"] == ["app"]
@@ -52,7 +33,7 @@ def test_invalid_config_is_reported_and_service_goes_on(sample: Sample) -> None:
     up = UpProcess(sample.root)
     try:
         served(sample.port, "version-1")
-        sample.write("devd.toml", _toml(sample, sample.port, 'code_action = "fast"\n'))
+        sample.write("devd.toml", sample.devd_toml(sample.port, 'code_action = "fast"\n'))
         event = up.wait_event("configuration invalid; services go on unchanged")
         assert "devd.toml: services.app.code_action" in event["error"]
         assert "version-1" in (fetch(sample.port) or "")
@@ -72,13 +53,15 @@ def test_added_and_removed_services_follow_the_config(sample: Sample, docker_cli
             f'[services.web]\nports = ["{port2}:8000"]\n'
             'build_args = { BASE = "devd-busybox:latest" }\nstop_timeout = 2\n'
         )
-        sample.write("devd.toml", _toml(sample, sample.port) + second)
+        sample.write("devd.toml", sample.devd_toml(sample.port) + second)
         served(port2, "version-1")
         assert up.wait_event("configuration reloaded")["added"] == ["web"]
-        sample.write("devd.toml", _toml(sample, sample.port))
+        sample.write("devd.toml", sample.devd_toml(sample.port))
         up.wait_event("service removed", service="web")
         wait_for(lambda: fetch(port2) is None, 20, "web stopped")
-        services = {c.labels["devd.service"] for c in _running(docker_client, sample.name)}
+        services = {
+            c.labels["devd.service"] for c in running_containers(docker_client, sample.name)
+        }
         assert services == {"app"}
     finally:
         assert up.stop() == 0

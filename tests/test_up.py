@@ -8,87 +8,24 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import remove_images
-from tests.updriver import UpProcess, fetch, free_port, run_devd, served, wait_for
+from tests.conftest import remove_project, running_containers
+from tests.updriver import (
+    SAMPLE_DOCKERFILE,
+    Sample,
+    UpProcess,
+    fetch,
+    free_port,
+    run_devd,
+    served,
+    wait_for,
+)
 
 pytestmark = pytest.mark.engine
-
-DOCKERFILE = """\
-ARG BASE
-FROM ${BASE}
-WORKDIR /app
-COPY deps.txt .
-RUN sh -c '! grep -q BROKEN deps.txt' && cp deps.txt /deps.txt
-COPY www/ /app/www/
-CMD ["sh", "-c", "if [ -f /app/www/crash ]; then echo crashing; exit 3; fi; \\
-mkdir -p /srv && cp -r /app/www/. /srv/ && cp /deps.txt /srv/deps.txt && \\
-exec httpd -f -p 8000 -h /srv"]
-"""
-
-
-class Sample:
-    """A sample project in a temp dir, with its own project name and host port."""
-
-    def __init__(self, root: Path, name: str, port: int, code_action: str = "rebuild") -> None:
-        self.root = root
-        self.name = name
-        self.port = port
-        self.write("Dockerfile", DOCKERFILE)
-        self.write(".dockerignore", "**/*.log\nsecrets/\n")
-        self.write("deps.txt", f"deps-1 {name}\n")
-        self.write("www/index.html", f"version-1 {name}\n")
-        self.write(
-            "devd.toml",
-            f'project = "{name}"\ndebounce_ms = 50\n[services.app]\n'
-            f'ports = ["{port}:8000"]\nbuild_args = {{ BASE = "devd-busybox:latest" }}\n'
-            f'code_action = "{code_action}"\nstop_timeout = 2\n',
-        )
-
-    def write(self, name: str, text: str) -> None:
-        """Write a file; every text ends with the project name, so no earlier run's build
-        cache can answer for it."""
-        text = (
-            text
-            if name in ("Dockerfile", "devd.toml", ".dockerignore")
-            else f"{text.rstrip()} {self.name}\n"
-        )
-        path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
-def _remove_project(client: Any, project: str) -> None:
-    """Remove what a test's devd made: its containers, then its images."""
-    selector = {"label": f"devd.project={project}"}
-    for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
-    remove_images(client, [image.id for image in client.images.list(all=True, filters=selector)])
-
-
-@pytest.fixture
-def sample(
-    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
-) -> Iterator[Sample]:
-    project = Sample(tmp_path / "proj", f"t{test_id}", free_port())
-    yield project
-    _remove_project(docker_client, project.name)
-
-
-@pytest.fixture
-def up(sample: Sample) -> Iterator[UpProcess]:
-    process = UpProcess(sample.root)
-    yield process
-    process.kill()
-
-
-def _running(client: Any, project: str) -> list[Any]:
-    return client.containers.list(filters={"label": f"devd.project={project}"})
 
 
 def test_code_save_is_served_with_only_code_layers_rebuilt(sample: Sample, up: UpProcess) -> None:
@@ -120,7 +57,7 @@ def test_dockerfile_change_is_reread_and_rebuilt(sample: Sample, up: UpProcess) 
     served(sample.port, "version-1")
     sample.write(
         "Dockerfile",
-        DOCKERFILE.replace("cp /deps.txt /srv/deps.txt", "echo new-cmd > /srv/deps.txt"),
+        SAMPLE_DOCKERFILE.replace("cp /deps.txt /srv/deps.txt", "echo new-cmd > /srv/deps.txt"),
     )
     wait_for(lambda: fetch(sample.port, "/deps.txt") == "new-cmd\n", 30, "new CMD served")
     assert up.wait_event("running", count=2)["kind"] == "dockerfile"
@@ -131,14 +68,14 @@ def test_ignored_and_excluded_files_do_not_restart(
 ) -> None:
     """Editor temp files, excluded files and files no COPY reads leave the container alone."""
     served(sample.port, "version-1")
-    before = [c.id for c in _running(docker_client, sample.name)]
+    before = [c.id for c in running_containers(docker_client, sample.name)]
     sample.write("www/.index.html.swp", "swap")
     sample.write("www/debug.log", "log")
     sample.write("secrets/key", "k")
     sample.write("notes.md", "n")
     time.sleep(1.5)
     assert up.named("building") == [up.named("building")[0]]  # only the start-up build
-    assert [c.id for c in _running(docker_client, sample.name)] == before
+    assert [c.id for c in running_containers(docker_client, sample.name)] == before
 
 
 def test_burst_of_1000_writes_gives_one_rebuild(sample: Sample, up: UpProcess) -> None:
@@ -184,14 +121,14 @@ def test_ctrl_c_stops_containers_and_exits_zero(
     """Ctrl-C (SIGINT) stops the project's containers and devd exits with 0."""
     served(sample.port, "version-1")
     assert up.stop(signal.SIGINT) == 0
-    assert _running(docker_client, sample.name) == []
+    assert running_containers(docker_client, sample.name) == []
 
 
 def test_sigterm_exits_zero(sample: Sample, up: UpProcess, docker_client: Any) -> None:
     """SIGTERM ends devd up like Ctrl-C: containers stopped, exit 0."""
     served(sample.port, "version-1")
     assert up.stop(signal.SIGTERM) == 0
-    assert _running(docker_client, sample.name) == []
+    assert running_containers(docker_client, sample.name) == []
 
 
 def test_second_up_is_refused(sample: Sample, up: UpProcess) -> None:
@@ -245,7 +182,7 @@ def test_sync_restart_copies_files_and_restarts(
         assert len(up.named("building")) == 1
     finally:
         up.kill()
-        _remove_project(docker_client, sample.name)
+        remove_project(docker_client, sample.name)
 
 
 def test_sync_copies_files_into_the_running_container(
@@ -256,15 +193,15 @@ def test_sync_copies_files_into_the_running_container(
     up = UpProcess(sample.root)
     try:
         served(sample.port, "version-1")
-        container = _running(docker_client, sample.name)[0]
+        container = running_containers(docker_client, sample.name)[0]
         sample.write("www/index.html", "live\n")
         up.wait_event("synced")
         output = container.exec_run(["cat", "/app/www/index.html"]).output.decode()
         assert output.startswith("live ")
-        assert _running(docker_client, sample.name)[0].id == container.id
+        assert running_containers(docker_client, sample.name)[0].id == container.id
     finally:
         up.kill()
-        _remove_project(docker_client, sample.name)
+        remove_project(docker_client, sample.name)
 
 
 def test_down_and_clean_leave_foreign_containers_alone(
@@ -351,12 +288,12 @@ def test_rebuild_without_up_replaces_the_container(sample: Sample, docker_client
     first = run_devd(sample.root, "rebuild")
     assert first.returncode == 0, first.stderr
     served(sample.port, "version-1")
-    before = _running(docker_client, sample.name)[0].id
+    before = running_containers(docker_client, sample.name)[0].id
     sample.write("www/index.html", "version-2\n")
     second = run_devd(sample.root, "rebuild")
     assert second.returncode == 0, second.stderr
     served(sample.port, "version-2")
-    assert [c.id for c in _running(docker_client, sample.name)] != [before]
+    assert [c.id for c in running_containers(docker_client, sample.name)] != [before]
 
 
 def test_unreachable_engine_is_one_line_and_exit_2(

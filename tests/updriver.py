@@ -150,3 +150,50 @@ class UpProcess:
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
+
+
+SAMPLE_DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+WORKDIR /app
+COPY deps.txt .
+RUN sh -c '! grep -q BROKEN deps.txt' && cp deps.txt /deps.txt
+COPY www/ /app/www/
+CMD ["sh", "-c", "if [ -f /app/www/crash ]; then echo crashing; exit 3; fi; \\
+mkdir -p /srv && cp -r /app/www/. /srv/ && cp /deps.txt /srv/deps.txt && \\
+exec httpd -f -p 8000 -h /srv"]
+"""
+
+
+class Sample:
+    """A sample project in a temp dir, with its own project name and host port."""
+
+    def __init__(self, root: Path, name: str, port: int, code_action: str = "rebuild") -> None:
+        self.root = root
+        self.name = name
+        self.port = port
+        self.write("Dockerfile", SAMPLE_DOCKERFILE)
+        self.write(".dockerignore", "**/*.log\nsecrets/\n")
+        self.write("deps.txt", f"deps-1 {name}\n")
+        self.write("www/index.html", f"version-1 {name}\n")
+        self.write("devd.toml", self.devd_toml(port, f'code_action = "{code_action}"\n'))
+
+    def devd_toml(self, port: int, extra: str = "") -> str:
+        """The sample's devd.toml: service ``app`` on host ``port``, with ``extra`` lines."""
+        return (
+            f'project = "{self.name}"\ndebounce_ms = 50\n[services.app]\n'
+            f'ports = ["{port}:8000"]\nbuild_args = {{ BASE = "devd-busybox:latest" }}\n'
+            f"stop_timeout = 2\n{extra}"
+        )
+
+    def write(self, name: str, text: str) -> None:
+        """Write a file; every text ends with the project name, so no earlier run's build
+        cache can answer for it."""
+        text = (
+            text
+            if name in ("Dockerfile", "devd.toml", ".dockerignore")
+            else f"{text.rstrip()} {self.name}\n"
+        )
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
