@@ -15,7 +15,7 @@ import re
 import shlex
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,9 +118,66 @@ class PortMapping:
     host_ip: str | None = None
 
 
+WatchAction = Literal["sync", "rebuild", "sync+restart", "restart", "sync+exec"]
+DependencyCondition = Literal[
+    "service_started", "service_healthy", "service_completed_successfully"
+]
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A volume of a service: ``bind`` (source is an absolute host path), ``volume`` (source is
+    a named volume of the project, or empty for an anonymous one) or ``tmpfs``."""
+
+    kind: Literal["bind", "volume", "tmpfs"]
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    """A container healthcheck; ``test`` as the engine takes it (``("CMD", ...)``,
+    ``("CMD-SHELL", "...")`` or ``("NONE",)``)."""
+
+    test: tuple[str, ...]
+    interval_s: float = 30.0
+    timeout_s: float = 30.0
+    retries: int = 3
+    start_period_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """``depends_on``: start ``service`` first and, per ``condition``, wait for it."""
+
+    service: str
+    condition: DependencyCondition = "service_started"
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class WatchRule:
+    """One ``develop.watch`` rule of a compose service. ``path`` is relative to the project
+    root (posix, no ``..``); ``ignore``/``include`` are patterns relative to ``path``."""
+
+    action: WatchAction
+    path: str
+    target: str | None = None
+    ignore: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    initial_sync: bool = False
+    exec_command: tuple[str, ...] | None = None  # sync+exec: what to run after the sync
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
-    """One service, with every path resolved against the project root."""
+    """One service, with every path resolved against the project root.
+
+    The fields after ``dockerfile_no_cache`` come from compose files (devd.toml leaves them at
+    their defaults). ``build`` False: an image-only service, started once from ``image``.
+    ``watch`` None: devd's own classification decides; a tuple: the compose rules do.
+    """
 
     name: str
     context: Path
@@ -134,6 +191,17 @@ class ServiceConfig:
     code_action: CodeAction
     stop_timeout: float
     dockerfile_no_cache: bool
+    build: bool = True
+    image: str | None = None
+    entrypoint: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    user: str | None = None
+    init: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    volumes: tuple[Mount, ...] = ()
+    depends_on: tuple[Dependency, ...] = ()
+    healthcheck: Healthcheck | None = None
+    watch: tuple[WatchRule, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +216,9 @@ class ProjectConfig:
     debounce_ms: int
     ignore: tuple[str, ...]
     services: Mapping[str, ServiceConfig]
+    compose_file: Path | None = None  # the compose file the services came from, if any
+    network: str | None = None  # compose: the project network every service joins
+    volumes: tuple[str, ...] = ()  # compose: the named volumes the project creates
 
 
 def load(
