@@ -351,7 +351,7 @@ class ContainerOps:
 
     # --- files ------------------------------------------------------------------------------
 
-    def put_files(self, container_id: str, files: Mapping[str, Path | None]) -> None:
+    def put_files(self, container_id: str, files: Mapping[str, Path | None]) -> int:
         """Make each container path (absolute) hold a copy of its host file, or not exist
         (None). Copies go in one archive; deletions run first, in one ``rm -rf``. A host file
         that no longer exists counts as a deletion. Raises SyncRefused, before touching
@@ -359,10 +359,11 @@ class ContainerOps:
 
         A host file this container already got from devd, unchanged since (same inode,
         size, modification and change times), is not sent again: a caller that copied a
-        save early and copies the whole batch once it is complete pays for it once."""
+        save early and copies the whole batch once it is complete pays for it once.
+        Returns how many paths it copied or deleted."""
         plan = {_container_path(path): host for path, host in files.items()}
         if not plan:
-            return
+            return 0
         sent = self._sent_to(container_id)
         stamps = {path: _stamp(Path(host)) for path, host in plan.items() if host is not None}
         copies = {
@@ -373,6 +374,8 @@ class ContainerOps:
         deletions = [path for path, host in plan.items() if host is None]
         archive, vanished = _archive(copies)
         deletions += vanished
+        if archive is None and not deletions:
+            return 0  # all of it was copied already: nothing to ask of the engine
         with self._engine_call(f"syncing files into container {_short(container_id)}"):
             gone = ContainerGone(
                 f"cannot sync files into container {_short(container_id)}: it is gone"
@@ -391,6 +394,7 @@ class ContainerOps:
         for path in copies:
             if path not in vanished and stamps[path] is not None:
                 sent[path] = stamps[path]
+        return len(copies) + len(deletions) - len(vanished)
 
     def _sent_to(self, container_id: str) -> dict[str, tuple[int, ...] | None]:
         """What ``put_files`` copied into the container: container path -> host file stamp

@@ -38,6 +38,10 @@ from devd.state import BuildRecord, RunLock, state_dir
 from devd.watch import Batch, watch
 
 CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml"})
+# A batch quiet this long is handed over early (not final) for sync services to copy at once:
+# an editor's save is over within a millisecond or two, the quiet period (debounce_ms) is for
+# bursts such as a checkout, and the final batch still does the rest (see watch()).
+SETTLE_MS = 3
 
 
 def image_tag(project: str, service: str) -> str:
@@ -137,6 +141,10 @@ class Daemon:
             batch = self.batches.get()
             if batch is None:
                 break
+            if not batch.final:
+                for runtime in list(self.services.values()):
+                    self._plan_early(runtime, batch)
+                continue
             if self.loader is not None and batch.paths & CONFIG_FILES:
                 self.reload_configuration()
             for runtime in list(self.services.values()):
@@ -169,6 +177,17 @@ class Daemon:
             return
         self._submit(runtime, work)
 
+    def _plan_early(self, runtime: ServiceRuntime, batch: Batch) -> None:
+        """An early look at a batch still open: a sync service copies its code changes in now
+        (without a restart); the final batch does the rest and copies nothing twice."""
+        service = runtime.config
+        if service.code_action not in ("sync", "sync-restart"):
+            return
+        changes = [classify(path, runtime.view) for path in sorted(batch.paths)]
+        work = plan(changes, "sync", service.dockerfile_no_cache, now=batch.first_seen)
+        if work.action is Action.SYNC:
+            self._submit(runtime, work)
+
     def _submit(self, runtime: ServiceRuntime, work: Work) -> None:
         """Hand ``work`` to the service's worker: started at once when it is idle, else folded
         into the one follow-up it starts when the running work ends."""
@@ -191,7 +210,12 @@ class Daemon:
     def _watch(self) -> None:
         try:
             for batch in watch(
-                self.project.root, self.stop, self.project.debounce_ms, self._relevant
+                self.project.root,
+                self.stop,
+                self.project.debounce_ms,
+                self._relevant,
+                prune=self._prunable,
+                settle_ms=SETTLE_MS,
             ):
                 self.batches.put(batch)
         except DevdError as error:  # e.g. the inotify watch limit: say so instead of going quiet
@@ -385,22 +409,34 @@ class Daemon:
         return True
 
     def build_image(self, runtime: ServiceRuntime, no_cache: bool) -> BuildResult:
+        """Build the service's image. Once every Dockerfile step has succeeded and only the
+        label steps are left (the image will be a new one), the old container is stopped
+        alongside, so the replace that follows only removes it; should the build still fail,
+        the old container is started again."""
         service = runtime.config
         on_line: Callable[[str], None] | None = None
         if self.project.verbose:
             on_line = lambda line: self.out.line(service.name, line, stream="build")  # noqa: E731
-        with build_context(
-            service.context, service.dockerfile, runtime.view.ignore_rules.patterns
-        ) as context:
-            return self.engine.build(
-                context,
-                tag=image_tag(self.project.name, service.name),
-                labels=owner_labels(self.project.name, service.name),
-                build_args=service.build_args,
-                target=service.target,
-                no_cache=no_cache,
-                on_line=on_line,
-            )
+        retire = _EarlyRetire(self, runtime)
+        try:
+            with build_context(
+                service.context, service.dockerfile, runtime.view.ignore_rules.patterns
+            ) as context:
+                return self.engine.build(
+                    context,
+                    tag=image_tag(self.project.name, service.name),
+                    labels=owner_labels(self.project.name, service.name),
+                    build_args=service.build_args,
+                    target=service.target,
+                    no_cache=no_cache,
+                    on_line=on_line,
+                    on_labels=retire.start,
+                )
+        except BuildFailed:
+            retire.undo()
+            raise
+        finally:
+            retire.join()
 
     def report_build_failure(self, runtime: ServiceRuntime, work: Work, error: BuildFailed) -> None:
         service = runtime.config.name
@@ -455,8 +491,12 @@ class Daemon:
             assert change.destination is not None
             host = self.project.root / change.path
             files[change.destination] = host if host.exists() or host.is_symlink() else None
-        self.engine.put_files(container.id, files)
+        sent = self.engine.put_files(container.id, files)
         synced = time.monotonic()
+        if work.action is Action.SYNC and (not sent or service.code_action == "sync-restart"):
+            # nothing new, or an early copy the final batch's sync-restart will report
+            self.out.debug("copied", service=service.name, files=len(files), sent=sent)
+            return
         if work.action is Action.SYNC_RESTART:
             runtime.retiring.add(container.id)
             runtime.container = self.engine.restart_container(container.id, service.stop_timeout)
@@ -533,3 +573,55 @@ class Daemon:
         thread = threading.Thread(target=target, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
+
+
+class _EarlyRetire:
+    """Stops a service's running container in the background while its new image gets its
+    labels (:meth:`start` is the build's ``on_labels`` hook); :meth:`undo` starts it again."""
+
+    def __init__(self, daemon: Daemon, runtime: ServiceRuntime) -> None:
+        self.daemon = daemon
+        self.runtime = runtime
+        self.container = runtime.container
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        container = self.container
+        if container is None or container.status != "running" or self.daemon.stop.is_set():
+            return
+        self.runtime.retiring.add(container.id)
+        self.thread = threading.Thread(
+            target=self._stop,
+            args=(container.id,),
+            name=f"retire-{self.runtime.config.name}",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def _stop(self, container_id: str) -> None:
+        try:
+            self.daemon.engine.stop_container(container_id, self.runtime.config.stop_timeout)
+        except DevdError as error:  # the replace that follows stops it again, or says why
+            self.daemon.out.debug("early stop failed", error=str(error))
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+
+    def undo(self) -> None:
+        """The build failed after all: the old container serves again."""
+        if self.thread is None or self.container is None:
+            return
+        self.thread.join()
+        runtime, daemon = self.runtime, self.daemon
+        runtime.retiring.discard(self.container.id)
+        try:
+            runtime.container = daemon.engine.start_container(self.container.id)
+        except DevdError as error:
+            daemon.out.error(
+                "could not start the previous container again",
+                service=runtime.config.name,
+                error=str(error),
+            )
+            return
+        daemon._follow_once(runtime, runtime.container, again=True)

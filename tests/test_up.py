@@ -307,3 +307,23 @@ def test_unreachable_engine_is_one_line_and_exit_2(
     assert len(lines) == 1, result.stderr
     assert "tcp://127.0.0.1:1" in lines[0]
     assert "DOCKER_HOST" in lines[0]
+
+
+def test_a_tree_the_ignore_file_excludes_gets_no_inotify_watch(sample: Sample) -> None:
+    """devd up prunes: 300 directories under the excluded secrets/ cost no watch (counted
+    in the kernel's own list, /proc/PID/fdinfo), yet a save elsewhere is still served."""
+    for number in range(300):
+        (sample.root / "secrets" / f"d{number}").mkdir(parents=True)
+    up = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+        up.wait_event("watching")
+        fdinfo = Path(f"/proc/{up.process.pid}/fdinfo")
+        watches = sum(
+            entry.read_text().count("inotify wd:") for entry in fdinfo.iterdir() if entry.is_file()
+        )
+        assert 0 < watches < 20
+        sample.write("www/index.html", "still-watched\n")
+        served(sample.port, "still-watched")
+    finally:
+        assert up.stop() == 0

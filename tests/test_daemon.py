@@ -1,0 +1,98 @@
+"""The daemon's pieces that can be pinned without an engine (its loop is tested end to end in
+test_up.py, test_live.py and test_bad_input.py against the real engine)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+from devd.containers import ContainerInfo
+from devd.daemon import Daemon, ServiceRuntime, _EarlyRetire
+from devd.errors import ContainerGone
+
+RUNNING = ContainerInfo("c1", "proj-app", "sha256:old", "app", "running", None, "2026-01-01")
+
+
+class FakeEngine:
+    def __init__(self, fail_start: bool = False) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fail_start = fail_start
+
+    def stop_container(self, container_id: str, timeout: float) -> None:
+        self.calls.append(("stop", container_id))
+
+    def start_container(self, container_id: str) -> ContainerInfo:
+        self.calls.append(("start", container_id))
+        if self.fail_start:
+            raise ContainerGone("cannot start container c1: it is gone")
+        return replace(RUNNING, status="running")
+
+
+def _setup(
+    container: ContainerInfo | None, engine: FakeEngine
+) -> tuple[_EarlyRetire, ServiceRuntime, Any]:
+    events: list[tuple[str, str]] = []
+    followed: list[str] = []
+    daemon = SimpleNamespace(
+        engine=engine,
+        stop=threading.Event(),
+        out=SimpleNamespace(
+            debug=lambda event, **_: events.append(("debug", event)),
+            error=lambda event, **_: events.append(("error", event)),
+        ),
+        _follow_once=lambda runtime, info, again=False: followed.append(info.id),
+        events=events,
+        followed=followed,
+    )
+    config = SimpleNamespace(name="app", stop_timeout=3.0, context=Path("."))
+    runtime = ServiceRuntime(cast(Any, config), cast(Any, None), container=container)
+    return _EarlyRetire(cast(Daemon, daemon), runtime), runtime, daemon
+
+
+def test_label_steps_stop_the_old_container_alongside() -> None:
+    """When the build reaches its label steps the running container is stopped (in the
+    background) and marked as devd's own doing, so its end is not reported as a crash."""
+    engine = FakeEngine()
+    retire, runtime, _ = _setup(RUNNING, engine)
+    retire.start()
+    retire.join()
+    assert engine.calls == [("stop", "c1")]
+    assert "c1" in runtime.retiring
+
+
+def test_a_build_failing_after_the_early_stop_starts_the_old_container_again() -> None:
+    """undo(): the old container serves again and its output is followed again."""
+    engine = FakeEngine()
+    retire, runtime, daemon = _setup(RUNNING, engine)
+    retire.start()
+    retire.undo()
+    assert engine.calls == [("stop", "c1"), ("start", "c1")]
+    assert "c1" not in runtime.retiring
+    assert daemon.followed == ["c1"]
+
+
+def test_undo_that_cannot_start_the_old_container_says_so() -> None:
+    """A container gone meanwhile: reported as an error, no exception out of the worker."""
+    retire, _, daemon = _setup(RUNNING, FakeEngine(fail_start=True))
+    retire.start()
+    retire.undo()
+    assert ("error", "could not start the previous container again") in daemon.events
+
+
+def test_nothing_is_stopped_without_a_running_container_or_after_devd_stops() -> None:
+    """No container, an exited one, or devd shutting down: the hook does nothing, and undo
+    has nothing to undo."""
+    for container in (None, replace(RUNNING, status="exited")):
+        engine = FakeEngine()
+        retire, _, _ = _setup(container, engine)
+        retire.start()
+        retire.undo()
+        assert engine.calls == []
+    engine = FakeEngine()
+    retire, _, daemon = _setup(RUNNING, engine)
+    daemon.stop.set()
+    retire.start()
+    assert engine.calls == []
