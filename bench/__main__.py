@@ -26,7 +26,7 @@ from bench.drivers import DEVD
 from bench.sample import BASE_IMAGE
 from bench.scenarios import Run, Settings
 
-VARIANTS = {"devd": DEVD, "devd+proposed": [sys.executable, "-m", "bench.proposed"]}
+VARIANTS = {"devd": DEVD}
 TARGETS = {  # (devd / compose, devd / floor) maxima, from the issue
     "code/rebuild": (0.55, 1.2),
     "code/sync-restart": (0.5, 1.2),
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--variants",
-        default="devd,devd+proposed",
-        help="devd contenders: devd (as it is), devd+proposed (bench/proposed.py patched in)",
+        default="devd",
+        help="devd contenders (comma-separated; today only devd as it is)",
     )
     parser.add_argument(
         "--poll",

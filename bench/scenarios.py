@@ -1,8 +1,8 @@
 """The measurements. Each contender works on its own copy of the sample project, with its own
 port and project name; rounds interleave the contenders, so they share the machine's noise.
 
-Contenders: one or more devd variants (``devd`` as it is; ``devd+proposed`` with the
-changes bench/proposed.py patches in), ``compose`` and the ``floor``.
+Contenders: devd (as the tree has it, or ``DEVD_BENCH_COMMAND``), ``compose`` and the
+``floor``.
 """
 
 from __future__ import annotations
