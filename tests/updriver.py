@@ -52,10 +52,10 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def served(port: int, expected: str, timeout: float = 30) -> str:
-    """Wait until the container serves a body containing ``expected``."""
+def served(port: int, expected: str, timeout: float = 30, path: str = "/") -> str:
+    """Wait until the container serves a body containing ``expected`` (at ``path``)."""
     body: str = wait_for(
-        lambda: (b := fetch(port)) is not None and expected in b and b,
+        lambda: (b := fetch(port, path)) is not None and expected in b and b,
         timeout,
         f"{expected!r} on port {port}",
     )

