@@ -84,10 +84,10 @@ def translate(
     top = Key(places.file.name)
     data = interpolate(parse_yaml(text, top.file), environ, top, warnings)
     node = mapping({} if data is None else data, top)
-    check_keys(node, top, _TOP_SUPPORTED, _TOP_KNOWN, warnings)
     if "version" in node:
         warnings.unsupported(top.child("version"), "the attribute is obsolete (as in compose)")
     _networks(node, top, warnings)
+    check_keys(node, top, _TOP_SUPPORTED, _TOP_KNOWN, warnings)
     name = project or project_name(node, top, environ, places.root)
     volumes = declared(node.get("volumes") or {}, top.child("volumes"), name, warnings)
     context = Context(
@@ -190,7 +190,7 @@ def _networks(node: Mapping[str, Any], top: Key, warnings: Warnings) -> None:
         if name != "default" or settings:
             warnings.unsupported(
                 top.child("networks").child(name),
-                "devd joins every service to the project's one network",
+                "devd runs one network per project",
             )
 
 

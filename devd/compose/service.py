@@ -200,6 +200,4 @@ def _networks(node: Mapping[str, Any], key: Key, warnings: Warnings) -> None:
     extra = [name for name in names if name != "default"]
     settings = value.get("default") if isinstance(value, Mapping) else None
     if extra or settings:
-        warnings.unsupported(
-            key.child("networks"), "devd joins every service to the project's one network"
-        )
+        warnings.unsupported(key.child("networks"), "devd runs one network per project")

@@ -124,7 +124,10 @@ def string_or_list(value: Any, key: Key) -> tuple[Any, ...]:
 
 def duration(value: Any, key: Key) -> float:
     """A Go duration as compose takes it (``1m30s``, ``500ms``, ``10s``), in seconds."""
-    text = string(value, key)
+    expected = 'a duration such as "10s", "1m30s" or "500ms"'
+    if not isinstance(value, str):
+        raise key.error(expected, value)
+    text = value
     if text == "0":
         return 0.0
     position, total = 0, 0.0
@@ -134,7 +137,7 @@ def duration(value: Any, key: Key) -> float:
         total += float(match[1]) * _UNIT_SECONDS[match[2]]
         position = match.end()
     if position != len(text) or not text:
-        raise key.error('a duration such as "10s", "1m30s" or "500ms"', value)
+        raise key.error(expected, value)
     return total
 
 
