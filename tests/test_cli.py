@@ -293,3 +293,17 @@ def test_invalid_compose_file_exits_2_with_one_line(
     assert (code, out) == (2, "")
     assert err.startswith("devd: compose.yaml: services.web.ports[0]: expected a port such as")
     assert err.count("\n") == 1
+
+
+def test_compose_service_missing_dockerfile_names_the_compose_key(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A compose service whose Dockerfile is missing points at the compose key to set, not at
+    devd.toml."""
+    (project / "compose.yaml").write_text("services:\n  web:\n    build: {dockerfile: Nope}\n")
+    code, _, err = run(["explain", "app/main.py"], capsys)
+    assert code == 2
+    assert err == (
+        "devd: Nope: Dockerfile of service 'web' not found; "
+        "create it or set services.web.build.dockerfile in compose.yaml\n"
+    )
