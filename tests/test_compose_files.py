@@ -3,13 +3,15 @@ read (YAML 1.2 like compose, repeated keys refused, errors with line and column)
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from devd.compose import load
 from devd.config import PortMapping
-from tests.composefiles import compose, error_of, one
+from tests.composefiles import COMPOSE, HAS_COMPOSE, compose, error_of, one, write
 
 # -- which file ------------------------------------------------------------------------------
 
@@ -71,3 +73,34 @@ def test_yaml_12_scalars(tmp_path: Path) -> None:
     assert service.ports == (PortMapping(80, 80),)
     assert service.labels == {"a": "yes", "b": "10", "c": "on"}
     assert service.environment == {"X": "1", "Y": "2"}
+
+
+DOTENV = 'A="x # y"\nB=x # comment\nC=\'single\'\nexport D=1\nE="a\\nb"\nF=  spaced  \nG=a#b\n'
+DOTENV_VALUES = {"A": "x # y", "B": "x", "C": "single", "D": "1", "E": "a\nb", "F": "spaced",
+                 "G": "a#b"}  # fmt: skip
+
+
+def test_dotenv_syntax_is_composes(tmp_path: Path) -> None:
+    """``.env`` beside the compose file is read with compose's dotenv rules (quotes removed,
+    ``export`` prefix, `` #`` comments after unquoted values, ``\\n`` in double quotes) and
+    interpolates the file; the process environment wins over it."""
+    names = ", ".join(f"{name}: ${name}" for name in DOTENV_VALUES)
+    write(tmp_path, f"services:\n  w:\n    image: x\n    environment: {{{names}}}\n",
+          **{".env": DOTENV})  # fmt: skip
+    assert compose(tmp_path).services["w"].environment == DOTENV_VALUES
+    assert compose(tmp_path, {"A": "process"}).services["w"].environment["A"] == "process"
+
+
+@pytest.mark.skipif(not HAS_COMPOSE, reason=f"no compose binary at {COMPOSE}")
+def test_dotenv_agrees_with_docker_compose_config(tmp_path: Path) -> None:
+    """The same ``.env`` gives compose's own values (``docker compose config``)."""
+    names = ", ".join(f"{name}: ${name}" for name in DOTENV_VALUES)
+    write(tmp_path, f"services:\n  w:\n    image: x\n    environment: {{{names}}}\n",
+          **{".env": DOTENV})  # fmt: skip
+    done = subprocess.run(
+        [COMPOSE, "config", "--format", "json"],
+        cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["services"]["w"]["environment"] == DOTENV_VALUES

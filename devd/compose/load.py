@@ -43,6 +43,15 @@ class ComposeProject:
     warnings: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Places:
+    """Where things are: the compose file, the project root and the user's home (for ``~``)."""
+
+    file: Path
+    root: Path
+    home: Path
+
+
 def load(
     root: Path, environ: Mapping[str, str] | None = None, project: str | None = None
 ) -> ComposeProject | None:
@@ -62,13 +71,6 @@ def load(
         project,
         found,
     )
-
-
-@dataclass(frozen=True)
-class Places:
-    file: Path
-    root: Path
-    home: Path
 
 
 def translate(

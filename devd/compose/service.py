@@ -5,9 +5,9 @@ are read through the :class:`Context`'s reader."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from devd.compose.files import parse_dotenv
 from devd.compose.health import healthcheck
@@ -69,28 +69,65 @@ class Context:
     read_env_file: Callable[[Path], str | None]  # an env file's text, None when missing
 
 
+@dataclass(frozen=True)
+class _Build:
+    """The build half of a service (``build`` False: image-only, context the compose dir)."""
+
+    context: Path
+    dockerfile: Path
+    target: str | None = None
+    args: Mapping[str, str] = field(default_factory=dict)
+    build: bool = True
+    image: str | None = None
+
+
 def service(name: str, value: Any, context: Context, warnings: Warnings) -> ServiceConfig:
     key = Key(context.file, f"services.{name}")
     node = mapping({} if value is None else value, key)
     check_keys(node, key, SUPPORTED, KNOWN, warnings)
     _networks(node, key, warnings)
     built = _build(node, key, context, warnings)
-    run = _run_options(node, key, context, warnings)
-    return ServiceConfig(name=name, **built, **run)
+
+    def optional(name: str, read: Callable[[Any, Key], Any]) -> Any:
+        return read(node[name], key.child(name)) if node.get(name) is not None else None
+
+    stop = optional("stop_grace_period", duration)
+    places = (context.mounts.directory, context.root)
+    return ServiceConfig(
+        name=name,
+        context=built.context,
+        dockerfile=built.dockerfile,
+        target=built.target,
+        build_args=built.args,
+        ports=ports(node.get("ports") or [], key.child("ports"), warnings),
+        environment=_environment(node, key, context),
+        env_file=None,
+        command=optional("command", command),
+        entrypoint=optional("entrypoint", command),
+        code_action="rebuild",
+        stop_timeout=10.0 if stop is None else stop,
+        dockerfile_no_cache=False,
+        build=built.build,
+        image=built.image,
+        working_dir=optional("working_dir", string),
+        user=optional("user", string),
+        init=bool(optional("init", boolean)),
+        labels=labels(node.get("labels") or {}, key.child("labels")),
+        volumes=mounts(node.get("volumes") or [], key.child("volumes"), context.mounts, warnings),
+        depends_on=_depends_on(node.get("depends_on") or [], key.child("depends_on"), warnings),
+        healthcheck=optional("healthcheck", lambda v, k: healthcheck(v, k, warnings)),
+        watch=optional("develop", lambda v, k: develop(v, k, places, warnings)),
+    )
 
 
-def _build(
-    node: Mapping[str, Any], key: Key, context: Context, warnings: Warnings
-) -> dict[str, Any]:
-    """The build half: context, dockerfile, args, target, image (and ``build`` False for an
-    image-only service, whose context is the compose directory)."""
+def _build(node: Mapping[str, Any], key: Key, context: Context, warnings: Warnings) -> _Build:
+    """``build`` (a context string or a mapping) and ``image``."""
     directory = context.mounts.directory
     image = string(node["image"], key.child("image")) if "image" in node else None
     if "build" not in node:
         if image is None:
             raise key.problem("expected build or image (a service needs one of them)")
-        return {"context": directory, "dockerfile": directory / "Dockerfile", "target": None,
-                "build_args": {}, "build": False, "image": image}  # fmt: skip
+        return _Build(directory, directory / "Dockerfile", build=False, image=image)
     where = key.child("build")
     build = node["build"]
     spec = {"context": build} if isinstance(build, str) else mapping(build, where)
@@ -101,50 +138,22 @@ def _build(
     build_context = (directory / context_text).resolve()
     dockerfile = string(spec.get("dockerfile", "Dockerfile"), where.child("dockerfile"))
     target = spec.get("target")
-    return {
-        "context": build_context,
-        "dockerfile": (build_context / dockerfile).resolve(),
-        "target": string(target, where.child("target")) if target is not None else None,
-        "build_args": key_values(spec.get("args", {}), where.child("args"), context.environ),
-        "build": True,
-        "image": image,
-    }
+    return _Build(
+        context=build_context,
+        dockerfile=(build_context / dockerfile).resolve(),
+        target=string(target, where.child("target")) if target is not None else None,
+        args=key_values(spec.get("args", {}), where.child("args"), context.environ),
+        image=image,
+    )
 
 
-def _run_options(
-    node: Mapping[str, Any], key: Key, context: Context, warnings: Warnings
-) -> dict[str, Any]:
-    def optional(name: str, read: Callable[[Any, Key], Any]) -> Any:
-        return read(node[name], key.child(name)) if node.get(name) is not None else None
-
-    environment = _env_files(node, key, context)
-    environment.update(
+def _environment(node: Mapping[str, Any], key: Key, context: Context) -> dict[str, str]:
+    """``env_file`` values, with ``environment`` over them."""
+    merged = _env_files(node, key, context)
+    merged.update(
         key_values(node.get("environment") or {}, key.child("environment"), context.environ)
     )
-    stop = optional("stop_grace_period", duration)
-    return {
-        "ports": ports(node.get("ports") or [], key.child("ports"), warnings),
-        "environment": environment,
-        "env_file": None,
-        "command": optional("command", command),
-        "entrypoint": optional("entrypoint", command),
-        "code_action": "rebuild",
-        "stop_timeout": 10.0 if stop is None else stop,
-        "dockerfile_no_cache": False,
-        "working_dir": optional("working_dir", string),
-        "user": optional("user", string),
-        "init": bool(optional("init", boolean)),
-        "labels": labels(node.get("labels") or {}, key.child("labels")),
-        "volumes": mounts(
-            node.get("volumes") or [], key.child("volumes"), context.mounts, warnings
-        ),
-        "depends_on": _depends_on(node.get("depends_on") or [], key.child("depends_on"), warnings),
-        "healthcheck": optional("healthcheck", lambda v, k: healthcheck(v, k, warnings)),
-        "watch": optional(
-            "develop",
-            lambda v, k: develop(v, k, (context.mounts.directory, context.root), warnings),
-        ),
-    }
+    return merged
 
 
 def _env_files(node: Mapping[str, Any], key: Key, context: Context) -> dict[str, str]:
@@ -186,7 +195,7 @@ def _depends_on(value: Any, key: Key, warnings: Warnings) -> tuple[Dependency, .
         if condition not in _CONDITIONS:
             raise where.child("condition").error(" | ".join(_CONDITIONS), condition)
         required = boolean(spec.get("required", True), where.child("required"))
-        result.append(Dependency(name, condition, required))  # type: ignore[arg-type]
+        result.append(Dependency(name, cast(DependencyCondition, condition), required))
     return tuple(result)
 
 
