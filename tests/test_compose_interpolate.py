@@ -68,7 +68,9 @@ def test_unset_variable_is_blank_with_one_warning() -> None:
     appears; a default silences the warning."""
     warnings = Warnings()
     assert substitute("$NOPE ${NOPE} ${NOPE:-d}", {}, KEY, warnings) == "  d"
-    assert warnings.lines == ['the "NOPE" variable is not set; defaulting to a blank string']
+    assert warnings.lines == [
+        'compose.yaml: the "NOPE" variable is not set; defaulting to a blank string'
+    ]
 
 
 @pytest.mark.parametrize(

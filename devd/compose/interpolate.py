@@ -57,7 +57,7 @@ def substitute(text: str, environ: Mapping[str, str], key: Key, warnings: Warnin
             out.append(_braced(text[dollar + 2 : end], environ, key, warnings))
             position = end + 1
         elif match := _NAME.match(text, dollar + 1):
-            out.append(_lookup(match[0], environ, warnings))
+            out.append(_lookup(match[0], environ, key, warnings))
             position = match.end()
         else:
             out.append("$")
@@ -92,7 +92,7 @@ def _braced(body: str, environ: Mapping[str, str], key: Key, warnings: Warnings)
         raise _Invalid("${" + body + "}")
     name, rest = match[0], body[match.end() :]
     if not rest:
-        return _lookup(name, environ, warnings)
+        return _lookup(name, environ, key, warnings)
     operator = next((op for op in _OPERATORS if rest.startswith(op)), None)
     if operator is None:
         raise _Invalid("${" + body + "}")
@@ -110,8 +110,8 @@ def _braced(body: str, environ: Mapping[str, str], key: Key, warnings: Warnings)
     return value
 
 
-def _lookup(name: str, environ: Mapping[str, str], warnings: Warnings) -> str:
+def _lookup(name: str, environ: Mapping[str, str], key: Key, warnings: Warnings) -> str:
     if name in environ:
         return environ[name]
-    warnings.add(f'the "{name}" variable is not set; defaulting to a blank string')
+    warnings.add(f'{key.file}: the "{name}" variable is not set; defaulting to a blank string')
     return ""
