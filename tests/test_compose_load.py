@@ -554,3 +554,17 @@ volumes:
                 build.get("target"),
                 build.get("args", {}),
             )
+
+
+def test_interpolated_numbers_and_booleans_are_cast(tmp_path: Path) -> None:
+    """Numbers and booleans that come from variables are cast as compose casts them
+    (``init: ${INIT}``, ``retries: ${RETRIES}``, ``target: ${PORT}``)."""
+    service = one(
+        "  a:\n    image: x\n    init: ${INIT}\n    ports: [{target: '${PORT}'}]\n"
+        "    healthcheck: {test: 'true', retries: '${RETRIES}'}\n",
+        tmp_path,
+        {"INIT": "true", "PORT": "80", "RETRIES": "7"},
+    )
+    assert (service.init, service.ports[0].container) == (True, 80)
+    assert service.healthcheck is not None
+    assert service.healthcheck.retries == 7

@@ -97,13 +97,23 @@ def scalar(value: Any, key: Key) -> str:
     raise key.error("a string, number or boolean", value)
 
 
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
 def boolean(value: Any, key: Key) -> bool:
+    """A boolean; a string compose casts after interpolation (``init: ${INIT}``) counts too."""
+    if isinstance(value, str) and value in _TRUE | _FALSE:
+        return value in _TRUE
     if not isinstance(value, bool):
         raise key.error("true or false", value)
     return value
 
 
 def integer(value: Any, key: Key, low: int = 0, high: int | None = None) -> int:
+    """An integer; a string of digits (``retries: ${RETRIES}``) counts too, as in compose."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise key.error("an integer", value)
     if value < low or (high is not None and value > high):
