@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from devd import __version__, commands, config, doctor, engine, keys, log
-from devd.classify import Classification, classify
+from devd.classify import Classification, Kind, classify
 from devd.daemon import Daemon
 from devd.errors import ConfigError, DevdError, EngineUnavailable
 from devd.output import Output
@@ -118,9 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_project(args: argparse.Namespace) -> config.ProjectConfig:
+def load_project(args: argparse.Namespace, *, report: bool = True) -> config.ProjectConfig:
+    """The configuration; with ``report`` its warnings (compose keys devd ignores...) go to
+    stderr, one ``devd: warning: ...`` line each."""
     overrides: dict[str, Any] = {"log_format": args.log_format, "verbose": args.verbose}
-    return config.load(args.project_dir or Path.cwd(), overrides)
+    project = config.load(args.project_dir or Path.cwd(), overrides)
+    if report:
+        for warning in project.warnings:
+            print(f"devd: warning: {warning}", file=sys.stderr)
+    return project
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -131,14 +137,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
             known = ", ".join(services)
             raise ConfigError(f"--service: no service {args.service!r} (services: {known})")
         services = {args.service: services[args.service]}
-    views = [build_view(project, service) for service in services.values()]
+    views = {name: build_view(project, s) for name, s in services.items() if s.build}
     paths = [relative(project.root, Path.cwd() / path) for path in args.paths]
-    results = [classify(path, view) for path in paths for view in views]
+    results = [
+        classify(path, views[name]) if name in views else _image_only(path, services[name])
+        for path in paths
+        for name in services
+    ]
     if args.json:
         print(json.dumps([result.as_dict() for result in results], indent=2))
     else:
         print(_table(results))
     return 0
+
+
+def _image_only(path: str, service: config.ServiceConfig) -> Classification:
+    """A service started from an image builds nothing: no file change affects its image."""
+    return Classification(
+        path,
+        service.name,
+        Kind.IGNORED,
+        f"service {service.name} has no build (runs image {service.image}): no file feeds it",
+    )
 
 
 def _output(project: config.ProjectConfig) -> Output:
@@ -150,9 +170,11 @@ def _output(project: config.ProjectConfig) -> Output:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    project = load_project(args)
+    project = load_project(args, report=False)
     out = _output(project)
-    daemon = Daemon(project, engine.connect(), out, loader=lambda: load_project(args))
+    for warning in project.warnings:
+        out.warning(warning)
+    daemon = Daemon(project, engine.connect(), out, loader=lambda: load_project(args, report=False))
     signals = _Signals(daemon)
     signals.install()
     bindings = {

@@ -5,6 +5,12 @@ Sources, highest first: command-line flags; ``DEVD_*`` environment variables (ne
 ``[tool.devd]`` in ``pyproject.toml``; the defaults shipped in ``config/defaults.toml``.
 With no configuration at all the project has one service ``app`` built from ``./Dockerfile``
 with context ``.``, and the project is named after its directory.
+
+When no source defines ``services`` and the project root holds a compose file
+(``compose.yaml``, ``compose.yml``, ``docker-compose.yaml`` or ``docker-compose.yml``), the
+services come from it (see :mod:`devd.compose`). devd's own keys still apply on top:
+``debounce_ms``, ``ignore``, ``log_format`` and ``verbose`` as usual, and ``project``, when
+set, names the project instead of compose's ``COMPOSE_PROJECT_NAME`` / ``name:`` / directory.
 """
 
 from __future__ import annotations
@@ -219,6 +225,7 @@ class ProjectConfig:
     compose_file: Path | None = None  # the compose file the services came from, if any
     network: str | None = None  # compose: the project network every service joins
     volumes: tuple[str, ...] = ()  # compose: the named volumes the project creates
+    warnings: tuple[str, ...] = ()  # compose: keys devd ignores and the like, one line each
 
 
 def load(
@@ -227,16 +234,19 @@ def load(
     """Read, merge and validate every configuration source for the project at ``root``.
 
     ``overrides`` are the command-line flags (``None`` values are not given); ``environ``
-    defaults to the process environment.
+    defaults to the process environment. Without ``services`` from any source, a compose file
+    at ``root`` supplies them (the module docstring says how the two combine); its warnings
+    are in ``ProjectConfig.warnings`` for the caller to show.
     """
     root = root.resolve()
+    environ = os.environ if environ is None else environ
     if not root.is_dir():
         raise ConfigError(f"{root}: the project directory does not exist or is not a directory")
     file_label, file_data = _project_file(root)
     defaults_path = shipped_config_dir() / "defaults.toml"
     defaults = _read_toml(defaults_path)
     cli = {key: value for key, value in (overrides or {}).items() if value is not None}
-    env_data = _env_data(os.environ if environ is None else environ)
+    env_data = _env_data(environ)
     labelled = [
         ("command line", cli),
         ("environment", env_data),
@@ -248,6 +258,10 @@ def load(
     except ValidationError as error:
         raise ConfigError(_describe(error, labelled)) from error
     name_source = _source_of(("project",), labelled) if settings.project else str(root)
+    if not settings.services:
+        composed = _compose_project(root, settings, name_source, environ)
+        if composed is not None:
+            return composed
     return _project(root, settings, file_label, name_source)
 
 
@@ -393,6 +407,32 @@ def _project(root: Path, settings: Settings, source: str, name_source: str) -> P
         debounce_ms=settings.debounce_ms,
         ignore=tuple(settings.ignore),
         services={key: _service(root, key, value) for key, value in services.items()},
+    )
+
+
+def _compose_project(
+    root: Path, settings: Settings, name_source: str, environ: Mapping[str, str]
+) -> ProjectConfig | None:
+    """The project as the compose file at ``root`` defines it; None when there is none."""
+    from devd import compose  # here, not at the top: devd.compose builds on this module's types
+
+    name = _project_name(settings.project, name_source) if settings.project else None
+    found = compose.load(root, environ, name)
+    if found is None:
+        return None
+    return ProjectConfig(
+        root=root,
+        name=found.name,
+        source=found.file.name,
+        log_format=settings.log_format,
+        verbose=settings.verbose,
+        debounce_ms=settings.debounce_ms,
+        ignore=tuple(settings.ignore),
+        services=found.services,
+        compose_file=found.file,
+        network=found.network,
+        volumes=found.volumes,
+        warnings=found.warnings,
     )
 
 

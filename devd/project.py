@@ -37,13 +37,17 @@ def read_ignore_rules(path: Path) -> IgnoreRules:
         raise DockerfileError(f"{path}: cannot read ignore file: {error}") from error
 
 
-def read_dockerfile(service: ServiceConfig, display: str) -> dockerfile.Dockerfile:
+def read_dockerfile(
+    service: ServiceConfig, display: str, setting: str | None = None
+) -> dockerfile.Dockerfile:
+    """``setting`` names where the Dockerfile is configured (default: devd.toml's key)."""
+    setting = setting or f"services.{service.name}.dockerfile in devd.toml"
     try:
         text = service.dockerfile.read_text(encoding="utf-8")
     except FileNotFoundError as error:
         raise DockerfileError(
             f"{display}: Dockerfile of service {service.name!r} not found; "
-            f"create it or set services.{service.name}.dockerfile in devd.toml"
+            f"create it or set {setting}"
         ) from error
     except (OSError, UnicodeDecodeError) as error:
         raise DockerfileError(f"{display}: cannot read: {error}") from error
@@ -53,16 +57,19 @@ def read_dockerfile(service: ServiceConfig, display: str) -> dockerfile.Dockerfi
 def build_view(project: ProjectConfig, service: ServiceConfig) -> BuildView:
     """Everything classification needs about ``service``, read from disk now."""
     root = project.root
+    compose = project.compose_file
+    key = f"services.{service.name}" + (".build" if compose else "")
     if not service.context.is_dir():
         context = relative(root, service.context)
         raise ConfigError(
-            f"services.{service.name}.context: the build context {context}/ "
-            "does not exist or is not a directory"
+            f"{compose.name + ': ' if compose else ''}{key}.context: the build context "
+            f"{context}/ does not exist or is not a directory"
         )
     dockerfile_path = relative(root, service.dockerfile)
     applying = ignore_file(service)
     default_ignore = service.context / DOCKERIGNORE
-    model = read_dockerfile(service, dockerfile_path)
+    setting = f"{key}.dockerfile in {compose.name}" if compose else None
+    model = read_dockerfile(service, dockerfile_path, setting)
     if service.target is not None:
         model.stage(service.target)  # raises with the list of stages when the target is unknown
     return BuildView(

@@ -255,3 +255,55 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
             main(args)
         assert caught.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+COMPOSE_FILE = """\
+services:
+  web:
+    build: .
+    deploy: {replicas: 2}
+    depends_on: [db]
+  db:
+    image: postgres:16
+"""
+
+
+def test_explain_in_a_compose_project(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With a compose.yaml and no devd services, explain works per compose service: the built
+    one is classified from its Dockerfile, the image-only one builds nothing; the warnings
+    (compose keys devd ignores) go to stderr, one line each, and the exit code is 0."""
+    (project / "compose.yaml").write_text(COMPOSE_FILE)
+    code, out, err = run(["explain", "--json", "app/main.py"], capsys)
+    assert code == 0
+    assert (
+        err
+        == "devd: warning: compose.yaml: services.web.deploy: ignored, devd does not support it\n"
+    )
+    data = json.loads(out)
+    assert [(d["service"], d["kind"]) for d in data] == [("web", "code"), ("db", "ignored")]
+    assert data[1]["reason"] == "service db has no build (runs image postgres:16): no file feeds it"
+
+
+def test_invalid_compose_file_exits_2_with_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An invalid compose file stops devd with exit 2 and one line naming file and key path."""
+    (project / "compose.yaml").write_text("services:\n  web:\n    build: .\n    ports: ['x']\n")
+    code, out, err = run(["explain", "app/main.py"], capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith("devd: compose.yaml: services.web.ports[0]: expected a port such as")
+    assert err.count("\n") == 1
+
+
+def test_compose_service_missing_dockerfile_names_the_compose_key(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A compose service whose Dockerfile is missing points at the compose key to set, not at
+    devd.toml."""
+    (project / "compose.yaml").write_text("services:\n  web:\n    build: {dockerfile: Nope}\n")
+    code, _, err = run(["explain", "app/main.py"], capsys)
+    assert code == 2
+    assert err == (
+        "devd: Nope: Dockerfile of service 'web' not found; "
+        "create it or set services.web.build.dockerfile in compose.yaml\n"
+    )

@@ -744,3 +744,16 @@ def test_layer_sizes_of_a_real_busybox_build(
     assert f"Dockerfile:1 `FROM {busybox_image}` (the base image)" in layers.message
     assert "image-not-built" not in checks(findings)
     assert warnings(findings) == {"base-unpinned"}  # the local base is tagged :latest
+
+
+def test_image_only_compose_service_is_not_diagnosed(tmp_path: Path, state_home: Path) -> None:
+    """A compose service started from an image has no build of devd's: the doctor checks only
+    the built services (no findings about a Dockerfile the image-only service never uses)."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox:1.36\nCOPY . /app\n")
+    (tmp_path / ".dockerignore").write_text(".git\n")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web:\n    build: .\n  db:\n    image: postgres:16\n"
+    )
+    findings = run_doctor(config.load(tmp_path, environ={}), None, [])
+    assert findings
+    assert {finding.service for finding in findings} == {"web"}

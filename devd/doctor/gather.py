@@ -43,6 +43,8 @@ def run_doctor(project: ProjectConfig, engine: Engine | None, services: list[str
     """
     findings: list[Finding] = []
     for name in select(project, services):
+        if not project.services[name].build:
+            continue  # an image-only compose service: devd builds nothing to diagnose
         findings.extend(diagnose(gather(project, project.services[name], engine)))
     return sort_findings(findings)
 

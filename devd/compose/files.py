@@ -1,0 +1,120 @@
+"""Finding and reading a compose file, and the ``.env`` beside it.
+
+The file is chosen as compose chooses it: the first of ``compose.yaml``, ``compose.yml``,
+``docker-compose.yaml``, ``docker-compose.yml`` that exists (with a warning when there are
+several). YAML is read as compose reads it (YAML 1.2: ``80:80`` and ``yes`` are strings, a
+repeated key is an error); a syntax error names the file, line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devd import envfile
+from devd.errors import ConfigError
+
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+DOTENV = ".env"
+
+
+def find(root: Path) -> tuple[Path | None, tuple[str, ...]]:
+    """The compose file at ``root`` (None when there is none) and the warning, if any."""
+    present = [root / name for name in COMPOSE_FILES if (root / name).is_file()]
+    if not present:
+        return None, ()
+    if len(present) == 1:
+        return present[0], ()
+    others = ", ".join(path.name for path in present[1:])
+    return present[0], (f"found {others} too; using {present[0].name}, as compose does",)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's core schema (compose's parser) and no repeated keys."""
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML's own class attribute
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            if key_node.value in seen:
+                first = seen[key_node.value]
+                problem = f"mapping key {key_node.value!r} already defined at line {first}"
+                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+            seen[key_node.value] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+    def construct_core_int(self, node: yaml.ScalarNode) -> int:
+        text = str(self.construct_scalar(node))
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        return int(text, 16) if text.startswith("0x") else int(text, 10)
+
+
+_RESOLVERS = (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("merge", r"^(?:<<)$", "<"),
+)
+for _tag, _pattern, _first in _RESOLVERS:
+    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_core_int)
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """The YAML document in ``text``; ``name`` labels errors (``compose.yaml:3:7: ...``)."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: builds no objects
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
+        raise ConfigError(f"{where}: not valid YAML: {error.problem}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{name}: not valid YAML: {error}") from error
+
+
+def read_text(path: Path, label: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{label}: cannot read {path}: {error}") from error
+
+
+def parse_dotenv(text: str, source: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Compose's ``.env`` (and ``env_file``) syntax: devd's env-file lines, plus what compose's
+    dotenv parser adds: an ``export`` prefix, quoted values (quotes removed; ``\\n`` in double
+    quotes is a newline) and `` #`` comments after an unquoted value."""
+    lines = [re.sub(r"^(\s*)export\s+", r"\1", line) for line in text.splitlines()]
+    values = envfile.parse("\n".join(lines), source, environ)
+    return {key: _unquote(value) for key, value in values.items()}
+
+
+def _unquote(value: str) -> str:
+    text = value.strip()
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1]
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1].replace("\\n", "\n").replace('\\"', '"')
+    comment = re.search(r"\s#", text)
+    return text[: comment.start()].rstrip() if comment else text
+
+
+def read_dotenv(directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``.env`` beside the compose file (empty when there is none)."""
+    path = directory / DOTENV
+    if not path.is_file():
+        return {}
+    return parse_dotenv(read_text(path, DOTENV), DOTENV, environ)

@@ -1,0 +1,202 @@
+"""A compose file as devd's project values: services, project name, network and volumes.
+
+:func:`load` reads the file (and ``.env`` beside it); :func:`translate` is the pure rest:
+interpolation, validation and translation. Keys compose accepts but devd does not act on give
+one warning each (returned, never printed); a key compose itself rejects, a wrong value, a
+service with neither ``build`` nor ``image``, or a ``depends_on`` naming an unknown service or
+closing a cycle is a :class:`ConfigError` naming the file and the key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devd.compose.files import find, parse_yaml, read_dotenv, read_text
+from devd.compose.interpolate import interpolate
+from devd.compose.service import Context, service
+from devd.compose.values import Key, Warnings, check_keys, mapping
+from devd.compose.volumes import MountContext, declared
+from devd.config import ServiceConfig
+from devd.errors import ConfigError
+
+PROJECT_NAME_VARIABLE = "COMPOSE_PROJECT_NAME"
+_TOP_SUPPORTED = frozenset({"name", "services", "volumes", "version", "networks"})
+_TOP_KNOWN = frozenset({"secrets", "configs", "include", "models"})
+_SERVICE_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class ComposeProject:
+    """What a compose file gives devd's :class:`~devd.config.ProjectConfig`."""
+
+    file: Path
+    name: str
+    network: str  # the project network every service joins: <name>_default
+    volumes: tuple[str, ...]  # the engine names of the named volumes the project creates
+    services: Mapping[str, ServiceConfig]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where things are: the compose file, the project root and the user's home (for ``~``)."""
+
+    file: Path
+    root: Path
+    home: Path
+
+
+def load(
+    root: Path, environ: Mapping[str, str] | None = None, project: str | None = None
+) -> ComposeProject | None:
+    """The compose file at ``root`` (None when there is none). Variables come from
+    ``environ`` (default: the process environment) over the ``.env`` beside the file;
+    ``project`` (devd's own ``project`` setting) names the project when given."""
+    path, found = find(root)
+    if path is None:
+        return None
+    environ = os.environ if environ is None else environ
+    variables = {**read_dotenv(path.parent, environ), **environ}
+    return translate(
+        read_text(path, path.name),
+        Places(path, root, Path.home()),
+        variables,
+        _read_if_present,
+        project,
+        found,
+    )
+
+
+def translate(
+    text: str,
+    places: Places,
+    environ: Mapping[str, str],
+    read_env_file: Callable[[Path], str | None],
+    project: str | None = None,
+    found: tuple[str, ...] = (),
+) -> ComposeProject:
+    """The compose file ``text`` (at ``places.file``) as devd's values."""
+    warnings = Warnings(list(found))
+    top = Key(places.file.name)
+    data = interpolate(parse_yaml(text, top.file), environ, top, warnings)
+    node = mapping({} if data is None else data, top)
+    if "version" in node:
+        warnings.unsupported(top.child("version"), "the attribute is obsolete (as in compose)")
+    _networks(node, top, warnings)
+    check_keys(node, top, _TOP_SUPPORTED, _TOP_KNOWN, warnings)
+    name = project or project_name(node, top, environ, places.root)
+    volumes = declared(node.get("volumes") or {}, top.child("volumes"), name, warnings)
+    context = Context(
+        file=top.file,
+        root=places.root,
+        mounts=MountContext(places.file.parent, places.home, volumes),
+        environ=environ,
+        read_env_file=read_env_file,
+    )
+    services = _services(node, top, context, warnings)
+    return ComposeProject(
+        file=places.file,
+        name=name,
+        network=f"{name}_default",
+        volumes=tuple(volume.engine_name for volume in volumes.values() if not volume.external),
+        services=services,
+        warnings=tuple(warnings.lines),
+    )
+
+
+def project_name(node: Mapping[str, Any], key: Key, environ: Mapping[str, str], root: Path) -> str:
+    """``COMPOSE_PROJECT_NAME`` (must already be valid, as compose insists), else the top-level
+    ``name:``, else the directory's name, normalised like compose: lowercase, only
+    ``[a-z0-9_-]``, starting with a letter or digit."""
+    given = environ.get(PROJECT_NAME_VARIABLE)
+    if given:
+        if not _PROJECT_NAME.match(given):
+            raise ConfigError(
+                f"{PROJECT_NAME_VARIABLE}: {given!r} is not a valid project name; expected "
+                "lowercase letters, digits, '-' and '_', starting with a letter or digit"
+            )
+        return given
+    source = key.child("name")
+    raw = node.get("name")
+    if raw is None:
+        raw, source = root.name, Key(str(root), "directory name")
+    elif not isinstance(raw, str):
+        raise source.error("a string", raw)
+    name = re.sub(r"[^a-z0-9_-]", "", raw.lower()).lstrip("_-")
+    if not name:
+        raise source.problem(f"{raw!r} gives no usable project name; expected letters or digits")
+    return name
+
+
+def _services(
+    node: Mapping[str, Any], top: Key, context: Context, warnings: Warnings
+) -> dict[str, ServiceConfig]:
+    key = top.child("services")
+    if "services" not in node:
+        raise top.problem("services is missing (devd runs the services a compose file defines)")
+    declared_services = mapping(node["services"], key)
+    if not declared_services:
+        raise key.problem("expected at least one service")
+    result = {}
+    for name, value in declared_services.items():
+        if not _SERVICE_NAME.match(name):
+            raise key.child(name).problem(
+                "a service name may use only letters, digits, '.', '_' and '-'"
+            )
+        result[name] = service(name, value, context, warnings)
+    _check_dependencies(result, key)
+    return result
+
+
+def _check_dependencies(services: Mapping[str, ServiceConfig], key: Key) -> None:
+    """Every ``depends_on`` names a service of the file, and they form no cycle."""
+    for name, config in services.items():
+        for dependency in config.depends_on:
+            if dependency.service not in services:
+                known = ", ".join(services)
+                raise (
+                    key.child(name)
+                    .child("depends_on")
+                    .problem(f"unknown service {dependency.service!r} (services: {known})")
+                )
+    done: set[str] = set()
+    for name in services:
+        _visit(name, services, [], done, key)
+
+
+def _visit(
+    name: str, services: Mapping[str, ServiceConfig], path: list[str], done: set[str], key: Key
+) -> None:
+    if name in done:
+        return
+    if name in path:
+        cycle = " -> ".join([*path[path.index(name) :], name])
+        raise key.child(name).child("depends_on").problem(f"dependency cycle: {cycle}")
+    for dependency in services[name].depends_on:
+        _visit(dependency.service, services, [*path, name], done, key)
+    done.add(name)
+
+
+def _networks(node: Mapping[str, Any], top: Key, warnings: Warnings) -> None:
+    """Top-level ``networks``: only ``default`` with no settings is what devd does anyway."""
+    value = node.get("networks")
+    if not value:
+        return
+    for name, settings in mapping(value, top.child("networks")).items():
+        if name != "default" or settings:
+            warnings.unsupported(
+                top.child("networks").child(name),
+                "devd runs one network per project",
+            )
+
+
+def _read_if_present(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    return read_text(path, str(path))

@@ -1,0 +1,570 @@
+"""devd.compose.load (and its service translation): realistic compose files read into devd's
+ProjectConfig values, warnings for keys devd ignores, one-line errors naming the file and key
+path, the project name, and the hook into devd.config.load. Checked against
+``docker compose config`` where the compose binary is installed (it needs no engine).
+Ports, volumes, healthchecks, watch rules and the file itself have their own test modules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devd import config
+from devd.compose import load
+from devd.config import Dependency, Healthcheck, Mount, PortMapping
+from devd.errors import ConfigError
+from tests.composefiles import COMPOSE, HAS_COMPOSE, TEAM, compose, error_of, one, write
+
+# -- realistic files -------------------------------------------------------------------------
+
+
+def test_team_app_and_db(tmp_path: Path) -> None:
+    """The seed's app+db: the app is built and watched, the database runs from its image;
+    one network and one named volume, both project-scoped; ``.env`` and the process
+    environment interpolate; env_file values sit under ``environment``."""
+    root = write(
+        tmp_path / "shop",
+        TEAM,
+        **{".env": "DB_PASSWORD=s3cret\nAPP_PORT=8001\n", ".env.app": "DEBUG=0\nWORKERS=2\n"},
+    )
+    project = compose(root, {"APP_PORT": "9000"})
+    assert (project.name, project.network, project.volumes) == (
+        "shop",
+        "shop_default",
+        ("shop_pgdata",),
+    )
+    app, db = project.services["app"], project.services["db"]
+    assert (app.build, app.context, app.dockerfile) == (True, root, root / "Dockerfile")
+    assert app.build_args == {"BASE": "python:3.11-slim"}
+    assert app.ports == (PortMapping(9000, 8000),)
+    assert app.environment == {
+        "DEBUG": "1",
+        "WORKERS": "2",
+        "DATABASE_URL": "postgres://shop:s3cret@db:5432/shop",
+    }
+    assert (app.env_file, app.command) == (None, ("python", "-m", "shop", "--reload"))
+    assert app.depends_on == (Dependency("db", "service_healthy"),)
+    assert app.volumes == (Mount("bind", str(root / "media"), "/app/media"),)
+    assert (app.stop_timeout, app.code_action, app.watch) == (3.0, "rebuild", None)
+    assert (db.build, db.image) == (False, "postgres:16")
+    assert db.volumes == (Mount("volume", "shop_pgdata", "/var/lib/postgresql/data"),)
+    assert db.healthcheck == Healthcheck(("CMD-SHELL", "pg_isready -U shop"), 2.0, 1.0, 10, 90.0)
+    assert project.warnings == ()
+
+
+def test_two_services_sharing_one_context(tmp_path: Path) -> None:
+    """Two services built from one context with different Dockerfiles and targets: each gets
+    the context and its own Dockerfile, resolved against the context."""
+    project = compose(
+        write(
+            tmp_path,
+            """\
+services:
+  web:
+    build: {context: ./src, target: web}
+  worker:
+    build:
+      context: src
+      dockerfile: docker/worker.Dockerfile
+      target: worker
+""",
+        )
+    )
+    web, worker = project.services["web"], project.services["worker"]
+    assert web.context == worker.context == tmp_path / "src"
+    assert web.dockerfile == tmp_path / "src" / "Dockerfile"
+    assert worker.dockerfile == tmp_path / "src" / "docker" / "worker.Dockerfile"
+    assert (web.target, worker.target) == ("web", "worker")
+
+
+# -- build -----------------------------------------------------------------------------------
+
+
+def test_build_args_list_and_bare_names(tmp_path: Path) -> None:
+    """``args`` as a list: ``K=V`` as written, a bare ``K`` from the environment (left out
+    when unset); image and build together: built, and tagged as ``image`` says."""
+    service = one(
+        "  web:\n    image: me/web\n    build:\n      args: [A=1, B=, FROM_ENV, UNSET]\n",
+        tmp_path,
+        {"FROM_ENV": "env"},
+    )
+    assert service.build_args == {"A": "1", "B": "", "FROM_ENV": "env"}
+    assert (service.build, service.image, service.context) == (True, "me/web", tmp_path)
+
+
+def test_build_keys_devd_ignores_are_warned(tmp_path: Path) -> None:
+    """``build.cache_from`` and the like: one warning each, naming service and key."""
+    project = compose(
+        write(
+            tmp_path,
+            "services:\n  web:\n    build:\n      context: .\n"
+            "      cache_from: [x]\n      ssh: [default]\n",
+        )
+    )
+    assert project.warnings == (
+        "compose.yaml: services.web.build.cache_from: ignored, devd does not support it",
+        "compose.yaml: services.web.build.ssh: ignored, devd does not support it",
+    )
+
+
+def test_remote_build_context_is_an_error(tmp_path: Path) -> None:
+    """A git URL context cannot be watched: an error naming the key."""
+    message = error_of("services:\n  web:\n    build: https://github.com/x/y.git\n", tmp_path)
+    assert message.startswith(
+        "compose.yaml: services.web.build.context: expected a local directory"
+    )
+
+
+def test_service_with_neither_build_nor_image(tmp_path: Path) -> None:
+    """A service with neither ``build`` nor ``image`` is an error naming it."""
+    message = error_of("services:\n  web:\n    ports: ['80']\n", tmp_path)
+    assert (
+        message
+        == "compose.yaml: services.web: expected build or image (a service needs one of them)"
+    )
+
+
+# -- environment, env_file, command ------------------------------------------------------------
+
+
+def test_environment_list_and_mapping(tmp_path: Path) -> None:
+    """List ``K=V`` / bare ``K`` (host value, left out when unset) and mapping (null: host
+    value; numbers and booleans as compose prints them) give the same kind of mapping."""
+    environ = {"HOSTVAR": "h"}
+    listed = one(
+        "  a:\n    image: x\n    environment: [A=1, B=, C=x=y, HOSTVAR, GONE]\n",
+        tmp_path / "l",
+        environ,
+    )
+    mapped = one(
+        "  a:\n    image: x\n    environment: {A: 1, B: true, C: 1.5, HOSTVAR: null, GONE:}\n",
+        tmp_path / "m",
+        environ,
+    )
+    assert listed.environment == {"A": "1", "B": "", "C": "x=y", "HOSTVAR": "h"}
+    assert mapped.environment == {"A": "1", "B": "true", "C": "1.5", "HOSTVAR": "h"}
+
+
+def test_env_files_merge_in_order_under_environment(tmp_path: Path) -> None:
+    """Several env files merge in order (later wins), ``environment`` wins over all; compose's
+    dotenv syntax (quotes, ``export``); an optional missing file is skipped."""
+    root = write(
+        tmp_path,
+        "services:\n  a:\n    image: x\n    env_file:\n      - one.env\n"
+        "      - path: two.env\n      - path: absent.env\n        required: false\n"
+        "    environment: {C: env}\n",
+        **{"one.env": "A=1\nB=1\nC=1\n", "two.env": "export B='2'\nQ=\"a b\"\n"},
+    )
+    service = compose(root).services["a"]
+    assert service.environment == {"A": "1", "B": "2", "C": "env", "Q": "a b"}
+    assert service.env_file is None
+
+
+def test_missing_env_file_is_an_error(tmp_path: Path) -> None:
+    """A required env file that does not exist is an error naming the key and the path."""
+    message = error_of("services:\n  a:\n    image: x\n    env_file: nope.env\n", tmp_path)
+    assert message == (
+        f"compose.yaml: services.a.env_file: env file {tmp_path / 'nope.env'} does not exist; "
+        "create it or remove it"
+    )
+
+
+def test_command_and_entrypoint(tmp_path: Path) -> None:
+    """A string is split like a shell (quotes group words); a list is taken as is."""
+    service = one(
+        "  a:\n    image: x\n    command: sh -c 'echo \"hi there\"' x\n"
+        "    entrypoint: [/bin/tini, --, 5]\n",
+        tmp_path,
+    )
+    assert service.command == ("sh", "-c", 'echo "hi there"', "x")
+    assert service.entrypoint == ("/bin/tini", "--", "5")
+
+
+def test_small_run_options(tmp_path: Path) -> None:
+    """init, user, working_dir, labels (list and mapping), stop_grace_period."""
+    project = compose(
+        write(
+            tmp_path,
+            """\
+services:
+  a:
+    image: x
+    init: true
+    user: "1000:1000"
+    working_dir: /srv
+    labels: [com.example.a=1, com.example.flag]
+    stop_grace_period: 1m30s
+  b:
+    image: x
+    labels: {com.example.b: 2, empty: null}
+""",
+        )
+    )
+    a, b = project.services["a"], project.services["b"]
+    assert (a.init, a.user, a.working_dir, a.stop_timeout) == (True, "1000:1000", "/srv", 90.0)
+    assert a.labels == {"com.example.a": "1", "com.example.flag": ""}
+    assert b.labels == {"com.example.b": "2", "empty": ""}
+    assert (b.init, b.user, b.working_dir, b.stop_timeout) == (False, None, None, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10s", 10.0), ("1m30s", 90.0), ("500ms", 0.5), ("1h", 3600.0), ("1.5s", 1.5), ('"0"', 0.0)],
+)
+def test_durations(tmp_path: Path, text: str, seconds: float) -> None:
+    """Go durations, as compose reads stop_grace_period and healthcheck times."""
+    assert (
+        one(f"  a:\n    image: x\n    stop_grace_period: {text}\n", tmp_path).stop_timeout
+        == seconds
+    )
+
+
+@pytest.mark.parametrize("text", ["10", "ten", "1x", "s"])
+def test_bad_duration(tmp_path: Path, text: str) -> None:
+    """A number or a string without units is an error naming the key (compose rejects it too)."""
+    message = error_of(f"services:\n  a:\n    image: x\n    stop_grace_period: {text}\n", tmp_path)
+    assert message.startswith(
+        'compose.yaml: services.a.stop_grace_period: expected a duration such as "10s"'
+    )
+
+
+# -- depends_on, healthcheck --------------------------------------------------------------------
+
+
+def test_depends_on_list_and_mapping(tmp_path: Path) -> None:
+    """``depends_on`` as a list (started) or a mapping with condition and required."""
+    project = compose(
+        write(
+            tmp_path,
+            """\
+services:
+  a: {image: x, depends_on: [b, c]}
+  b: {image: x, depends_on: {c: {condition: service_completed_successfully, required: false}}}
+  c: {image: x, depends_on: {d: null}}
+  d: {image: x}
+""",
+        )
+    )
+    assert project.services["a"].depends_on == (Dependency("b"), Dependency("c"))
+    assert project.services["b"].depends_on == (
+        Dependency("c", "service_completed_successfully", required=False),
+    )
+    assert project.services["c"].depends_on == (Dependency("d"),)
+
+
+@pytest.mark.parametrize(
+    ("services", "message"),
+    [
+        (
+            "a: {image: x, depends_on: [nope]}",
+            "compose.yaml: services.a.depends_on: unknown service 'nope' (services: a)",
+        ),
+        (
+            "a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}",
+            "compose.yaml: services.a.depends_on: dependency cycle: a -> b -> a",
+        ),
+        (
+            "a: {image: x, depends_on: [a]}",
+            "compose.yaml: services.a.depends_on: dependency cycle: a -> a",
+        ),
+        (
+            "a: {image: x, depends_on: {b: {condition: healthy}}}\n  b: {image: x}",
+            "compose.yaml: services.a.depends_on.b.condition: expected service_started | "
+            "service_healthy | service_completed_successfully, got 'healthy'",
+        ),
+    ],
+)
+def test_bad_depends_on(tmp_path: Path, services: str, message: str) -> None:
+    """An unknown service, a cycle or a bad condition is an error naming the key path."""
+    assert error_of(f"services:\n  {services}\n", tmp_path) == message
+
+
+# -- warnings and errors about keys --------------------------------------------------------------
+
+
+def test_unsupported_keys_warn_once_each(tmp_path: Path) -> None:
+    """Keys compose accepts but devd does not act on give one warning each, naming service and
+    key; ``x-`` extensions and the default network are silently fine."""
+    project = compose(
+        write(
+            tmp_path,
+            """\
+version: "3.8"
+x-common: &common {image: x}
+services:
+  web:
+    <<: *common
+    deploy: {replicas: 2}
+    profiles: [debug]
+    restart: always
+    cap_add: [NET_ADMIN]
+    secrets: [token]
+    networks: [default, back]
+    x-note: fine
+  db:
+    image: x
+    networks: [default]
+networks:
+  back: {}
+secrets:
+  token: {file: ./token}
+configs:
+  c: {file: ./c}
+""",
+        )
+    )
+    assert project.warnings == (
+        "compose.yaml: version: ignored, the attribute is obsolete (as in compose)",
+        "compose.yaml: networks.back: ignored, devd runs one network per project",
+        "compose.yaml: secrets: ignored, devd does not support it",
+        "compose.yaml: configs: ignored, devd does not support it",
+        "compose.yaml: services.web.deploy: ignored, devd does not support it",
+        "compose.yaml: services.web.profiles: ignored, devd does not support it",
+        "compose.yaml: services.web.restart: ignored, devd does not support it",
+        "compose.yaml: services.web.cap_add: ignored, devd does not support it",
+        "compose.yaml: services.web.secrets: ignored, devd does not support it",
+        "compose.yaml: services.web.networks: ignored, devd runs one network per project",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "services:\n  web:\n    image: x\n    enviroment: {}\n",
+            "compose.yaml: services.web.enviroment: unknown key (compose does not know it); ",
+        ),
+        ("servics: {}\n", "compose.yaml: servics: unknown key (compose does not know it)"),
+        ("name: x\n", "compose.yaml: services is missing"),
+        ("services: {}\n", "compose.yaml: services: expected at least one service"),
+        ("services: [web]\n", "compose.yaml: services: expected a mapping, got a list"),
+        ("- a\n", "compose.yaml: expected a mapping, got a list"),
+        ("services:\n  web: x\n", "compose.yaml: services.web: expected a mapping, got 'x'"),
+        (
+            "services:\n  'w b': {image: x}\n",
+            "compose.yaml: services.w b: a service name may use only",
+        ),
+        (
+            "services:\n  web: {image: [x]}\n",
+            "compose.yaml: services.web.image: expected a string, got a list",
+        ),
+        (
+            "services:\n  web: {image: x, init: 'yes'}\n",
+            "compose.yaml: services.web.init: expected true or false, got 'yes'",
+        ),
+        (
+            "services:\n  web: {image: x, environment: 5}\n",
+            "compose.yaml: services.web.environment: expected a mapping, got 5",
+        ),
+        (
+            "services:\n  web: {image: x, environment: {A: [1]}}\n",
+            "compose.yaml: services.web.environment.A: "
+            "expected a string, number or boolean, got a list",
+        ),
+        (
+            "services:\n  web: {image: x, command: {a: 1}}\n",
+            "compose.yaml: services.web.command: "
+            "expected a string or a list of strings, got a mapping",
+        ),
+        (
+            "services:\n  web: {image: '${TAG:?set TAG}'}\n",
+            "compose.yaml: services.web.image: required variable TAG is missing a value: set TAG",
+        ),
+    ],
+)
+def test_invalid_files(tmp_path: Path, text: str, message: str) -> None:
+    """Each invalid file gives one error naming the file and the key path, and what is
+    expected (exit 2 through ConfigError)."""
+    assert error_of(text, tmp_path).startswith(message)
+
+
+# -- the project's name -----------------------------------------------------------------------
+
+
+def test_project_name_sources(tmp_path: Path) -> None:
+    """Directory name (normalised like compose), then ``name:``, then COMPOSE_PROJECT_NAME
+    (from the environment or ``.env``); devd's own ``project`` wins over all."""
+    root = write(tmp_path / "My.Shop_2", "services:\n  a: {image: x}\n")
+    assert compose(root).name == "myshop_2"
+    write(root, "name: Team App\nservices:\n  a: {image: x}\n")
+    assert compose(root).name == "teamapp"
+    assert compose(root, {"COMPOSE_PROJECT_NAME": "ci-run"}).network == "ci-run_default"
+    (root / ".env").write_text("COMPOSE_PROJECT_NAME=from-dotenv\n")
+    assert compose(root).name == "from-dotenv"
+    assert compose(root, project="devd-name").name == "devd-name"
+
+
+def test_invalid_compose_project_name(tmp_path: Path) -> None:
+    """COMPOSE_PROJECT_NAME must already be valid, as compose insists."""
+    write(tmp_path, "services:\n  a: {image: x}\n")
+    with pytest.raises(
+        ConfigError, match=r"^COMPOSE_PROJECT_NAME: 'Foo' is not a valid project name"
+    ):
+        load(tmp_path, {"COMPOSE_PROJECT_NAME": "Foo"})
+
+
+# -- devd.config.load --------------------------------------------------------------------------
+
+
+def test_config_load_takes_services_from_compose(tmp_path: Path) -> None:
+    """With no services in devd.toml, config.load takes them from the compose file; devd.toml
+    still sets debounce_ms and ignore, and its ``project`` names the project (and so scopes
+    the network and volumes); the warnings travel in ProjectConfig.warnings."""
+    text = TEAM.replace("    image: postgres:16\n", "    image: postgres:16\n    deploy: {}\n")
+    root = write(
+        tmp_path / "shop",
+        text,
+        **{
+            ".env": "DB_PASSWORD=x\n",
+            ".env.app": "",
+            "devd.toml": 'debounce_ms = 5\nignore = ["*.log"]\n',
+        },
+    )
+    project = config.load(root, environ={})
+    assert (project.compose_file, project.source) == (root / "compose.yaml", "compose.yaml")
+    assert list(project.services) == ["app", "db"]
+    assert (project.debounce_ms, project.ignore) == (5, ("*.log",))
+    assert (project.name, project.network, project.volumes) == (
+        "shop",
+        "shop_default",
+        ("shop_pgdata",),
+    )
+    assert project.warnings == (
+        "compose.yaml: services.db.deploy: ignored, devd does not support it",
+    )
+    renamed = config.load(root, environ={"DEVD_PROJECT": "Other"})
+    assert (renamed.name, renamed.network, renamed.volumes) == (
+        "other",
+        "other_default",
+        ("other_pgdata",),
+    )
+
+
+def test_devd_services_win_over_compose(tmp_path: Path) -> None:
+    """When devd.toml defines services, the compose file is not read at all (not even
+    validated)."""
+    root = write(tmp_path, "this: [is not valid\n", **{"devd.toml": "[services.web]\n"})
+    project = config.load(root, environ={})
+    assert (list(project.services), project.compose_file, project.warnings) == (["web"], None, ())
+
+
+def test_no_compose_file_keeps_devd_default(tmp_path: Path) -> None:
+    """Without devd services and without a compose file, the one default service remains."""
+    project = config.load(tmp_path, environ={})
+    assert (list(project.services), project.compose_file) == (["app"], None)
+
+
+# -- the oracle ---------------------------------------------------------------------------------
+
+
+def _compose_config(root: Path, environ: dict[str, str]) -> Any:
+    done = subprocess.run(
+        [COMPOSE, "config", "--format", "json"],
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _their_ports(service: Any) -> list[PortMapping]:
+    return [
+        PortMapping(int(p.get("published") or 0), p["target"], p["protocol"], p.get("host_ip"))
+        for p in service.get("ports", [])
+    ]
+
+
+def _their_volumes(service: Any, volumes: Any) -> list[Mount]:
+    result = []
+    for v in service.get("volumes", []):
+        source = v.get("source", "")
+        if v["type"] == "volume" and source:
+            source = volumes[source]["name"]
+        result.append(Mount(v["type"], source, v["target"], v.get("read_only", False)))
+    return result
+
+
+@pytest.mark.skipif(not HAS_COMPOSE, reason=f"no compose binary at {COMPOSE}")
+def test_agrees_with_docker_compose_config(tmp_path: Path) -> None:
+    """On a file using every short syntax, devd's values equal compose's own normalisation:
+    project name, ports, volumes, environment, command, entrypoint, healthcheck test, build
+    context/dockerfile/args/target, depends_on."""
+    text = (
+        TEAM.replace("name: shop\n", "").replace("volumes:\n  pgdata:\n", "")
+        + """\
+  worker:
+    build:
+      context: ./src
+      dockerfile: w.Dockerfile
+      target: dev
+      args: [A=1, HOSTVAR]
+    entrypoint: ["/bin/sh", "-c"]
+    command: 'echo "a b" $$HOME'
+    environment: [K=v, HOSTVAR, GONE]
+    ports: ["9000", "127.0.0.1::81", "7000-7001:8000-8001/udp", {target: 82, published: "8082"}]
+    volumes: ["./src:/src:ro", "/abs:/abs", "/anon", "pgdata:/p"]
+    healthcheck: {test: [CMD, "true"]}
+    depends_on: [db]
+volumes:
+  pgdata:
+"""
+    )
+    root = write(tmp_path / "Oracle.Dir", text, **{".env": "DB_PASSWORD=pw\n", ".env.app": "W=1\n"})
+    (root / "src").mkdir()
+    environ = {"HOSTVAR": "h", "APP_PORT": "8123"}
+    theirs = _compose_config(root, environ)
+    ours = compose(root, environ)
+    assert ours.name == theirs["name"]
+    for name, service in ours.services.items():
+        their = theirs["services"][name]
+        assert list(service.ports) == _their_ports(their), name
+        assert list(service.volumes) == _their_volumes(their, theirs["volumes"]), name
+        their_env = {
+            k: v.replace("$$", "$")
+            for k, v in (their.get("environment") or {}).items()
+            if v is not None
+        }
+        assert dict(service.environment) == their_env, name
+        their_command = their.get("command")
+        if their_command is not None:
+            their_command = tuple(part.replace("$$", "$") for part in their_command)
+        assert service.command == their_command, name
+        assert service.entrypoint == (
+            tuple(their["entrypoint"]) if their.get("entrypoint") else None
+        )
+        assert [d.service for d in service.depends_on] == list(their.get("depends_on", {}))
+        if "healthcheck" in their:
+            assert service.healthcheck is not None
+            assert list(service.healthcheck.test) == their["healthcheck"]["test"]
+        if "build" in their:
+            build = their["build"]
+            assert (str(service.context), service.dockerfile.name) == (
+                build["context"],
+                Path(build["dockerfile"]).name,
+            )
+            assert (service.target, dict(service.build_args)) == (
+                build.get("target"),
+                build.get("args", {}),
+            )
+
+
+def test_interpolated_numbers_and_booleans_are_cast(tmp_path: Path) -> None:
+    """Numbers and booleans that come from variables are cast as compose casts them
+    (``init: ${INIT}``, ``retries: ${RETRIES}``, ``target: ${PORT}``)."""
+    service = one(
+        "  a:\n    image: x\n    init: ${INIT}\n    ports: [{target: '${PORT}'}]\n"
+        "    healthcheck: {test: 'true', retries: '${RETRIES}'}\n",
+        tmp_path,
+        {"INIT": "true", "PORT": "80", "RETRIES": "7"},
+    )
+    assert (service.init, service.ports[0].container) == (True, 80)
+    assert service.healthcheck is not None
+    assert service.healthcheck.retries == 7
