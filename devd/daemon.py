@@ -281,20 +281,30 @@ class Daemon:
             container = runtime.container
             if container is not None:
                 runtime.retiring.add(container.id)
-                self.engine.stop_container(container.id, runtime.config.stop_timeout)
-                self.engine.remove_container(container.id)
+                try:
+                    self.engine.stop_container(container.id, runtime.config.stop_timeout)
+                    self.engine.remove_container(container.id)
+                except DevdError as error:  # the engine gone, say: devd up goes on
+                    self.engine_watch.check()
+                    self.out.error("could not remove the service's container", error=str(error))
         self.out.info("service removed", service=name)
 
     def status(self) -> None:
         """Print each service's state (a key in the terminal asks for it)."""
         record = self.record.read()
         for name, runtime in list(self.services.items()):
-            container = runtime.container and self.engine.container(runtime.container.id)
+            try:
+                container = runtime.container and self.engine.container(runtime.container.id)
+            except EngineUnavailable:
+                self.engine_watch.check()
+                container, absent = None, "unknown: the engine does not answer"
+            else:
+                absent = "absent"
             last = record.get(name, {})
             self.out.info(
                 "status",
                 service=name,
-                state=container.status if container else "absent",
+                state=container.status if container else absent,
                 image=container.image_id[7:19] if container else None,
                 last_build=("ok: " + str(last.get("summary")))
                 if last.get("ok")

@@ -88,6 +88,13 @@ class FakeEngine:
         self._call("restart")
         return self.live[container_id]
 
+    def stop_container(self, container_id: str, timeout: float) -> None:
+        self._call("stop")
+
+    def remove_container(self, container_id: str) -> None:
+        self._call("remove")
+        self.live.pop(container_id, None)
+
     def running(self) -> list[ContainerInfo]:
         return [c for c in self.live.values() if c.status == "running"]
 
@@ -211,3 +218,26 @@ def test_a_container_that_had_exited_by_itself_stays_exited(
     time.sleep(0.3)
     assert engine.running() == []
     assert engine.calls.count("build") == 1  # the start-up build only
+
+
+def test_status_during_an_outage_says_the_engine_does_not_answer(
+    setup: tuple[Daemon, FakeEngine, Recorder, ServiceRuntime],
+) -> None:
+    """The status key while the engine is gone prints a state, not a traceback."""
+    daemon, engine, out, _ = setup
+    engine.up = False
+    daemon.status()
+    assert out.named("status")[-1]["state"] == "unknown: the engine does not answer"
+    assert len(out.named(LOST)) == 1
+
+
+def test_a_service_removed_during_an_outage_does_not_end_devd_up(
+    setup: tuple[Daemon, FakeEngine, Recorder, ServiceRuntime],
+) -> None:
+    """devd.toml saved without a service while the engine is gone: the removal is said,
+    the container could not be removed, and devd up goes on (no exception)."""
+    daemon, engine, out, _ = setup
+    engine.up = False
+    daemon._retire("app")
+    assert out.named("service removed") == [{"service": "app"}]
+    assert len(out.named("could not remove the service's container")) == 1

@@ -161,4 +161,3 @@ def test_engine_killed_mid_build_fails_the_build_then_recovers(
         f"engine answered {answered:.2f} s after start, devd saw it {at(back) - restarted:.2f} s "
         f"after start; saved content served {recovered - restarted:.2f} s after start"
     )
-    print("\n".join(f"  {e}" for e in devd_up.events if e.get("event") != "output"))
