@@ -241,3 +241,22 @@ def test_a_service_removed_during_an_outage_does_not_end_devd_up(
     daemon._retire("app")
     assert out.named("service removed") == [{"service": "app"}]
     assert len(out.named("could not remove the service's container")) == 1
+
+
+def test_a_stray_container_of_the_service_is_cleared_when_the_engine_is_back(
+    setup: tuple[Daemon, FakeEngine, Recorder, ServiceRuntime],
+) -> None:
+    """A second container labelled as the service's (made by a replace the outage cut
+    short) is found by its labels when the engine is back and the service is recreated:
+    exactly one container, running, even though the known one still runs (live-restore)."""
+    daemon, engine, out, runtime = setup
+    assert runtime.container is not None
+    stray = replace(runtime.container, id="stray", status="created")
+    engine.live["stray"] = stray
+    engine.up = False
+    daemon.engine_watch.check()
+    engine.up = True  # live-restore: the known container kept running
+    wait_for(lambda: len(out.named("running")) >= 2, 10, "the service recreated")
+    assert len(engine.live) == 1
+    assert len(engine.running()) == 1
+    assert "stray" not in engine.live
