@@ -1,5 +1,6 @@
-"""devd.daemon against a scripted engine: what the worker does when the engine goes away
-during a sync, a restart or a replace, and how the services are put right when it is back.
+"""devd.daemon when the engine goes away, against a scripted engine: what the worker does
+if it vanishes during a sync, a restart or a replace, and how the services are put right when
+it is back (tests/test_daemon.py pins the rest of the daemon without an engine).
 
 The real-engine version (dockerd stopped, killed mid-build) is tests/test_engine_faults.py;
 here a fake engine fails exactly the operation a test picks, which a real dockerd cannot be
