@@ -65,12 +65,15 @@ def serving(engine: PrivateEngine, project: Sample, expected: str, path: str = "
     return result
 
 
-def one_container(engine: PrivateEngine, project: Sample) -> None:
-    """Exactly one container, running, carries the project's labels: no duplicate left."""
+def one_container(
+    engine: PrivateEngine, project: Sample, services: tuple[str, ...] = ("app",)
+) -> None:
+    """Exactly one container per service, running, carries the project's labels, and no
+    other: no duplicate left."""
     selector = {"label": f"devd.project={project.name}"}
     every = engine.client.containers.list(all=True, filters=selector)
-    assert len(every) == 1, [(c.name, c.status) for c in every]
-    assert every[0].status == "running"
+    found = sorted((c.labels.get("devd.service"), c.status) for c in every)
+    assert found == [(service, "running") for service in sorted(services)], found
 
 
 def starting(up: UpProcess, prefix: str) -> list[dict[str, Any]]:
@@ -114,21 +117,32 @@ def test_engine_stopped_and_started_again_is_waited_out(
     )
 
 
-def test_engine_stopped_without_saves_gets_its_container_back(
-    private_engine: PrivateEngine, project: Sample, devd_up: UpProcess
+def test_engine_stopped_without_saves_gets_its_containers_back(
+    private_engine: PrivateEngine, project: Sample
 ) -> None:
-    """With no save during the outage, the container the engine's stop ended is replaced
-    when it is back: the developer has their app again, exactly one container of it."""
-    devd_up.wait_event("running", service="app", timeout=60)
-    serving(private_engine, project, "version-1")
-    private_engine.stop()
-    devd_up.wait_event(LOST, timeout=30)
-    private_engine.start()
-    devd_up.wait_event("engine back", timeout=30)
-    serving(private_engine, project, "version-1")
-    devd_up.wait_event("running", count=2, timeout=30)
-    one_container(private_engine, project)
-    assert not devd_up.named(EXITED), devd_up.summary()
+    """With no save during the outage, the containers the engine's stop ended are replaced
+    when it is back: the developer has their app again, exactly one container per service."""
+    web = '[services.web]\nbuild_args = { BASE = "devd-busybox:latest" }\nstop_timeout = 2\n'
+    project.write(
+        "devd.toml",
+        project.devd_toml(project.port).replace("[services.app]", web + "[services.app]"),
+    )
+    up = UpProcess(project.root)
+    try:
+        up.wait_event("running", service="app", timeout=60)
+        up.wait_event("running", service="web", timeout=60)
+        serving(private_engine, project, "version-1")
+        private_engine.stop()
+        up.wait_event(LOST, timeout=30)
+        private_engine.start()
+        up.wait_event("engine back", timeout=30)
+        up.wait_event("running", count=2, service="app", timeout=30)
+        up.wait_event("running", count=2, service="web", timeout=30)
+        serving(private_engine, project, "version-1")
+        one_container(private_engine, project, ("app", "web"))
+        assert not up.named(EXITED), up.summary()
+    finally:
+        up.kill()
 
 
 def test_engine_killed_mid_build_fails_the_build_then_recovers(
