@@ -134,13 +134,13 @@ def setup(
     daemon = Daemon(config.load(root, environ={}), engine, out)  # type: ignore[arg-type]
     daemon.follow = False
     runtime = daemon.prepare("app")
-    worker = threading.Thread(target=partial(daemon._worker, runtime), daemon=True)
-    worker.start()
+    daemon._spawn("worker-app", partial(daemon._worker, runtime))
     daemon._submit(runtime, manual(False, time.monotonic(), label="start"))
     wait_for(lambda: out.named("running"), 10, "the start-up container")
     yield daemon, engine, out, runtime
     daemon.request_stop()
-    worker.join(timeout=10)
+    for thread in daemon._threads:
+        thread.join(timeout=10)
 
 
 def save(daemon: Daemon, runtime: ServiceRuntime, path: str) -> None:
@@ -261,3 +261,23 @@ def test_a_stray_container_of_the_service_is_cleared_when_the_engine_is_back(
     assert len(engine.live) == 1
     assert len(engine.running()) == 1
     assert "stray" not in engine.live
+
+
+def test_ctrl_c_during_an_outage_ends_the_held_work_at_once(
+    setup: tuple[Daemon, FakeEngine, Recorder, ServiceRuntime],
+) -> None:
+    """devd stopping while work waits for the engine: the worker ends promptly, having
+    touched nothing."""
+    daemon, engine, _, runtime = setup
+    engine.up = False
+    daemon.engine_watch.check()
+    save(daemon, runtime, "app/page.html")
+    time.sleep(0.2)
+    calls = list(engine.calls)
+    started = time.monotonic()
+    daemon.request_stop()
+    for thread in daemon._threads:
+        thread.join(timeout=5)
+    assert not any(thread.is_alive() for thread in daemon._threads)
+    assert time.monotonic() - started < 2
+    assert engine.calls == calls
