@@ -12,10 +12,16 @@
 
 A failed build leaves the previous container running; a container that exits by itself is
 reported with its exit code and last lines, and not restarted.
+
+When the engine goes away (:mod:`devd.enginewatch`), devd says so once, keeps watching, and
+holds the work saves ask for until the engine answers again; then each service is put right
+(:meth:`Daemon.engine_back`): a container the outage stopped or removed is replaced, work that
+failed because of the outage is done again with every save since, and nothing is duplicated.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -28,8 +34,16 @@ from devd import envfile
 from devd.classify import BuildView, Kind, classify, subtree_ignored
 from devd.config import ProjectConfig, ServiceConfig
 from devd.context import build_context
-from devd.engine import BuildResult, ContainerInfo, ContainerSpec, Engine, owner_labels
-from devd.errors import BuildFailed, DevdError
+from devd.engine import (
+    BuildResult,
+    ContainerInfo,
+    ContainerSpec,
+    Engine,
+    engine_address,
+    owner_labels,
+)
+from devd.enginewatch import EngineWatch
+from devd.errors import BuildFailed, DevdError, EngineUnavailable
 from devd.output import Output
 from devd.plan import Action, Work, manual, plan
 from devd.project import build_view
@@ -64,6 +78,7 @@ class ServiceRuntime:
     retiring: set[str] = field(default_factory=set)  # containers devd itself is stopping
     followed: str | None = None  # the container whose output is being printed
     retired: bool = False  # removed from the configuration while devd up runs
+    outage_failed: bool = False  # its last work failed because the engine had gone
 
 
 class Daemon:
@@ -88,6 +103,9 @@ class Daemon:
         self._replace_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.follow = True  # print containers' output (one-shot commands turn it off)
+        self.engine_watch = EngineWatch(
+            engine.unreachable, output, engine_address(os.environ), self.engine_back, self.stop
+        )
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -104,6 +122,7 @@ class Daemon:
     def request_stop(self) -> None:
         """Ask the loop to end (signal handlers call this); safe from any thread."""
         self.stop.set()
+        self.engine_watch.wake()
         self.batches.put(None)
         for runtime in self.services.values():
             with runtime.cond:
@@ -286,20 +305,30 @@ class Daemon:
             container = runtime.container
             if container is not None:
                 runtime.retiring.add(container.id)
-                self.engine.stop_container(container.id, runtime.config.stop_timeout)
-                self.engine.remove_container(container.id)
+                try:
+                    self.engine.stop_container(container.id, runtime.config.stop_timeout)
+                    self.engine.remove_container(container.id)
+                except DevdError as error:  # the engine gone, say: devd up goes on
+                    self.engine_watch.check()
+                    self.out.error("could not remove the service's container", error=str(error))
         self.out.info("service removed", service=name)
 
     def status(self) -> None:
         """Print each service's state (a key in the terminal asks for it)."""
         record = self.record.read()
         for name, runtime in list(self.services.items()):
-            container = runtime.container and self.engine.container(runtime.container.id)
+            try:
+                container = runtime.container and self.engine.container(runtime.container.id)
+            except EngineUnavailable:
+                self.engine_watch.check()
+                container, absent = None, "unknown: the engine does not answer"
+            else:
+                absent = "absent"
             last = record.get(name, {})
             self.out.info(
                 "status",
                 service=name,
-                state=container.status if container else "absent",
+                state=container.status if container else absent,
                 image=container.image_id[7:19] if container else None,
                 last_build=("ok: " + str(last.get("summary")))
                 if last.get("ok")
@@ -311,7 +340,8 @@ class Daemon:
 
     def _worker(self, runtime: ServiceRuntime) -> None:
         """Run what the schedule started, one piece at a time, until devd stops or the service
-        is retired (both notify ``cond``); report each outcome back to the schedule."""
+        is retired (both notify ``cond``); report each outcome back to the schedule. While the
+        engine is gone, work waits for it (saves meanwhile fold into one follow-up)."""
         schedule = runtime.schedule
         while True:
             with runtime.cond:
@@ -321,18 +351,25 @@ class Daemon:
                     runtime.cond.wait()
                 if work is None or self.stop.is_set() or runtime.retired:
                     return
-            ok = False
-            try:
-                ok = self._act(runtime, work)
-            except DevdError as error:
-                self.out.error("failed", service=runtime.config.name, error=str(error))
-            except Exception as error:  # a worker must outlive any one failure
-                self.out.error(
-                    "failed unexpectedly", service=runtime.config.name, error=repr(error)
-                )
-            finally:
-                with runtime.cond:
-                    schedule.finished(ok)  # a follow-up, if any, is now schedule.running
+            ok = self.engine_watch.wait_up() and self._attempt(runtime, work)
+            with runtime.cond:  # failed because the engine went? then it is redone when back
+                runtime.outage_failed = not ok and not self.engine_watch.check()
+                schedule.finished(ok)  # a follow-up, if any, is now schedule.running
+
+    def _attempt(self, runtime: ServiceRuntime, work: Work) -> bool:
+        """Do ``work``, reporting a failure; whether it succeeded. That the engine has gone
+        is reported once, by the engine watch, not by every piece of work it fails."""
+        service = runtime.config.name
+        try:
+            return self._act(runtime, work)
+        except EngineUnavailable as error:
+            if self.engine_watch.check():
+                self.out.error("failed", service=service, error=str(error))
+        except DevdError as error:
+            self.out.error("failed", service=service, error=str(error))
+        except Exception as error:  # a worker must outlive any one failure
+            self.out.error("failed unexpectedly", service=service, error=repr(error))
+        return False
 
     def _act(self, runtime: ServiceRuntime, work: Work) -> bool:
         """Do ``work``; whether it succeeded (an invalid definition or a failed build: no)."""
@@ -540,9 +577,10 @@ class Daemon:
             if self.stop.is_set() or info.id in runtime.retiring:
                 runtime.retiring.discard(info.id)
                 return
-            self._report_exit(runtime, info)
+            if self.engine_watch.check():  # else the engine went away, not the app
+                self._report_exit(runtime, info)
         except DevdError as error:
-            if not self.stop.is_set():
+            if not self.stop.is_set() and self.engine_watch.check():
                 self.out.error("lost the container's output", service=service, error=str(error))
 
     def _report_exit(self, runtime: ServiceRuntime, info: ContainerInfo) -> None:
@@ -556,6 +594,39 @@ class Daemon:
             exit_code=exit_code,
             last_lines=self.engine.tail_logs(info.id, 10),
         )
+
+    # -- the engine coming back -----------------------------------------------------------
+
+    def engine_back(self) -> None:
+        """The engine answers again: make each service right before held work goes on.
+
+        Work the outage made fail is done again (the schedule folds it into the new work).
+        A container that ran before the outage and does not now (an engine restart stops
+        containers), or a second container labelled as the service's (a replace the outage
+        cut short), has the service's container replaced, after a cached rebuild: replacing
+        removes every container labelled as the service's, so there is exactly one. Work
+        that failed for reasons of its own (a broken build) still waits for the next save. A
+        container that runs (live-restore) gets its output followed again; one that had
+        exited by itself before stays as it was. Raises EngineUnavailable if the engine goes
+        again meanwhile (the watch then waits again).
+        """
+        for runtime in list(self.services.values()):
+            with self._replace_lock:
+                known = runtime.container
+                found = self.engine.containers(self.project.name, runtime.config.name)
+                current = next((c for c in found if known and c.id == known.id), None)
+                runtime.container = current
+            ran = known is not None and known.status == "running"
+            runs = current is not None and current.status == "running"
+            strays = len(found) > (current is not None)  # a replace the outage cut short
+            if runs and current is not None:
+                self._follow_once(runtime, current, again=True)
+            with runtime.cond:
+                idle = not runtime.schedule.busy  # else its work, about to go on, does it
+                owed = runtime.outage_failed and runtime.schedule.failed is not None
+            if idle and (owed or (ran and not runs) or strays):
+                work = manual(False, time.monotonic(), label="engine back", recreate=strays)
+                self._submit(runtime, work)
 
     def _stop_container(self, runtime: ServiceRuntime) -> None:
         container = runtime.container

@@ -70,6 +70,7 @@ __all__ = [
     "Engine",
     "StepResult",
     "connect",
+    "engine_address",
     "owner_labels",
     "unavailable_message",
 ]
@@ -79,6 +80,8 @@ BUILD_IDLE_TIMEOUT = 600.0
 """Seconds a build may go without the engine sending anything before devd gives up on it."""
 FAILURE_TAIL_LINES = 20
 _PROBE_TIMEOUT = 10.0
+PING_TIMEOUT = 3.0
+"""Seconds a ping may take before the engine counts as not answering (a hung engine)."""
 
 LineCallback = Callable[[str], None]
 
@@ -97,6 +100,8 @@ _TRANSPORT_ERRORS = (
     OSError,
     ValueError,
 )
+
+_UNREACHABLE_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ def connect(*, build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT) -> Engine:
     return Engine(client, build_idle_timeout=build_idle_timeout)
 
 
-def _probe_unix_socket(environ: Mapping[str, str]) -> None:
+def _probe_unix_socket(environ: Mapping[str, str], timeout: float = _PROBE_TIMEOUT) -> None:
     """Fail early, with the OS's reason, when the engine's unix socket does not accept.
 
     docker-py leaves the socket of a failed unix connection unclosed (a ResourceWarning at
@@ -180,17 +185,23 @@ def _probe_unix_socket(environ: Mapping[str, str]) -> None:
     if not host.startswith("unix://"):
         return
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(_PROBE_TIMEOUT)
+        probe.settimeout(timeout)
         try:
             probe.connect(host.removeprefix("unix://"))
         except OSError as error:
             raise EngineUnavailable(unavailable_message(environ, error)) from error
 
 
+def engine_address(environ: Mapping[str, str]) -> str:
+    """Where devd talks to the engine, as messages name it."""
+    host = environ.get("DOCKER_HOST")
+    return f"{host} (from DOCKER_HOST)" if host else DEFAULT_SOCKET
+
+
 def unavailable_message(environ: Mapping[str, str], error: BaseException) -> str:
     """One line: where devd looked, why it failed, and what to do."""
     host = environ.get("DOCKER_HOST")
-    where = f"{host} (from DOCKER_HOST)" if host else DEFAULT_SOCKET
+    where = engine_address(environ)
     remedy = "or fix DOCKER_HOST" if host else "or point DOCKER_HOST at a running engine"
     return (
         f"no Docker engine answers at {where}: {_root_reason(error)}; "
@@ -226,6 +237,26 @@ class Engine(ContainerOps):
 
     def _unavailable(self, error: BaseException) -> EngineUnavailable:
         return EngineUnavailable(unavailable_message(os.environ, error))
+
+    def unreachable(self) -> str | None:
+        """Why the engine does not answer a ping right now; None when it does."""
+        if self.client.api.base_url.startswith("http+docker://"):  # a unix socket
+            try:
+                _probe_unix_socket(os.environ, PING_TIMEOUT)
+            except EngineUnavailable as error:
+                return _root_reason(error)
+        try:
+            response = self.client.api.get(
+                f"{self.client.api.base_url}/_ping", timeout=PING_TIMEOUT
+            )
+        except (
+            requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+        ) as error:
+            return _root_reason(error)
+        with response:
+            return None if response.ok else f"the engine answered {response.status_code}"
 
     def __enter__(self) -> Engine:
         return self
@@ -279,7 +310,8 @@ class Engine(ContainerOps):
             )
             parser.feed_all(chunks)
         except _TRANSPORT_ERRORS as error:
-            raise parser.interrupted(error) from error
+            refused = isinstance(error, docker.errors.APIError)
+            raise parser.interrupted(error, None if refused else self.unreachable()) from error
         return parser.finish()
 
 
@@ -358,13 +390,15 @@ class BuildStreamParser:
         self._close_step()
         return BuildResult(image_id, tuple(self._steps), tuple(self._messages))
 
-    def interrupted(self, error: BaseException) -> BuildFailed:
-        """The BuildFailed for a connection that broke (or a request refused) mid-build."""
+    def interrupted(self, error: BaseException, gone: str | None = None) -> BuildFailed:
+        """The BuildFailed for a connection that broke (or a request refused) mid-build;
+        ``gone`` says why the engine no longer answers, if it does not."""
         self._flush()
         if self._current is None and not self._steps:
-            reason = getattr(error, "explanation", None) or error
+            reason = gone or getattr(error, "explanation", None) or error
             return self._build_failed(f"the build could not start: {one_line(str(reason))}", None)
-        return self._build_failed(f"lost the engine mid-build: {one_line(str(error))}", None)
+        why = f"it no longer answers ({gone})" if gone is not None else one_line(str(error))
+        return self._build_failed(f"lost the engine mid-build: {why}", None)
 
     def _text(self, text: str) -> None:
         self._pending += text

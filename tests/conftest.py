@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from devd.engine import Engine, connect
 from devd.errors import EngineUnavailable
+from tests.privateengine import PrivateEngine
 from tests.updriver import Sample, UpProcess, free_port
 
 BUSYBOX_IMAGE = "devd-busybox:latest"
@@ -154,3 +156,18 @@ def up(sample: Sample) -> Iterator[UpProcess]:
     process = UpProcess(sample.root)
     yield process
     process.kill()
+
+
+@pytest.fixture
+def private_engine(docker_client: Any, busybox_image: str, test_id: str) -> Iterator[PrivateEngine]:
+    """A private dockerd (tests/privateengine.py) the test may stop, kill and restart, with
+    the busybox base image loaded; removed with everything in it afterwards."""
+    if shutil.which("dockerd") is None or shutil.which("unshare") is None or os.geteuid() != 0:
+        missing("a private engine needs root, dockerd and unshare (scripts/setup-engine)")
+    engine = PrivateEngine(test_id)
+    try:
+        engine.start()
+        engine.load_image(docker_client, busybox_image)
+        yield engine
+    finally:
+        engine.close()

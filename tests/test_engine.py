@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from devd.context import build_context
@@ -482,3 +483,34 @@ def test_on_labels_is_not_called_for_a_failed_build() -> None:
     with pytest.raises(BuildFailed):
         parser.finish()
     assert seen == []
+
+
+def test_interrupted_build_says_the_engine_no_longer_answers() -> None:
+    """A build stream cut while the engine has gone names that, with the engine's reason,
+    and keeps the step it was at; a cut with the engine still there gives the error."""
+    parser = BuildStreamParser()
+    parser.feed({"stream": "Step 1/2 : FROM devd-busybox:latest\n"})
+    parser.feed({"stream": "Step 2/2 : RUN sleep 60\n"})
+    gone = parser.interrupted(ConnectionError("Connection broken"), "Connection refused")
+    assert str(gone).endswith(
+        "lost the engine mid-build: it no longer answers (Connection refused)"
+    )
+    assert gone.step == "RUN sleep 60"
+    cut = BuildStreamParser()
+    cut.feed({"stream": "Step 1/1 : RUN sleep 60\n"})
+    assert str(cut.interrupted(ConnectionError("Read timed out"))).endswith(
+        "lost the engine mid-build: Read timed out"
+    )
+
+
+@pytest.mark.engine
+def test_unreachable_is_none_for_a_live_engine_and_why_for_a_dead_one(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The ping the engine watch uses: None while the engine answers; the OS's reason when
+    its unix socket does not accept (no ResourceWarning from a half-made connection)."""
+    assert engine.unreachable() is None
+    dead = f"unix://{tmp_path}/docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", dead)
+    with Engine(docker.DockerClient(base_url=dead, version="1.41")) as gone:
+        assert gone.unreachable() == "No such file or directory"

@@ -1,0 +1,177 @@
+"""``devd up`` against an engine that goes away: stopped, killed mid-build, started again.
+
+Each test runs ``devd up`` on the busybox sample against a private dockerd
+(tests/privateengine.py) that it stops or kills and starts again; the shared engine is never
+touched. The private engine's containers have no network, so what the app serves is read
+with ``docker exec ... wget`` inside the container. The figures (time to notice the outage,
+time from the engine's return to the saved content being served) are printed (``-s``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.privateengine import PrivateEngine
+from tests.updriver import SAMPLE_DOCKERFILE, Sample, UpProcess, free_port, wait_for
+
+pytestmark = pytest.mark.engine
+
+LOST = "engine unavailable; devd keeps watching and carries on when it is back"
+EXITED = "container exited; not restarting it (save a change to rebuild)"
+SLOW_DOCKERFILE = SAMPLE_DOCKERFILE.replace(
+    "RUN sh -c '! grep -q BROKEN deps.txt'",
+    "RUN sh -c 'if grep -q SLOW deps.txt; then echo sleeping; sleep 60; fi' && "
+    "sh -c '! grep -q BROKEN deps.txt'",
+)
+
+
+@pytest.fixture
+def project(
+    private_engine: PrivateEngine, tmp_path: Path, test_id: str, monkeypatch: pytest.MonkeyPatch
+) -> Sample:
+    """The sample project, with DOCKER_HOST pointing devd at the private engine."""
+    monkeypatch.setenv("DOCKER_HOST", private_engine.host)
+    sample = Sample(tmp_path / "proj", f"t{test_id}", free_port())
+    sample.write("Dockerfile", SLOW_DOCKERFILE)
+    return sample
+
+
+@pytest.fixture
+def devd_up(project: Sample) -> Iterator[UpProcess]:
+    """``devd up`` on the project, against the private engine; killed at the end."""
+    process = UpProcess(project.root)
+    yield process
+    process.kill()
+
+
+def serving(engine: PrivateEngine, project: Sample, expected: str, path: str = "/") -> list[Any]:
+    """The project's running containers, once one serves ``expected`` at ``path``."""
+
+    def check() -> list[Any] | None:
+        found = engine.running(f"devd.project={project.name}")
+        for container in found:
+            body = engine.exec(container.id, "wget", "-qO-", f"http://127.0.0.1:8000{path}")
+            if body is not None and expected in body:
+                return found
+        return None
+
+    result: list[Any] = wait_for(check, 60, f"{expected!r} served", interval=0.1)
+    return result
+
+
+def one_container(
+    engine: PrivateEngine, project: Sample, services: tuple[str, ...] = ("app",)
+) -> None:
+    """Exactly one container per service, running, carries the project's labels, and no
+    other: no duplicate left."""
+    selector = {"label": f"devd.project={project.name}"}
+    every = engine.client.containers.list(all=True, filters=selector)
+    found = sorted((c.labels.get("devd.service"), c.status) for c in every)
+    assert found == [(service, "running") for service in sorted(services)], found
+
+
+def starting(up: UpProcess, prefix: str) -> list[dict[str, Any]]:
+    """The events devd printed whose name starts with ``prefix``."""
+    return [e for e in list(up.events) if str(e.get("event", "")).startswith(prefix)]
+
+
+def at(event: dict[str, Any]) -> float:
+    """When devd printed ``event`` (its ISO timestamp), in seconds since the epoch."""
+    return datetime.fromisoformat(str(event["timestamp"])).timestamp()
+
+
+def test_engine_stopped_and_started_again_is_waited_out(
+    private_engine: PrivateEngine, project: Sample, devd_up: UpProcess
+) -> None:
+    """The engine stops during devd up and a file is saved meanwhile: devd says once that the
+    engine is gone (naming DOCKER_HOST), reports no crash of the app, says when it is back,
+    and ends with exactly one container, serving the saved content."""
+    devd_up.wait_event("running", service="app", timeout=60)
+    serving(private_engine, project, "version-1")
+    stopped = time.time()
+    private_engine.stop()  # SIGTERM: dockerd stops the containers, then exits
+    lost = devd_up.wait_event(LOST, timeout=30)
+    assert lost["engine"] == f"{private_engine.host} (from DOCKER_HOST)"
+    project.write("www/index.html", "version-2\n")
+    time.sleep(1.0)  # the save is seen and held while the engine is gone
+    restarted = time.time()
+    private_engine.start()
+    back = devd_up.wait_event("engine back", timeout=30)
+    serving(private_engine, project, "version-2")
+    recovered = time.time()
+    one_container(private_engine, project)
+    assert len(devd_up.named(LOST)) == 1, devd_up.summary()
+    assert not devd_up.named(EXITED), devd_up.summary()
+    assert not devd_up.named("failed"), devd_up.summary()
+    assert not devd_up.named("lost the container's output"), devd_up.summary()
+    print(
+        f"\nengine stop: noticed {at(lost) - stopped:.2f} s after SIGTERM; back noticed "
+        f"{at(back) - restarted:.2f} s after start; saved content served "
+        f"{recovered - restarted:.2f} s after start (down {back['down_s']} s)"
+    )
+
+
+def test_engine_stopped_without_saves_gets_its_containers_back(
+    private_engine: PrivateEngine, project: Sample
+) -> None:
+    """With no save during the outage, the containers the engine's stop ended are replaced
+    when it is back: the developer has their app again, exactly one container per service."""
+    web = '[services.web]\nbuild_args = { BASE = "devd-busybox:latest" }\nstop_timeout = 2\n'
+    project.write(
+        "devd.toml",
+        project.devd_toml(project.port).replace("[services.app]", web + "[services.app]"),
+    )
+    up = UpProcess(project.root)
+    try:
+        up.wait_event("running", service="app", timeout=60)
+        up.wait_event("running", service="web", timeout=60)
+        serving(private_engine, project, "version-1")
+        private_engine.stop()
+        up.wait_event(LOST, timeout=30)
+        private_engine.start()
+        up.wait_event("engine back", timeout=30)
+        up.wait_event("running", count=2, service="app", timeout=30)
+        up.wait_event("running", count=2, service="web", timeout=30)
+        serving(private_engine, project, "version-1")
+        one_container(private_engine, project, ("app", "web"))
+        assert not up.named(EXITED), up.summary()
+    finally:
+        up.kill()
+
+
+def test_engine_killed_mid_build_fails_the_build_then_recovers(
+    private_engine: PrivateEngine, project: Sample, devd_up: UpProcess
+) -> None:
+    """dockerd killed while a build runs a slow RUN: the build is reported failed within
+    seconds (not hung), devd waits for the engine, and once it is back the work is done
+    again with the save made meanwhile: one container, serving it."""
+    devd_up.wait_event("running", service="app", timeout=60)
+    serving(private_engine, project, "version-1")
+    project.write("deps.txt", "SLOW deps-2\n")
+    devd_up.wait_event("building", count=2, timeout=30)
+    time.sleep(2.0)  # into the RUN's sleep
+    killed = time.time()
+    private_engine.kill()
+    failed = wait_for(lambda: starting(devd_up, "build failed"), 30, "build failed")[0]
+    devd_up.wait_event(LOST, timeout=30)
+    assert "engine" in failed["error"], failed
+    project.write("deps.txt", "deps-3\n")
+    time.sleep(1.0)
+    restarted = time.time()
+    answered = private_engine.start()
+    back = devd_up.wait_event("engine back", timeout=30)
+    wait_for(lambda: serving(private_engine, project, "deps-3", "/deps.txt"), 60, "deps-3 served")
+    recovered = time.time()
+    one_container(private_engine, project)
+    assert not devd_up.named(EXITED), devd_up.summary()
+    print(
+        f"\nengine kill mid-build: build failed {at(failed) - killed:.2f} s after SIGKILL; "
+        f"engine answered {answered:.2f} s after start, devd saw it {at(back) - restarted:.2f} s "
+        f"after start; saved content served {recovered - restarted:.2f} s after start"
+    )
