@@ -119,6 +119,7 @@ class Inotify:
         self._libc = libc
         self.root = root
         self._prune = prune
+        self._queue_limit = _sysctl("max_queued_events")  # the kernel reads it at init too
         fd = libc.init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
             number = ctypes.get_errno()
@@ -288,7 +289,7 @@ class Inotify:
         changed = self.rescan()
         _log.warning(
             "inotify's event queue overflowed (fs.inotify.max_queued_events = "
-            f"{_sysctl('max_queued_events')}); devd listed the tree again and reports the "
+            f"{self._queue_limit}); devd listed the tree again and reports the "
             f"{len(changed)} path(s) that differ",
             paths=len(changed),
         )
