@@ -753,6 +753,12 @@ def _stamp(host: Path) -> tuple[int, ...] | None:
     )  # fmt: skip
 
 
+def _through_symlink(host: Path) -> bool:
+    """Whether a directory on the way to ``host`` is a symlink (``host`` itself may be)."""
+    parent = os.path.abspath(host.parent)
+    return os.path.realpath(parent) != parent
+
+
 def _archive(copies: Mapping[str, Path]) -> tuple[bytes | None, list[str]]:
     """A tar of the host files at their container paths (relative to "/"), or None when
     empty; and the container paths whose host file no longer exists."""
@@ -773,7 +779,11 @@ def _archive(copies: Mapping[str, Path]) -> tuple[bytes | None, list[str]]:
 
 def _member(name: str, host: Path) -> tuple[tarfile.TarInfo, bytes | None] | None:
     """The tar entry for ``host`` (a regular file, or a symlink kept as a link); None if it
-    no longer exists. Never follows a symlink, never opens anything else."""
+    no longer exists, or is reached through a symlinked directory (the build context holds
+    that link, not what it points to: in the image the path does not exist either). Never
+    follows a symlink, never opens anything else."""
+    if _through_symlink(host):
+        return None
     try:
         status = os.lstat(host)
         if stat.S_ISLNK(status.st_mode):

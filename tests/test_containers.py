@@ -500,6 +500,30 @@ def test_put_files_deletes_paths_given_none_or_whose_host_file_is_gone(
     assert sh(docker_client, running, "cat /app/dir/new.txt") == (0, "kept\n")
 
 
+def test_put_files_never_reads_through_a_symlinked_directory(
+    engine: Engine, running: str, docker_client: Any, tmp_path: Path
+) -> None:
+    """A changed path under a host directory that is (now) a symlink, to outside the
+    project or back into it, is not read through the link: the image would not have it
+    either (the context holds the link), so the container path is deleted; the link itself
+    is copied as a link."""
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    (outside / "www").mkdir(parents=True)
+    (outside / "www" / "index.html").write_text("outside the project\n")
+    (project / "www").mkdir(parents=True)
+    (project / "www" / "index.html").write_text("inside\n")
+    engine.put_files(running, {"/app/www/index.html": project / "www" / "index.html"})
+    (project / "www" / "index.html").unlink()
+    (project / "www").rmdir()
+    (project / "www").symlink_to(outside / "www")
+    engine.put_files(
+        running,
+        {"/app/www/index.html": project / "www" / "index.html", "/app/wwwlink": project / "www"},
+    )
+    assert sh(docker_client, running, "ls /app/www") == (0, "")
+    assert sh(docker_client, running, "readlink /app/wwwlink") == (0, f"{outside / 'www'}\n")
+
+
 @pytest.mark.parametrize(
     "path",
     ["app/x.py", "../etc/passwd", "/app/../etc/passwd", "/app/./../../x", "/", "//", ""],
