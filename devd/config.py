@@ -42,6 +42,12 @@ _PORT = re.compile(
     r"^(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)?(?P<host>\d+):(?P<container>\d+)(?:/(?P<proto>tcp|udp))?$"
 )
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# A component of an image name as the engine parses it (distribution/reference): separators
+# '.', '_', '__' or a run of '-', each between letters or digits. The image of a service is
+# devd-PROJECT-SERVICE, so both names must be such components; the caps keep the whole name
+# under the engine's 255 characters.
+_IMAGE_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
+_MAX_NAME = 100
 
 
 def shipped_config_dir() -> Path:
@@ -106,6 +112,12 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"service name {name!r}: expected a letter or digit, then letters, "
                     "digits, '_', '.' or '-'"
+                )
+            if not _IMAGE_COMPONENT.match(name.lower()) or len(name) > _MAX_NAME:
+                raise ValueError(
+                    f"service name {name!r} cannot be part of an image name: expected at "
+                    f"most {_MAX_NAME} letters and digits, with '.', '_', '__' or '-' only "
+                    "between two of them (e.g. 'api-v2')"
                 )
         return services
 
@@ -399,12 +411,19 @@ def _project(root: Path, settings: Settings, source: str, name_source: str) -> P
 def _project_name(name: str, source: str) -> str:
     """A name usable in image tags and container names: lowercase letters, digits, '-', '_'."""
     cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
+    # A run of separators the engine's image names do not allow ("_-", "___") becomes "-".
+    cleaned = re.sub(r"[-_]+", lambda run: _separator(run.group()), cleaned)[:_MAX_NAME]
+    cleaned = cleaned.strip("-_")
     if not cleaned:
         raise ConfigError(
             f"{source}: project: {name!r} gives no usable name; expected letters or digits "
             f'(set project = "NAME" in {CONFIG_FILE})'
         )
     return cleaned
+
+
+def _separator(run: str) -> str:
+    return run if run in ("_", "__") or set(run) == {"-"} else "-"
 
 
 def _service(root: Path, name: str, settings: ServiceSettings) -> ServiceConfig:
