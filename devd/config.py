@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 from devd.errors import ConfigError
+from devd.imagename import is_component
 
 CONFIG_FILE = "devd.toml"
 PYPROJECT = "pyproject.toml"
@@ -42,11 +43,8 @@ _PORT = re.compile(
     r"^(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)?(?P<host>\d+):(?P<container>\d+)(?:/(?P<proto>tcp|udp))?$"
 )
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-# A component of an image name as the engine parses it (distribution/reference): separators
-# '.', '_', '__' or a run of '-', each between letters or digits. The image of a service is
-# devd-PROJECT-SERVICE, so both names must be such components; the caps keep the whole name
-# under the engine's 255 characters.
-_IMAGE_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
+# The image of a service is devd-PROJECT-SERVICE: both names must be components of an image
+# name (devd.imagename); the caps keep the whole under the engine's 255 characters.
 _MAX_NAME = 100
 
 
@@ -113,7 +111,7 @@ class Settings(BaseSettings):
                     f"service name {name!r}: expected a letter or digit, then letters, "
                     "digits, '_', '.' or '-'"
                 )
-            if not _IMAGE_COMPONENT.match(name.lower()) or len(name) > _MAX_NAME:
+            if not is_component(name.lower()) or len(name) > _MAX_NAME:
                 raise ValueError(
                     f"service name {name!r} cannot be part of an image name: expected at "
                     f"most {_MAX_NAME} letters and digits, with '.', '_', '__' or '-' only "
