@@ -183,13 +183,10 @@ class Inotify:
             number = ctypes.get_errno()
             if number == errno.ENOSPC:
                 raise WatchLimitReached(_limit_message(len(self.dirs), self._host(directory)))
-            if number == errno.EACCES:
-                self._unreadable_path(directory, PermissionError(number, os.strerror(number)))
-                return False
-            if number in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                return False  # gone already, or not a directory (any more)
-            raise OSError(number, f"inotify_add_watch {self._host(directory)}: "
-                                  f"{os.strerror(number)}")  # fmt: skip
+            if number not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                # unreadable, a name too long for the kernel...: said once, and skipped
+                self._unreadable_path(directory, OSError(number, os.strerror(number)))
+            return False  # or gone already, or not a directory (any more)
         stale = self.dirs.get(wd)
         if stale is not None and stale != directory:
             self._wds.pop(stale, None)
