@@ -110,6 +110,7 @@ def _watch_inotify(
         try:
             yield from _inotify_batches(inotify, stop, debouncer, relevant, settle_ms)
         except WatchLimitReached as error:
+            inotify.close()  # gives its watches back to the others that share the limit
             _warn_polling(error)
             pending = debouncer.settled(time.monotonic(), 0.0)
             paths = set(pending.paths) if pending else set()
@@ -166,7 +167,10 @@ def _inotify_batches(
 
 
 def _warn_polling(error: WatchLimitReached) -> None:
-    _log.warning(f"{error}; until then devd polls the tree every {POLL_S:g} s")
+    _log.warning(
+        f"{error}; meanwhile devd polls the tree every {POLL_S:g} s (restart devd up once the "
+        "limit is raised)"
+    )
 
 
 def _watch_poll(

@@ -601,7 +601,7 @@ def test_at_the_watch_limit_from_the_start_devd_polls_and_says_so(
             watcher.close()
     warnings = [e for e in logs if "max_user_watches" in e["event"]]
     assert len(warnings) == 1
-    assert "polls the tree every" in warnings[0]["event"]
+    assert "devd polls the tree every 1 s" in warnings[0]["event"]
 
 
 def test_at_the_watch_limit_later_nothing_seen_so_far_is_lost(
