@@ -254,3 +254,43 @@ def test_a_context_devd_cannot_read_fails_the_build_naming_it_and_keeps_the_cont
     subprocess.run(["rm", "-rf", str(deep)], check=True)
     sample.write("www/index.html", "readable-again\n")
     served(sample.port, "readable-again")
+
+
+_LIMIT_WATCHES = """
+import ctypes, errno, os
+from devd import inotify
+libc = inotify._load_libc()
+real, left = libc.add_watch, [int(os.environ["DEVD_TEST_WATCHES"])]
+def add_watch(fd, path, mask):
+    if left[0] <= 0:
+        ctypes.set_errno(errno.ENOSPC)
+        return -1
+    left[0] -= 1
+    return real(fd, path, mask)
+libc.add_watch = add_watch
+"""
+
+
+def test_at_the_inotify_watch_limit_devd_up_says_so_and_keeps_serving_saves(
+    sample: Sample, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel refuses the second watch (as at fs.inotify.max_user_watches; injected into
+    the devd process, since the real limit is shared): one warning naming the limit and the
+    polling, and saves are still built and served."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_LIMIT_WATCHES)
+    monkeypatch.setenv("PYTHONPATH", f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setenv("DEVD_TEST_WATCHES", "1")
+    up = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+        sample.write("www/index.html", "polled-1\n")
+        served(sample.port, "polled-1")
+        sample.write("www/index.html", "polled-2\n")
+        served(sample.port, "polled-2")
+        warnings = [e for e in up.events if "max_user_watches" in str(e.get("event"))]
+        assert len(warnings) == 1, up.summary()
+        assert "devd polls the tree every 1 s" in warnings[0]["event"]
+    finally:
+        assert up.stop() == 0
