@@ -36,6 +36,7 @@ from pydantic_settings import (
 )
 
 from devd.errors import ConfigError
+from devd.imagename import is_component
 
 CONFIG_FILE = "devd.toml"
 PYPROJECT = "pyproject.toml"
@@ -48,6 +49,9 @@ _PORT = re.compile(
     r"^(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)?(?P<host>\d+):(?P<container>\d+)(?:/(?P<proto>tcp|udp))?$"
 )
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# The image of a service is devd-PROJECT-SERVICE: both names must be components of an image
+# name (devd.imagename); the caps keep the whole under the engine's 255 characters.
+_MAX_NAME = 100
 
 
 def shipped_config_dir() -> Path:
@@ -112,6 +116,12 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"service name {name!r}: expected a letter or digit, then letters, "
                     "digits, '_', '.' or '-'"
+                )
+            if not is_component(name.lower()) or len(name) > _MAX_NAME:
+                raise ValueError(
+                    f"service name {name!r} cannot be part of an image name: expected at "
+                    f"most {_MAX_NAME} letters and digits, with '.', '_', '__' or '-' only "
+                    "between two of them (e.g. 'api-v2')"
                 )
         return services
 
@@ -439,12 +449,19 @@ def _compose_project(
 def _project_name(name: str, source: str) -> str:
     """A name usable in image tags and container names: lowercase letters, digits, '-', '_'."""
     cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
+    # A run of separators the engine's image names do not allow ("_-", "___") becomes "-".
+    cleaned = re.sub(r"[-_]+", lambda run: _separator(run.group()), cleaned)[:_MAX_NAME]
+    cleaned = cleaned.strip("-_")
     if not cleaned:
         raise ConfigError(
             f"{source}: project: {name!r} gives no usable name; expected letters or digits "
             f'(set project = "NAME" in {CONFIG_FILE})'
         )
     return cleaned
+
+
+def _separator(run: str) -> str:
+    return run if run in ("_", "__") or set(run) == {"-"} else "-"
 
 
 def _service(root: Path, name: str, settings: ServiceSettings) -> ServiceConfig:

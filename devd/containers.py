@@ -35,12 +35,13 @@ import posixpath
 import re
 import stat
 import tarfile
+import tempfile
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import docker.errors
 import requests.exceptions
@@ -389,6 +390,9 @@ class ContainerOps:
                     self.client.api.put_archive(container_id, "/", archive)
             except docker.errors.NotFound as error:
                 raise gone from error
+            finally:
+                if archive is not None and not isinstance(archive, bytes):
+                    archive.close()
         for path in deletions:
             sent.pop(path, None)
         for path in copies:
@@ -757,27 +761,67 @@ def _stamp(host: Path) -> tuple[int, ...] | None:
     )  # fmt: skip
 
 
-def _archive(copies: Mapping[str, Path]) -> tuple[bytes | None, list[str]]:
+_STREAM_FROM = 1 << 20  # a synced file this big is copied in chunks, not read whole
+_IN_MEMORY = 16 << 20  # a sync archive bigger than this is spooled to a temporary file
+
+
+def _through_symlink(host: Path) -> bool:
+    """Whether a directory on the way to ``host`` is a symlink (``host`` itself may be)."""
+    parent = os.path.abspath(host.parent)
+    return os.path.realpath(parent) != parent
+
+
+def _archive(copies: Mapping[str, Path]) -> tuple[bytes | IO[bytes] | None, list[str]]:
     """A tar of the host files at their container paths (relative to "/"), or None when
-    empty; and the container paths whose host file no longer exists."""
-    buffer = io.BytesIO()
+    empty; and the container paths whose host file no longer exists. Up to
+    :data:`_IN_MEMORY` bytes the tar is bytes; a bigger one is a temporary file at offset 0
+    (the caller closes it): a big file is copied through in chunks, never held in memory."""
+    buffer = tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY)  # noqa: SIM115 - returned
     vanished: list[str] = []
     count = 0
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path, host in copies.items():
-            member = _member(path.lstrip("/"), host)
-            if member is None:
-                vanished.append(path)
-                continue
-            info, data = member
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-            count += 1
-    return (buffer.getvalue() if count else None), vanished
+    try:
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for path, host in copies.items():
+                member = _member(path.lstrip("/"), host)
+                if member is None:
+                    vanished.append(path)
+                    continue
+                info, content = member
+                if content is None:
+                    tar.addfile(info)
+                else:
+                    with content:
+                        _add(tar, info, content, host)
+                count += 1
+        size = buffer.tell()
+        buffer.seek(0)
+        if count and size > _IN_MEMORY:
+            return buffer, vanished
+        tar_bytes = buffer.read() if count else None
+    except BaseException:
+        buffer.close()
+        raise
+    buffer.close()
+    return tar_bytes, vanished
 
 
-def _member(name: str, host: Path) -> tuple[tarfile.TarInfo, bytes | None] | None:
-    """The tar entry for ``host`` (a regular file, or a symlink kept as a link); None if it
-    no longer exists. Never follows a symlink, never opens anything else."""
+def _add(tar: tarfile.TarFile, info: tarfile.TarInfo, content: IO[bytes], host: Path) -> None:
+    try:
+        tar.addfile(info, content)
+    except OSError as error:  # tarfile: "unexpected end of data"
+        raise SyncRefused(f"cannot sync {host}: it shrank while it was copied; save again") from (
+            error
+        )
+
+
+def _member(name: str, host: Path) -> tuple[tarfile.TarInfo, IO[bytes] | None] | None:
+    """The tar entry for ``host`` (a regular file, or a symlink kept as a link) and its
+    content (open: the caller closes it); None if it no longer exists, or is reached through
+    a symlinked directory (the build context holds that link, not what it points to: in the
+    image the path does not exist either). Never follows a symlink, never opens anything
+    else. A small file is read whole; a big one is left open, to be copied in chunks."""
+    if _through_symlink(host):
+        return None
     try:
         status = os.lstat(host)
         if stat.S_ISLNK(status.st_mode):
@@ -786,19 +830,24 @@ def _member(name: str, host: Path) -> tuple[tarfile.TarInfo, bytes | None] | Non
             raise SyncRefused(f"refusing to sync {host}: not a regular file or a symlink")
         # O_NOFOLLOW: if it became a symlink since lstat, fail rather than read its target.
         fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            status = os.fstat(handle.fileno())
-            if not stat.S_ISREG(status.st_mode):
-                raise SyncRefused(f"refusing to sync {host}: not a regular file or a symlink")
-            data = handle.read()
+        handle = os.fdopen(fd, "rb")
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            handle.close()
+            raise SyncRefused(f"refusing to sync {host}: not a regular file or a symlink")
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as error:
         reason = "it changed into a symlink" if error.errno == errno.ELOOP else error.strerror
         raise SyncRefused(f"cannot sync {host}: {reason}") from error
     info = _entry(name, status, tarfile.REGTYPE)
-    info.size = len(data)  # what was read, even if the file grew or shrank meanwhile
-    return info, data
+    if status.st_size >= _STREAM_FROM:
+        info.size = status.st_size  # its size when opened; a file that shrinks fails
+        return info, handle
+    with handle:
+        content = handle.read()
+    info.size = len(content)  # what was read, even if the file grew or shrank meanwhile
+    return info, io.BytesIO(content)
 
 
 def _entry(name: str, status: os.stat_result, kind: bytes, linkname: str = "") -> tarfile.TarInfo:

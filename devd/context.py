@@ -23,6 +23,13 @@ owners and names), with two differences that make it cheap to build on every sav
   it is made of (path, type, mode, owner, size, time, inode), so a rebuild after one save
   only reads the files and writes them out. Excluded trees are never walked at all
   (docker-py's walk skips an excluded directory unless a ``!`` pattern reaches into it).
+
+Symlinks go in as symlinks, whatever they point to (outside the context, nowhere, a loop), as
+docker-py and the docker CLI send them. A file or directory that cannot be read fails the
+build with a :class:`BuildContextError` naming it (the docker CLI fails too; leaving it out
+would build an image the Dockerfile does not describe). A file of :data:`LARGE_FILE` bytes or
+more is copied in chunks, never held in memory, and warned about once per path and size: the
+classic builder is sent the whole context on every build.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+import structlog
 from docker.utils.build import exclude_paths
 
 try:
@@ -53,6 +61,11 @@ from devd.ignore import DOCKERIGNORE
 
 GENERATED_DOCKERFILE = ".devd.Dockerfile"
 """Name inside the archive of a Dockerfile that lies outside the context directory."""
+
+LARGE_FILE = 100 * 2**20
+"""A file this big in the context is warned about, once per path and size."""
+
+_log = structlog.get_logger("devd")
 
 
 @dataclass(frozen=True)
@@ -95,13 +108,16 @@ class _Dockerfile:
 def build_context(context_dir: Path, dockerfile: Path, excludes: Sequence[str]) -> ContextArchive:
     """Tar ``context_dir`` minus what ``excludes`` (.dockerignore patterns) exclude.
 
-    Raises BuildContextError when the directory or the Dockerfile is missing or a file in
-    the context cannot be read.
+    Raises BuildContextError when the directory or the Dockerfile is missing or a file or
+    directory in the context cannot be read (naming it).
     """
     root = _context_root(context_dir)
     placed = _place_dockerfile(root, dockerfile)
     # exclude_paths appends "!<dockerfile>" to the list it is given: hand it a copy.
-    files = exclude_paths(str(root), list(excludes), dockerfile=placed.name)
+    try:
+        files = exclude_paths(str(root), list(excludes), dockerfile=placed.name)
+    except OSError as error:  # a directory it may not list
+        raise _unreadable(root, error) from error
     extra_files = [(DOCKERIGNORE, _ignore_text(root, excludes, placed))]
     if placed.text is not None:
         extra_files.append((placed.name, placed.text))
@@ -165,7 +181,11 @@ def _archive(
         writer.finish()
     except OSError as error:
         fileobj.close()
-        raise BuildContextError(f"{root}: cannot archive build context: {error}") from error
+        raise _unreadable(root, error) from error
+    except BuildContextError:
+        fileobj.close()
+        raise
+    _warn_large(root, writer.large)
     with _HEADERS_LOCK:
         if len(writer.headers) <= _MAX_KEPT_HEADERS:
             _HEADERS[key] = writer.headers
@@ -184,6 +204,8 @@ _HEADERS_LOCK = threading.Lock()
 _MAX_KEPT_HEADERS = 50_000  # entries (about 600 bytes each) kept for one context
 _MAX_KEPT_CONTEXTS = 8
 _BLOCK = tarfile.BLOCKSIZE
+_STREAM_FROM = 1 << 20  # files this big are copied in chunks rather than read whole
+_CHUNK = 1 << 20
 
 
 class _TarWriter:
@@ -196,6 +218,7 @@ class _TarWriter:
         self.headers: dict[_HeaderKey, bytes] = {}
         self.regular_files = 0
         self._inodes: dict[tuple[int, int], str] = {}  # hard-linked files already written
+        self.large: list[tuple[str, int]] = []  # files of LARGE_FILE bytes or more: path, size
 
     def add(self, root: Path, path: str) -> None:
         full = os.path.join(root, path)
@@ -207,7 +230,9 @@ class _TarWriter:
             if first != path:  # a hard link to a file already in the archive
                 self._write_info(_info(path, status, tarfile.LNKTYPE, linkname=first))
                 return
-        if stat.S_ISREG(mode):
+        if stat.S_ISREG(mode) and status.st_size >= _STREAM_FROM:
+            self._add_streamed(full, path, status)
+        elif stat.S_ISREG(mode):
             with open(full, "rb") as handle:
                 data = handle.read()
             key = _key(path, status, len(data), "")
@@ -227,6 +252,29 @@ class _TarWriter:
             if info is not None:
                 info.mtime = int(info.mtime)
                 self._write_info(info)
+
+    def _add_streamed(self, full: str, path: str, status: os.stat_result) -> None:
+        """A big file, copied in chunks of its size when listed (it is not held in memory);
+        one that shrinks meanwhile fails the build (its save brings another)."""
+        size = status.st_size
+        key = _key(path, status, size, "")
+        with open(full, "rb") as handle:
+            self._header(key, lambda: _info(path, status, tarfile.REGTYPE, size=size))
+            left = size
+            while left:
+                chunk = handle.read(min(left, _CHUNK))
+                if not chunk:
+                    raise BuildContextError(
+                        f"{full} shrank while it was being sent to the engine; save it again"
+                    )
+                self._out.write(chunk)
+                left -= len(chunk)
+        padding = -size % _BLOCK
+        if padding:
+            self._out.write(b"\0" * padding)
+        self.regular_files += 1
+        if size >= LARGE_FILE:
+            self.large.append((path, size))
 
     def add_text(self, name: str, text: str) -> None:
         data = text.encode("utf-8")
@@ -296,6 +344,37 @@ def _group_name(gid: int) -> str:
         return grp.getgrgid(gid).gr_name if grp is not None else ""
     except KeyError:
         return ""
+
+
+def _unreadable(root: Path, error: OSError) -> BuildContextError:
+    """The one-line error for a file or directory of the context that cannot be read."""
+    where = Path(error.filename) if error.filename else root
+    if where.is_relative_to(root) and where != root:
+        where = where.relative_to(root)
+    reason = (error.strerror or str(error)).lower()
+    return BuildContextError(
+        f"cannot read {where} in the build context {root} ({reason}); fix its permissions "
+        "or add it to .dockerignore"
+    )
+
+
+_WARNED_LARGE: set[tuple[str, int]] = set()
+
+
+def _warn_large(root: Path, large: list[tuple[str, int]]) -> None:
+    """Warn, once per path and size in this process, about each file of at least
+    :data:`LARGE_FILE` bytes: the classic builder is sent the whole context on every build."""
+    for path, size in large:
+        full = os.path.join(root, path)
+        if (full, size) in _WARNED_LARGE:
+            continue
+        _WARNED_LARGE.add((full, size))
+        _log.warning(
+            f"{full} is {size / 2**20:.0f} MiB and in the build context: it is sent to the "
+            "engine on every build; add it to .dockerignore unless the image needs it",
+            path=full,
+            bytes=size,
+        )
 
 
 def _size(fileobj: IO[bytes]) -> int:

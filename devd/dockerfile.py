@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import dockerfile as buildkit
 
 from devd.errors import DockerfileError
+from devd.imagename import reference_problem
 from devd.substitution import expand, unquote
 
 KNOWN_INSTRUCTIONS = frozenset(
@@ -220,11 +221,26 @@ class _Builder:
             words = words[:-2]
         base = expand(words[0], self.global_args)
         base_stage = _stage_index(base, self.stages, by_number=False)
+        if base_stage is None:
+            self._check_base(instruction, words[0], base)
         state = _StageState()
         if base_stage is not None:
             parent = self.states[base_stage]
             state = _StageState(dict(parent.env), {}, parent.workdir)
         return (name, base, base_stage), state
+
+    def _check_base(self, instruction: Instruction, written: str, base: str) -> None:
+        """An image name the engine would refuse, reported at its line. A name still holding
+        a ``$`` or empty (an ARG without value) is left to the engine, which says so."""
+        problem = None if not base or "$" in base else reference_problem(base)
+        if problem is None:
+            return
+        given = f" (from {written})" if written != base else ""
+        raise self._error(
+            instruction,
+            f"{base!r}{given} is not a valid image name: {problem}; expected an image such "
+            "as 'python:3.11-slim' or a stage named by an earlier FROM ... AS",
+        )
 
     def _close(
         self, header: tuple[str | None, str, int | None], steps: list[Step], state: _StageState

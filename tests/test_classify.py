@@ -493,7 +493,7 @@ def test_trailing_slash_directory_pattern() -> None:
 @pytest.mark.parametrize(
     ("path", "pattern"),
     [
-        ("app/.views.py.swp", "**/.*.sw[a-p]"),
+        ("app/.views.py.swp", "**/.*.sw[a-px]"),
         ("app/4913", "**/4913"),
         ("app/views.py___jb_tmp___", "**/*___jb_tmp___"),
         (".git/index", "**/.git"),

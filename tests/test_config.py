@@ -57,7 +57,15 @@ def test_no_configuration_gives_one_app_service(root: Path) -> None:
 
 @pytest.mark.parametrize(
     ("dirname", "expected"),
-    [("My Shop", "my-shop"), ("Shop_API.v2", "shop_api-v2"), ("--web--", "web")],
+    [
+        ("My Shop", "my-shop"),
+        ("Shop_API.v2", "shop_api-v2"),
+        ("--web--", "web"),
+        ("a_ b", "a-b"),
+        ("a___b", "a-b"),
+        ("a__b--c", "a__b--c"),
+        ("x" * 200, "x" * 100),
+    ],
 )
 def test_project_name_from_directory_is_lowercased_and_cleaned(
     tmp_path: Path, dirname: str, expected: str
@@ -261,6 +269,16 @@ def test_invalid_service_name(root: Path) -> None:
     assert message.startswith("devd.toml: services:")
     assert "'my api'" in message
     assert "letter or digit" in message
+
+
+@pytest.mark.parametrize("name", ["a..b", "api_", "a.-b", "a_-b", "a___b", "x" * 101])
+def test_service_name_that_cannot_be_part_of_an_image_name(root: Path, name: str) -> None:
+    """A service name the engine would refuse in ``devd-PROJECT-SERVICE:latest`` (checked
+    against ``docker tag``: invalid reference format) is rejected at start, naming it."""
+    write(root, "devd.toml", f'[services."{name}"]\n')
+    message = error(root)
+    assert message.startswith("devd.toml: services:")
+    assert f"{name!r} cannot be part of an image name" in message
 
 
 def test_error_in_pyproject_names_the_table(root: Path) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import socket
 import threading
 import time
+import tracemalloc
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -498,6 +499,53 @@ def test_put_files_deletes_paths_given_none_or_whose_host_file_is_gone(
     assert sh(docker_client, running, "ls -A /app") == (0, "")
     engine.put_files(running, {"/app/dir": None, "/app/dir/new.txt": kept})
     assert sh(docker_client, running, "cat /app/dir/new.txt") == (0, "kept\n")
+
+
+def test_put_files_never_reads_through_a_symlinked_directory(
+    engine: Engine, running: str, docker_client: Any, tmp_path: Path
+) -> None:
+    """A changed path under a host directory that is (now) a symlink, to outside the
+    project or back into it, is not read through the link: the image would not have it
+    either (the context holds the link), so the container path is deleted; the link itself
+    is copied as a link."""
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    (outside / "www").mkdir(parents=True)
+    (outside / "www" / "index.html").write_text("outside the project\n")
+    (project / "www").mkdir(parents=True)
+    (project / "www" / "index.html").write_text("inside\n")
+    engine.put_files(running, {"/app/www/index.html": project / "www" / "index.html"})
+    (project / "www" / "index.html").unlink()
+    (project / "www").rmdir()
+    (project / "www").symlink_to(outside / "www")
+    engine.put_files(
+        running,
+        {"/app/www/index.html": project / "www" / "index.html", "/app/wwwlink": project / "www"},
+    )
+    assert sh(docker_client, running, "ls /app/www") == (0, "")
+    assert sh(docker_client, running, "readlink /app/wwwlink") == (0, f"{outside / 'www'}\n")
+
+
+def test_put_files_copies_a_big_file_without_holding_it_in_memory(
+    engine: Engine, running: str, docker_client: Any, tmp_path: Path
+) -> None:
+    """A 300 MiB file (sparse) is synced whole, copied through a temporary file in chunks:
+    devd's own allocations stay far below its size."""
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as handle:
+        handle.truncate(300 * 2**20)
+        handle.write(b"head")
+    tracemalloc.start()
+    try:
+        engine.put_files(running, {"/app/big.bin": big, "/app/small.txt": big.with_name("s")})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+    assert sh(docker_client, running, "stat -c %s /app/big.bin; head -c 4 /app/big.bin") == (
+        0,
+        f"{300 * 2**20}\nhead",
+    )
+    engine.put_files(running, {"/app/big.bin": None})
 
 
 @pytest.mark.parametrize(

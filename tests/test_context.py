@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -10,11 +13,13 @@ from typing import IO
 
 import pytest
 from docker.utils.build import create_archive, exclude_paths
+from structlog.testing import capture_logs
 
 from devd.context import GENERATED_DOCKERFILE, ContextArchive, build_context
 from devd.errors import BuildContextError
 
 DOCKERFILE = "FROM devd-busybox:latest\nCOPY . /app\n"
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -216,3 +221,108 @@ def test_a_rebuild_after_a_save_holds_the_new_content(project: Path) -> None:
     with build_context(project, project / "Dockerfile", []) as third:
         assert read_member(third, "app.py") == "print('a longer line')\n"
         assert members(third)["app.py"].size == len("print('a longer line')\n")
+
+
+# --- file-system reality (issue #6): links, odd names, unreadable and huge files -----------------
+
+
+def test_symlinks_go_in_as_links_whatever_they_point_to(project: Path, tmp_path: Path) -> None:
+    """A link outside the context, a dangling one, a loop and a link to a directory are
+    entries of type symlink with their target text, as docker-py sends them; nothing is
+    read through them."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_text("do not send\n")
+    links = {
+        "out": str(tmp_path / "outside" / "secret"),
+        "outdir": "../outside",
+        "dangling": "nowhere",
+        "loop-a": "loop-b",
+        "loop-b": "loop-a",
+        "src/up": "..",
+    }
+    for name, target in links.items():
+        (project / name).symlink_to(target)
+    with build_context(project, project / "Dockerfile", []) as archive:
+        found = members(archive)
+        assert {name: found[name].linkname for name in links} == links
+        assert all(found[name].issym() for name in links)
+        assert not [name for name in found if name.startswith(("outdir/", "src/up/"))]
+
+
+def test_odd_names_go_in_unchanged(project: Path) -> None:
+    """Spaces, unicode, a newline and an undecodable byte in names: archived as they are."""
+    names = ["with space.txt", "ünïcødé-文字.txt", "new\nline.txt"]
+    write(project, dict.fromkeys(names, "odd\n"))
+    raw = os.path.join(os.fsencode(project), b"latin1-\xe9.txt")
+    with open(raw, "wb") as handle:
+        handle.write(b"odd\n")
+    with build_context(project, project / "Dockerfile", []) as archive:
+        assert {*names, "latin1-\udce9.txt"} <= regular_files(archive)
+        assert read_member(archive, "new\nline.txt") == "odd\n"
+
+
+_ARCHIVE_AS_NOBODY = """
+import sys
+from pathlib import Path
+from devd.context import build_context
+from devd.errors import BuildContextError
+root = Path(sys.argv[1])
+try:
+    build_context(root, root / "Dockerfile", [])
+except BuildContextError as error:
+    print(error)
+else:
+    print("built")
+"""
+
+
+@pytest.mark.parametrize("unreadable", ["secret.txt", "private"])
+def test_an_unreadable_file_or_directory_fails_naming_it(unreadable: str) -> None:
+    """As an unprivileged user (root reads everything): a file or directory of the context
+    that cannot be read fails the context with one line naming it and what to do."""
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        write(root, {"Dockerfile": DOCKERFILE, "app.py": "x\n", "private/key": "k\n"})
+        (root / "secret.txt").write_text("s\n")
+        for path in [root, *root.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        os.chmod(root / unreadable, 0o000)
+        result = subprocess.run(
+            [*NOBODY, sys.executable, "-c", _ARCHIVE_AS_NOBODY, str(root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        )
+        os.chmod(root / unreadable, 0o755)
+    assert result.returncode == 0, result.stderr
+    message = result.stdout.strip()
+    assert message == (
+        f"cannot read {unreadable} in the build context {root} (permission denied); "
+        "fix its permissions or add it to .dockerignore"
+    )
+
+
+def test_a_huge_file_is_streamed_and_warned_about_once(project: Path) -> None:
+    """A sparse 1 GiB file: archived whole without being held in memory, and warned about
+    (size, path, .dockerignore) at the first context only, again only if its size changes."""
+    huge = project / "data" / "huge.bin"
+    huge.parent.mkdir()
+    with open(huge, "wb") as handle:
+        handle.truncate(2**30)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with capture_logs() as logs:
+        for _ in range(2):
+            with build_context(project, project / "Dockerfile", []) as archive:
+                assert archive.size > 2**30
+                assert members(archive)["data/huge.bin"].size == 2**30
+        with open(huge, "ab") as handle:
+            handle.write(b"more")
+        build_context(project, project / "Dockerfile", []).close()
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 200 * 1024
+    warnings = [e for e in logs if e["log_level"] == "warning"]
+    assert [e["bytes"] for e in warnings] == [2**30, 2**30 + 4]
+    assert "1024 MiB" in warnings[0]["event"]
+    assert str(huge) in warnings[0]["event"]
+    assert "add it to .dockerignore" in warnings[0]["event"]

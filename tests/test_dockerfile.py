@@ -419,3 +419,33 @@ def test_unknown_target_lists_the_stages() -> None:
     assert message.startswith("Dockerfile.prod:")
     assert "'tests'" in message
     assert "builder, 1" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "build_args", "expected"),
+    [
+        ("FROM Bad:Name\n", {}, "Dockerfile:1: FROM Bad:Name: 'Bad:Name' is not a valid image"),
+        (
+            "ARG BASE\nFROM ${BASE}\n",
+            {"BASE": "Bad:Name"},
+            "Dockerfile:2: FROM ${BASE}: 'Bad:Name' (from ${BASE}) is not a valid image name: "
+            "repository name must be lowercase",
+        ),
+        ("FROM busybox AS a\nFROM a..b\n", {}, "invalid reference format"),
+    ],
+)
+def test_an_invalid_base_image_name_is_reported_at_its_line(
+    text: str, build_args: dict[str, str], expected: str
+) -> None:
+    """A FROM the engine would refuse ("invalid reference format") is an error naming the
+    file, the line, the value (and the ARG it came from) before any build."""
+    with pytest.raises(DockerfileError) as caught:
+        parse(text, "Dockerfile", build_args)
+    assert str(caught.value).startswith(expected) or expected in str(caught.value)
+
+
+def test_a_base_left_to_an_unset_arg_or_a_stage_is_not_judged() -> None:
+    """``${BASE}`` with no value, ``scratch`` and stage names (any case) parse."""
+    parse("ARG BASE\nFROM ${BASE}\n", "Dockerfile", {})
+    parse("FROM scratch\n", "Dockerfile", {})
+    parse("FROM busybox AS Build\nFROM build\n", "Dockerfile", {})

@@ -12,23 +12,21 @@ import errno
 import os
 import queue
 import shutil
-import struct
+import subprocess
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
+from devd import inotify as inotify_module
 from devd import watch as watch_module
-from devd.watch import (
-    IN_Q_OVERFLOW,
-    TICK_S,
-    Batch,
-    Inotify,
-    WatchLimitReached,
-    watch,
-)
+from devd.ignore import IgnoreRules
+from devd.inotify import Inotify, WatchLimitReached
+from devd.watch import TICK_S, Batch, watch
 
 QUIET_MS = 50
 NO_MORE_S = 0.4  # how long to wait for a batch that must not come
@@ -338,16 +336,8 @@ def test_an_idle_watcher_sleeps(tree: Path, monkeypatch: pytest.MonkeyPatch) -> 
         watcher.close()
 
 
-def test_a_queue_overflow_reports_every_file(tree: Path) -> None:
-    """When the kernel dropped events, every file is reported: a big batch, nothing lost."""
-    write(tree / "app" / "sub" / "mod.py")
-    with Inotify(tree) as inotify:
-        overflow = struct.pack("iIII", -1, IN_Q_OVERFLOW, 0, 0)
-        assert set(inotify._parse(overflow)) == {"app/main.py", "app/sub/mod.py"}
-
-
 def test_the_watch_limit_is_a_clear_error(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    libc = watch_module._load_libc()
+    libc = inotify_module._load_libc()
     assert libc is not None
 
     def refuse(fd: int, path: bytes, mask: int) -> int:
@@ -420,3 +410,217 @@ def test_with_settle_a_file_still_being_written_is_not_yielded_early(tree: Path)
 def test_a_missing_root_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nowhere"):
         Inotify(tmp_path / "nowhere")
+
+
+# --- file-system reality (issue #6): editors, git, directories, odd names, the watch limit ---
+
+
+def _default_ignore() -> IgnoreRules:
+    shipped = tomllib.loads((Path(__file__).parents[1] / "config" / "defaults.toml").read_text())
+    return IgnoreRules(shipped["ignore"])
+
+
+def _editor_save(target: Path, editor: str) -> None:
+    """The file operations of a real editor's save of ``target``, in its order."""
+    folder, name = target.parent, target.name
+    if editor == "vim":  # :w with 'backupcopy=auto' on a writable directory
+        write(folder / f".{name}.swp", "swap")
+        write(folder / "4913", "")
+        (folder / "4913").unlink()
+        os.rename(target, folder / f"{name}~")
+        write(target, "print('vim')\n")
+        (folder / f"{name}~").unlink()
+        write(folder / f".{name}.swp", "swap again")
+    else:  # JetBrains "safe write"
+        write(folder / f"{name}___jb_tmp___", "print('jetbrains')\n")
+        os.rename(target, folder / f"{name}___jb_old___")
+        os.rename(folder / f"{name}___jb_tmp___", target)
+        (folder / f"{name}___jb_old___").unlink()
+
+
+@pytest.mark.parametrize("editor", ["vim", "jetbrains"])
+def test_an_editor_save_reports_only_the_saved_file_under_its_final_name(
+    tree: Path, editor: str
+) -> None:
+    """With devd's shipped ignore list as ``relevant``, a vim or JetBrains save (swap, probe,
+    backup and temp files, renames onto the target) is one batch holding just the saved
+    path, and the file holds the final content; the temp and probe files alone never open a
+    batch."""
+    rules = _default_ignore()
+    watcher = Watching(tree, relevant=lambda path: not rules.excludes(path))
+    try:
+        target = tree / "app" / "main.py"
+        _editor_save(target, editor)
+        assert watcher.paths() == {"app/main.py"}
+        assert editor in target.read_text()
+        watcher.none_within()
+        write(tree / "app" / "4913", "")
+        (tree / "app" / "4913").unlink()
+        write(tree / "app" / ".main.py.swx")
+        write(tree / "app" / "x.py___jb_tmp___")
+        watcher.none_within()
+    finally:
+        watcher.close()
+
+
+def test_a_directory_deleted_and_recreated_is_watched_again(watching: Watching, tree: Path) -> None:
+    """``rm -rf app && mkdir app`` then files made in it at once and later: all seen."""
+    shutil.rmtree(tree / "app")
+    (tree / "app").mkdir()
+    write(tree / "app" / "sub" / "first.py")
+    assert {"app", "app/main.py", "app/sub/first.py"} <= watching.paths()
+    write(tree / "app" / "sub" / "later.py")
+    write(tree / "app" / "top.py")
+    assert watching.paths() == {"app/sub/later.py", "app/top.py"}
+
+
+def test_a_file_renamed_across_directories_reports_both_paths(
+    watching: Watching, tree: Path
+) -> None:
+    """A move from one watched directory to another names the old and the new path."""
+    write(tree / "lib" / "util.py")
+    watching.paths()
+    os.rename(tree / "lib" / "util.py", tree / "app" / "util.py")
+    assert watching.paths() == {"lib/util.py", "app/util.py"}
+
+
+def test_names_with_spaces_unicode_and_newlines_are_reported_as_they_are(
+    watching: Watching, tree: Path
+) -> None:
+    """Odd file names come back exactly, undecodable bytes included (surrogate-escaped)."""
+    names = ["with space.py", "ünïcødé-文字.py", "new\nline.py", "tab\there.py"]
+    for name in names:
+        write(tree / "app" / name)
+    raw = os.path.join(os.fsencode(tree / "app"), b"latin1-\xe9.py")
+    with open(raw, "wb") as handle:
+        handle.write(b"x")
+    expected = {f"app/{name}" for name in names} | {"app/latin1-\udce9.py"}
+    assert watching.paths() == expected
+
+
+def _git(repo: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def _two_branches(repo: Path, files: int) -> set[str]:
+    """A repo on branch ``a`` with ``files`` files; branch ``b`` changes half of them,
+    deletes a tenth, and adds a tenth in new directories. The paths that differ."""
+    _git(repo.parent, "init", "-q", "-b", "a", str(repo))
+    for number in range(files):
+        write(repo / f"pkg{number % 20}" / f"mod{number}.py", f"{number}\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "a")
+    _git(repo, "checkout", "-q", "-b", "b")
+    for number in range(0, files, 2):
+        write(repo / f"pkg{number % 20}" / f"mod{number}.py", f"{number} on b\n")
+    for number in range(1, files, 10):
+        (repo / f"pkg{number % 20}" / f"mod{number}.py").unlink()
+    for number in range(files // 10):
+        write(repo / f"new{number % 7}" / "deep" / f"added{number}.py")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "b")
+    _git(repo, "checkout", "-q", "a")
+    return set(_git(repo, "diff", "--name-only", "a", "b").splitlines())
+
+
+def _batches_until_quiet(watcher: Watching, quiet: float = 1.5) -> list[Batch]:
+    batches = [watcher.next(timeout=20)[1]]
+    while True:
+        try:
+            batches.append(watcher.batches.get(timeout=quiet)[1])
+        except queue.Empty:
+            return batches
+
+
+@pytest.mark.parametrize("operation", ["checkout", "stash"])
+def test_git_checkout_or_stash_of_thousands_of_files_loses_nothing(
+    tmp_path: Path, operation: str
+) -> None:
+    """``git checkout`` to a branch differing in 3,000 files, or ``git stash`` of 3,000
+    changed files: every changed path is reported, in a few batches."""
+    repo = tmp_path / "repo"
+    differ = _two_branches(repo, 5000)
+    watcher = Watching(repo, quiet_ms=50, prune=lambda directory: directory == ".git")
+    try:
+        if operation == "checkout":
+            _git(repo, "checkout", "-q", "b")
+        else:
+            for number in range(3000):
+                write(repo / f"pkg{number % 20}" / f"mod{number}.py", "local change\n")
+            differ = set(_git(repo, "diff", "--name-only").splitlines())
+            _batches_until_quiet(watcher, quiet=1.0)
+            _git(repo, "stash", "-q")
+        batches = _batches_until_quiet(watcher)
+        seen = set().union(*(batch.paths for batch in batches))
+        assert len(differ) > 2500
+        assert differ <= seen, sorted(differ - seen)[:10]
+        assert len(batches) <= 3
+        assert not [path for path in seen if path.startswith(".git/")]
+    finally:
+        watcher.close()
+
+
+def _refuse_watches_after(monkeypatch: pytest.MonkeyPatch, allowed: int) -> None:
+    """inotify_add_watch succeeds ``allowed`` times, then fails with ENOSPC (as at
+    fs.inotify.max_user_watches; the real limit is shared, so it is not lowered)."""
+    libc = inotify_module._load_libc()
+    assert libc is not None
+    real = libc.add_watch
+    calls = [0]
+
+    def add_watch(fd: int, path: bytes, mask: int) -> int:
+        calls[0] += 1
+        if calls[0] > allowed:
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        return int(real(fd, path, mask))
+
+    monkeypatch.setattr(libc, "add_watch", add_watch)
+
+
+def test_at_the_watch_limit_from_the_start_devd_polls_and_says_so(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No watch at all: one warning naming the limit and the polling; changes still come."""
+    _refuse_watches_after(monkeypatch, 0)
+    with capture_logs() as logs:
+        watcher = Watching(tree)
+        try:
+            write(tree / "app" / "main.py", "print(7)\n")
+            write(tree / "app" / "new" / "mod.py")
+            assert watcher.paths(timeout=10) == {"app/main.py", "app/new", "app/new/mod.py"}
+            write(tree / "app" / "main.py", "print(8)\n")
+            assert watcher.paths(timeout=10) == {"app/main.py"}
+        finally:
+            watcher.close()
+    warnings = [e for e in logs if "max_user_watches" in e["event"]]
+    assert len(warnings) == 1
+    assert "devd polls the tree every 1 s" in warnings[0]["event"]
+
+
+def test_at_the_watch_limit_later_nothing_seen_so_far_is_lost(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit hit by a new directory: its files, and the save made with it, are reported
+    by the polling that takes over, and later changes keep coming."""
+    _refuse_watches_after(monkeypatch, 2)  # the root and app/
+    with capture_logs() as logs:
+        watcher = Watching(tree)
+        try:
+            write(tree / "app" / "main.py", "print(9)\n")
+            write(tree / "app" / "pkg" / "mod.py")
+            seen = set(watcher.paths(timeout=10))
+            if "app/pkg/mod.py" not in seen:  # the first batch may close before the mkdir
+                seen |= watcher.paths(timeout=10)
+            assert {"app/main.py", "app/pkg/mod.py"} <= seen
+            write(tree / "app" / "pkg" / "mod.py", "later\n")
+            assert watcher.paths(timeout=10) == {"app/pkg/mod.py"}
+        finally:
+            watcher.close()
+    assert len([e for e in logs if "max_user_watches" in e["event"]]) == 1
