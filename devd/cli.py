@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devd import __version__, commands, config, doctor, engine, keys, log
-from devd.classify import Classification, classify
+from devd import __version__, commands, config, doctor, engine, keys, log, rules
+from devd.classify import Classification
 from devd.daemon import Daemon
 from devd.errors import ConfigError, DevdError, EngineUnavailable
 from devd.output import Output
-from devd.project import build_view, relative
+from devd.project import relative, service_view
 
 EXIT_USAGE = 2
 
@@ -131,9 +131,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             known = ", ".join(services)
             raise ConfigError(f"--service: no service {args.service!r} (services: {known})")
         services = {args.service: services[args.service]}
-    views = [build_view(project, service) for service in services.values()]
+    views = [(service, service_view(project, service)) for service in services.values()]
     paths = [relative(project.root, Path.cwd() / path) for path in args.paths]
-    results = [classify(path, view) for path in paths for view in views]
+    root = str(project.root)
+    results = [rules.explain(path, s, view, root) for path in paths for s, view in views]
     if args.json:
         print(json.dumps([result.as_dict() for result in results], indent=2))
     else:

@@ -24,15 +24,15 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from devd import envfile
-from devd.classify import BuildView, Kind, classify, subtree_ignored
+from devd import envfile, rules, stack
+from devd.classify import BuildView
 from devd.config import ProjectConfig, ServiceConfig
 from devd.context import build_context
-from devd.engine import BuildResult, ContainerInfo, ContainerSpec, Engine, owner_labels
+from devd.engine import BuildResult, ContainerInfo, Engine, owner_labels
 from devd.errors import BuildFailed, DevdError
 from devd.output import Output
-from devd.plan import Action, Work, manual, plan
-from devd.project import build_view
+from devd.plan import Action, Work, manual
+from devd.project import files_under, service_view
 from devd.scheduler import ServiceSchedule
 from devd.state import BuildRecord, RunLock, state_dir
 from devd.watch import Batch, watch
@@ -60,6 +60,8 @@ class ServiceRuntime:
     retiring: set[str] = field(default_factory=set)  # containers devd itself is stopping
     followed: str | None = None  # the container whose output is being printed
     retired: bool = False  # removed from the configuration while devd up runs
+    started: threading.Event = field(default_factory=threading.Event)  # first start done
+    start_failed: str | None = None  # why the first start failed (its dependents give up)
 
 
 class Daemon:
@@ -113,12 +115,15 @@ class Daemon:
     def prepare(self, name: str) -> ServiceRuntime:
         """Read service ``name``'s build definition and find its container, if it has one."""
         service = self.project.services[name]
-        runtime = ServiceRuntime(service, build_view(self.project, service))
+        runtime = ServiceRuntime(service, service_view(self.project, service))
         runtime.container = self._existing_container(name)
         self.services[name] = runtime
         return runtime
 
     def startup(self) -> None:
+        stack.start_order(self.project.services)  # rejects unknown dependencies and cycles
+        stack.check_images(self.project, self.engine.image_id)
+        self.prepare_resources()
         for name in self.project.services:
             self.prepare(name)
         for runtime in self.services.values():
@@ -162,8 +167,8 @@ class Daemon:
 
     def _plan(self, runtime: ServiceRuntime, batch: Batch) -> None:
         service = runtime.config
-        changes = [classify(path, runtime.view) for path in sorted(batch.paths)]
-        work = plan(changes, service.code_action, service.dockerfile_no_cache, now=batch.first_seen)
+        root = str(self.project.root)
+        work = rules.plan_batch(batch.paths, service, runtime.view, root, now=batch.first_seen)
         if work.empty:
             self.out.debug("ignored", service=service.name, paths=sorted(batch.paths)[:10])
             return
@@ -181,12 +186,16 @@ class Daemon:
         if path in CONFIG_FILES and self.loader is not None:
             return True
         services = list(self.services.values())
-        return any(classify(path, r.view).kind is not Kind.IGNORED for r in services)
+        root = str(self.project.root)
+        return any(rules.relevant(path, r.config, r.view, root) for r in services)
 
     def _prunable(self, directory: str) -> bool:
         """Whether no service can care about anything under ``directory`` (it gets no watch)."""
         services = list(self.services.values())
-        return bool(services) and all(subtree_ignored(directory, r.view) for r in services)
+        root = str(self.project.root)
+        return bool(services) and all(
+            rules.prunable(directory, r.config, r.view, root) for r in services
+        )
 
     def _watch(self) -> None:
         try:
@@ -244,7 +253,7 @@ class Daemon:
         runtime = self.services[name]
         service = self.project.services[name]
         try:
-            view = build_view(self.project, service)
+            view = service_view(self.project, service)
         except DevdError as error:
             self.out.error("service keeps its old configuration", service=name, error=str(error))
             return
@@ -311,6 +320,17 @@ class Daemon:
                     schedule.finished(ok)  # a follow-up, if any, is now schedule.running
 
     def _act(self, runtime: ServiceRuntime, work: Work) -> bool:
+        """Do ``work``; whether it succeeded. The first success marks the service started
+        (its dependents may start); a first failure tells them it will not."""
+        try:
+            ok = self._do(runtime, work)
+        except DevdError as error:
+            self._first_start(runtime, False, str(error))
+            raise
+        self._first_start(runtime, ok, "its build failed")
+        return ok
+
+    def _do(self, runtime: ServiceRuntime, work: Work) -> bool:
         """Do ``work``; whether it succeeded (an invalid definition or a failed build: no)."""
         self.record.record_cycle(  # devd doctor reads this history (manifest churn)
             runtime.config.name,
@@ -323,11 +343,13 @@ class Daemon:
         if work.action in (Action.SYNC, Action.SYNC_RESTART) and running:
             self._sync(runtime, work)
             return True
+        if not runtime.config.build:
+            return self._run_image(runtime, work)
         return self.rebuild_now(runtime, work)
 
     def _reload(self, runtime: ServiceRuntime) -> bool:
         try:
-            runtime.view = build_view(self.project, runtime.config)
+            runtime.view = service_view(self.project, runtime.config)
         except DevdError as error:
             self.out.error(
                 "definition invalid; keeping the running container",
@@ -418,16 +440,15 @@ class Daemon:
 
     def _replace(self, runtime: ServiceRuntime, image_id: str) -> bool:
         service = runtime.config
-        spec = ContainerSpec(
+        spec = stack.container_spec(
+            self.project,
+            service,
             name=container_name(self.project.name, service.name),
             image=image_id,
-            project=self.project.name,
-            service=service.name,
-            ports=service.ports,
             environment=self._environment(service),
-            command=service.command,
-            stop_timeout=service.stop_timeout,
         )
+        if not runtime.started.is_set() and not self._dependencies_ready(runtime):
+            return False
         with self._replace_lock:
             if self.stop.is_set():
                 return False
@@ -451,10 +472,9 @@ class Daemon:
         assert container is not None
         started = time.monotonic()
         files: dict[str, Path | None] = {}
-        for change in work.changes.values():
-            assert change.destination is not None
-            host = self.project.root / change.path
-            files[change.destination] = host if host.exists() or host.is_symlink() else None
+        for destination, path in work.sync_files().items():
+            host = self.project.root / path
+            files[destination] = host if host.exists() or host.is_symlink() else None
         self.engine.put_files(container.id, files)
         synced = time.monotonic()
         if work.action is Action.SYNC_RESTART:
@@ -473,6 +493,81 @@ class Daemon:
             restart_s=round(done - synced, 2),
             total_s=round(done - (work.first_seen or started), 2),
         )
+        self._run_execs(runtime, work.execs)
+
+    # -- the stack (compose projects): resources, image-only services, start order -------
+
+    def prepare_resources(self) -> None:
+        """Create (or reuse) the project's network and named volumes, devd's labels on them."""
+        if self.project.network is not None:
+            self.engine.ensure_network(self.project.network, self.project.name)
+        for volume in self.project.volumes:
+            self.engine.ensure_volume(volume, self.project.name)
+
+    def _run_image(self, runtime: ServiceRuntime, work: Work) -> bool:
+        """An image-only service: (re)start its container from its image, nothing built."""
+        service = runtime.config
+        started = time.monotonic()
+        image_id = stack.image_of(service, self.engine.image_id)
+        current = runtime.container
+        running = current is not None and current.status == "running"
+        if current is not None and running and current.image_id == image_id and not work.recreate:
+            self._follow_once(runtime, current)
+            return True
+        if not self._replace(runtime, image_id):
+            return False
+        self.out.info(
+            "running",
+            service=service.name,
+            trigger=work.trigger,
+            image=service.image,
+            restart_s=round(time.monotonic() - started, 2),
+        )
+        return True
+
+    def _dependencies_ready(self, runtime: ServiceRuntime) -> bool:
+        """Before a service's first start: wait for what it depends on (False: devd stops)."""
+        if not runtime.config.depends_on:
+            return True
+        waits = stack.Waits(_Probe(self), self.stop, time.monotonic, self.project.services)
+        names = [d.service for d in runtime.config.depends_on]
+        self.out.info("waiting for dependencies", service=runtime.config.name, on=names)
+        return waits.ready(runtime.config)
+
+    def _first_start(self, runtime: ServiceRuntime, ok: bool, reason: str) -> None:
+        if runtime.started.is_set():
+            return
+        if not ok or runtime.container is None:
+            runtime.start_failed = reason
+            return
+        runtime.start_failed = None
+        runtime.started.set()
+        self._initial_sync(runtime)
+
+    def _initial_sync(self, runtime: ServiceRuntime) -> None:
+        """develop.watch ``initial_sync``: copy the rules' trees into the new container."""
+        service, container = runtime.config, runtime.container
+        if not service.watch or container is None:
+            return
+        root = self.project.root
+        wanted = {i: r.path for i, r in enumerate(service.watch) if r.initial_sync}
+        files = {index: files_under(root, path) for index, path in wanted.items()}
+        copies = rules.initial_sync(service, runtime.view, str(root), files)
+        if copies:
+            self.engine.put_files(container.id, {c: root / p for c, p in copies.items()})
+            self.out.info("initial sync", service=service.name, files=len(copies))
+
+    def _run_execs(self, runtime: ServiceRuntime, commands: tuple[tuple[str, ...], ...]) -> None:
+        """develop.watch ``sync+exec``: run each command in the container, report its exit."""
+        container = runtime.container
+        for command in commands:
+            if container is None:
+                return
+            code, lines = self.engine.exec_in(container.id, command)
+            for line in lines:
+                self.out.line(runtime.config.name, line, stream="exec")
+            report = self.out.info if code == 0 else self.out.error
+            report("exec", service=runtime.config.name, command=list(command), exit_code=code)
 
     # -- containers -----------------------------------------------------------------------
 
@@ -533,3 +628,21 @@ class Daemon:
         thread = threading.Thread(target=target, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
+
+
+class _Probe:
+    """What the dependency waits (devd.stack) see of the running services."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def started(self, service: str) -> ContainerInfo | None:
+        runtime = self.daemon.services.get(service)
+        return runtime.container if runtime is not None and runtime.started.is_set() else None
+
+    def failed(self, service: str) -> str | None:
+        runtime = self.daemon.services.get(service)
+        return runtime.start_failed if runtime is not None else "it is not configured"
+
+    def inspect(self, container_id: str) -> ContainerInfo | None:
+        return self.daemon.engine.container(container_id)
