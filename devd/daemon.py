@@ -474,6 +474,8 @@ class Daemon:
         files: dict[str, Path | None] = {}
         for destination, path in work.sync_files().items():
             host = self.project.root / path
+            if host.is_dir() and not host.is_symlink():
+                continue  # a new directory: its files are in the batch themselves
             files[destination] = host if host.exists() or host.is_symlink() else None
         self.engine.put_files(container.id, files)
         synced = time.monotonic()

@@ -117,10 +117,11 @@ class InProcessUp:
             self.error = error
 
     def wait_event(self, event: str, count: int = 1, timeout: float = 60, **fields: Any) -> Any:
+        seen = [e for e in self.out.events if e["level"] != "line"]
         found = wait_until(
             lambda: len(self.out.named(event, **fields)) >= count or self.error,
             timeout,
-            f"{count} x {event} {fields}; saw {[e['event'] for e in self.out.events][-20:]}",
+            f"{count} x {event} {fields}; saw {seen[-8:]}",
         )
         if self.error is not None and found is self.error:
             raise AssertionError(f"devd up failed: {self.error}")
