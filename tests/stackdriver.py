@@ -117,12 +117,15 @@ class InProcessUp:
             self.error = error
 
     def wait_event(self, event: str, count: int = 1, timeout: float = 60, **fields: Any) -> Any:
-        seen = [e for e in self.out.events if e["level"] != "line"]
-        found = wait_until(
-            lambda: len(self.out.named(event, **fields)) >= count or self.error,
-            timeout,
-            f"{count} x {event} {fields}; saw {seen[-8:]}",
-        )
+        try:
+            found = wait_until(
+                lambda: len(self.out.named(event, **fields)) >= count or self.error,
+                timeout,
+                f"{count} x {event} {fields}",
+            )
+        except AssertionError as error:
+            seen = [e for e in self.out.events if e["level"] != "line"]
+            raise AssertionError(f"{error}; saw {seen[-8:]}") from None
         if self.error is not None and found is self.error:
             raise AssertionError(f"devd up failed: {self.error}")
         return self.out.named(event, **fields)[count - 1]
