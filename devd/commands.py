@@ -159,7 +159,9 @@ def status(project: ProjectConfig, engine: Engine) -> list[dict[str, object]]:
                 "container": container.name if container else container_name(project.name, name),
                 "state": _state(container),
                 "image": container.image_id[7:19] if container else None,
-                "last_build": _last_build(last),
+                "last_build": _last_build(last)
+                if project.services[name].build
+                else f"image-only: {project.services[name].image}",
                 "last_build_at": last.get("at"),
                 "devd_up": pid if pid and pid > 0 else None,
             }

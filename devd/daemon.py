@@ -343,9 +343,13 @@ class Daemon:
         if work.action in (Action.SYNC, Action.SYNC_RESTART) and running:
             self._sync(runtime, work)
             return True
-        if not runtime.config.build:
-            return self._run_image(runtime, work)
-        return self.rebuild_now(runtime, work)
+        if runtime.config.build:
+            ok = self.rebuild_now(runtime, work)
+        else:
+            ok = self._run_image(runtime, work)
+        if ok and work.execs:  # sync+exec matched in a batch that rebuilt: compose runs it too
+            self._run_execs(runtime, work.execs)
+        return ok
 
     def _reload(self, runtime: ServiceRuntime) -> bool:
         try:

@@ -12,7 +12,8 @@ project that works there works here unchanged:
   ``rebuild``; otherwise files matched by ``sync``/``sync+restart``/``sync+exec`` rules are
   copied to ``target`` joined with the path below the rule's ``path`` (deleted there when gone
   on the host), then the container restarts if any match says ``restart``/``sync+restart``,
-  then each matched ``sync+exec`` rule's command runs once;
+  then each matched ``sync+exec`` rule's command runs once (after a rebuild too, in the new
+  container);
 - ``sync`` rules whose ``path`` lies in a bind mount of the service are skipped (the mount
   shows the change already); ``initial_sync`` copies a sync rule's whole tree at start
   (without the ignored files, the Dockerfile and compose files).

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devd.commands import clean, down
+from devd.commands import clean, down, status
 from devd.config import Dependency, Healthcheck, Mount, WatchRule
 from devd.engine import Engine
 from devd.errors import ForeignResource, ImageMissing
@@ -236,9 +236,9 @@ def test_down_and_clean_leave_unlabelled_networks_and_volumes_alone(
     test_labels: dict[str, str],
     running: list[InProcessUp],
 ) -> None:
-    """down removes the project's containers and network but keeps its named volume; clean
-    removes the volume too; a network and a volume of similar names without devd's labels
-    survive both."""
+    """status shows an image-only service's container and image; down removes the project's
+    containers and network but keeps its named volume; clean removes the volume too; a
+    network and a volume of similar names without devd's labels survive both."""
     docker_client.networks.create(f"{name}_default2", labels=test_labels)
     docker_client.volumes.create(f"{name}_data2", labels=test_labels)
     box = service(
@@ -255,6 +255,8 @@ def test_down_and_clean_leave_unlabelled_networks_and_volumes_alone(
     up = InProcessUp(config, engine)
     running.append(up)
     up.wait_event("running", service="box", timeout=60)
+    [row] = status(config, engine)
+    assert (row["state"], row["last_build"]) == ("running", f"image-only: {BUSYBOX}")
     up.stop()
     out = Recorder(["box"])
     down(config, engine, out)
