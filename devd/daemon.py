@@ -549,6 +549,12 @@ class Daemon:
         runtime.start_failed = None
         runtime.started.set()
         self._initial_sync(runtime)
+        name = runtime.config.name
+        for other in list(self.services.values()):  # dependents that gave up: try again now
+            needs = {d.service for d in other.config.depends_on}
+            if other.start_failed is not None and name in needs:
+                other.start_failed = None
+                self._submit(other, manual(False, time.monotonic(), label=f"{name} started"))
 
     def _initial_sync(self, runtime: ServiceRuntime) -> None:
         """develop.watch ``initial_sync``: copy the rules' trees into the new container."""

@@ -267,3 +267,34 @@ def test_down_and_clean_leave_unlabelled_networks_and_volumes_alone(
     assert engine.project_volumes(name) == []
     assert docker_client.networks.get(f"{name}_default2").name == f"{name}_default2"
     assert docker_client.volumes.get(f"{name}_data2").name == f"{name}_data2"
+
+
+def test_a_dependent_waits_out_a_failed_build_and_starts_once_it_is_fixed(
+    tmp_path: Path,
+    name: str,
+    engine: Engine,
+    test_labels: dict[str, str],
+    running: list[InProcessUp],
+) -> None:
+    """db's build fails: web (depends_on db) is reported as not started, naming both; fixing
+    db's Dockerfile starts db, and then web, without a save to web."""
+    write(tmp_path, "db/Dockerfile", f"FROM {BUSYBOX}\nRUN false\n")
+    write(tmp_path, "web/Dockerfile", SLEEPER)
+    db = service("db", tmp_path, context="db", labels=test_labels, init=True)
+    web = service(
+        "web",
+        tmp_path,
+        context="web",
+        depends_on=(Dependency("db"),),
+        labels=test_labels,
+        init=True,
+    )
+    up = InProcessUp(project(tmp_path, name, db, web), engine)
+    running.append(up)
+    failed = up.wait_event("failed", service="web", timeout=90)
+    assert "service 'web' not started: it depends on 'db'" in failed["error"]
+    assert engine.containers(name) == []
+    write(tmp_path, "db/Dockerfile", SLEEPER)
+    up.wait_event("running", service="db", timeout=90)
+    up.wait_event("running", service="web", timeout=90)
+    assert [c.service for c in engine.containers(name)] == ["db", "web"]
