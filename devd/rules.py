@@ -24,6 +24,7 @@ A service without rules (``watch`` None) is decided by devd's classification
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import posixpath
 from collections.abc import Iterable, Mapping
@@ -37,20 +38,8 @@ from devd.plan import Action, Work, plan
 
 SYNCING = frozenset({"sync", "sync+restart", "sync+exec"})
 RESTARTING = frozenset({"restart", "sync+restart"})
-# never copied by an initial sync (compose: the Dockerfile and the default compose file names)
-DEFINITION_FILES = frozenset(
-    {
-        "Dockerfile",
-        "compose.yaml",
-        "compose.yml",
-        "docker-compose.yml",
-        "docker-compose.yaml",
-        "compose.override.yml",
-        "compose.override.yaml",
-        "docker-compose.override.yml",
-        "docker-compose.override.yaml",
-    }
-)
+# never copied by an initial sync (compose: the Dockerfile and compose files, by file name)
+DEFINITION_FILES = ("Dockerfile", "*compose*.y*ml")
 
 
 @dataclass(frozen=True)
@@ -226,9 +215,14 @@ def initial_sync(
         if not rule.initial_sync or rule.action not in ("sync", "sync+restart"):
             continue
         for path in files.get(index, ()):
-            if PurePosixPath(path).name in DEFINITION_FILES:
+            if _definition_file(PurePosixPath(path).name, service):
                 continue
             found = match_rule(index, rule, path, view)
             if found is not None and found.container_path is not None:
                 copies[found.container_path] = normalise(path)
     return copies
+
+
+def _definition_file(name: str, service: ServiceConfig) -> bool:
+    patterns = (*DEFINITION_FILES, service.dockerfile.name) if service.build else DEFINITION_FILES
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)

@@ -181,6 +181,7 @@ def test_initial_sync_copies_the_rule_tree_without_ignored_and_definition_files(
         WatchRule("rebuild", "x", initial_sync=True),
     )
     svc, view = ruled(root, *rules)
-    files = {0: ["Dockerfile", "compose.yaml", "a.py", "tmp/t", "b.log", "src/c.py"], 1: ["o"]}
+    definitions = ["Dockerfile", "compose.yaml", "docker-compose.dev.yml"]
+    files = {0: [*definitions, "a.py", "tmp/t", "b.log", "src/c.py"], 1: ["o"]}
     copies = initial_sync(svc, view, str(root), files)
     assert copies == {"/app/a.py": "a.py", "/app/src/c.py": "src/c.py"}
