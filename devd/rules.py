@@ -132,7 +132,9 @@ def explain(path: str, service: ServiceConfig, view: BuildView, root: str) -> Cl
     if service.watch is not None:
         return _explain_matches(normalise(path), service.name, matches(path, service, view, root))
     if not service.build:
-        reason = f"image-only service: runs image {service.image!r}, nothing is built here"
+        reason = (
+            f"service {service.name} has no build (runs image {service.image}): no file feeds it"
+        )
         return Classification(normalise(path), service.name, Kind.IGNORED, reason)
     return classify(path, view)
 
