@@ -49,8 +49,6 @@ from devd.engine import Engine, owner_labels
 from devd.errors import ConfigError
 from devd.ignore import IgnoreRules, parse_patterns
 from devd.state import BuildRecord, Cycle, state_dir
-from tests.stackdriver import project as stack_project
-from tests.stackdriver import service
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hello"
 
@@ -746,10 +744,3 @@ def test_layer_sizes_of_a_real_busybox_build(
     assert f"Dockerfile:1 `FROM {busybox_image}` (the base image)" in layers.message
     assert "image-not-built" not in checks(findings)
     assert warnings(findings) == {"base-unpinned"}  # the local base is tagged :latest
-
-
-def test_doctor_skips_image_only_services(tmp_path: Path) -> None:
-    """A compose service with only ``image:`` has no build: the doctor finds nothing to say
-    about it instead of failing on a Dockerfile that does not exist."""
-    config = stack_project(tmp_path, "p", service("db", tmp_path, build=False, image="pg:16"))
-    assert run_doctor(config, None, []) == []

@@ -37,15 +37,13 @@ _ENGINE_ERRORS: tuple[type[BaseException], ...] = (
 
 def run_doctor(project: ProjectConfig, engine: Engine | None, services: list[str]) -> list[Finding]:
     """Diagnose ``services`` (all when empty) of ``project``; ``engine`` None skips layers.
-    Image-only services (compose ``image:`` without ``build:``) have no build to diagnose.
 
     Raises ConfigError for an unknown service, DockerfileError for a Dockerfile or ignore file
     that cannot be read.
     """
     findings: list[Finding] = []
     for name in select(project, services):
-        if project.services[name].build:
-            findings.extend(diagnose(gather(project, project.services[name], engine)))
+        findings.extend(diagnose(gather(project, project.services[name], engine)))
     return sort_findings(findings)
 
 
