@@ -486,7 +486,8 @@ class Daemon:
         if work.action is Action.SYNC_RESTART:
             runtime.retiring.add(container.id)
             runtime.container = self.engine.restart_container(container.id, service.stop_timeout)
-            runtime.retiring.discard(container.id)
+            # the follow of the run before the restart takes the id out of ``retiring`` when
+            # its stream ends, which can be after the restart: not here, or it reports an exit
             self._follow_once(runtime, runtime.container, again=True)
         done = time.monotonic()
         self.out.info(

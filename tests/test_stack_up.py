@@ -298,3 +298,34 @@ def test_a_dependent_waits_out_a_failed_build_and_starts_once_it_is_fixed(
     up.wait_event("running", service="db", timeout=90)
     up.wait_event("running", service="web", timeout=90)
     assert [c.service for c in engine.containers(name)] == ["db", "web"]
+
+
+def test_a_restart_is_not_reported_as_an_exit_but_a_crash_after_it_is(
+    tmp_path: Path,
+    name: str,
+    engine: Engine,
+    test_labels: dict[str, str],
+    running: list[InProcessUp],
+) -> None:
+    """A restart rule's restart is devd's own doing: no "container exited" report, however
+    late the old run's log stream ends; the container exiting by itself afterwards is."""
+    write(
+        tmp_path,
+        "app/Dockerfile",
+        f"FROM {BUSYBOX}\nCOPY . /app\n"
+        'CMD ["sh", "-c", "while [ ! -f /tmp/crash ]; do sleep 0.1; done; exit 7"]\n',
+    )
+    rules = (WatchRule("restart", "app/restart.txt"),)
+    app = service("app", tmp_path, context="app", watch=rules, labels=test_labels, init=True)
+    up = InProcessUp(project(tmp_path, name, app), engine)
+    running.append(up)
+    up.wait_event("running", service="app", timeout=90)
+    for count in (1, 2, 3):
+        write(tmp_path, "app/restart.txt", f"{count}\n")
+        up.wait_event("synced", count=count, service="app", restarted=True)
+    [container] = engine.containers(name, "app")
+    engine.exec_in(container.id, ("touch", "/tmp/crash"))
+    exited = up.wait_event("container exited; not restarting it (save a change to rebuild)")
+    assert exited["exit_code"] == 7
+    exits = up.out.named("container exited; not restarting it (save a change to rebuild)")
+    assert len(exits) == 1
