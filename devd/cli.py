@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devd import __version__, commands, config, doctor, engine, keys, log
-from devd.classify import Classification, Kind, classify
+from devd import __version__, commands, config, doctor, engine, keys, log, rules
+from devd.classify import Classification
 from devd.daemon import Daemon
 from devd.errors import ConfigError, DevdError, EngineUnavailable
 from devd.output import Output
-from devd.project import build_view, relative
+from devd.project import relative, service_view
 
 EXIT_USAGE = 2
 
@@ -137,28 +137,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
             known = ", ".join(services)
             raise ConfigError(f"--service: no service {args.service!r} (services: {known})")
         services = {args.service: services[args.service]}
-    views = {name: build_view(project, s) for name, s in services.items() if s.build}
+    views = [(service, service_view(project, service)) for service in services.values()]
     paths = [relative(project.root, Path.cwd() / path) for path in args.paths]
-    results = [
-        classify(path, views[name]) if name in views else _image_only(path, services[name])
-        for path in paths
-        for name in services
-    ]
+    root = str(project.root)
+    results = [rules.explain(path, s, view, root) for path in paths for s, view in views]
     if args.json:
         print(json.dumps([result.as_dict() for result in results], indent=2))
     else:
         print(_table(results))
     return 0
-
-
-def _image_only(path: str, service: config.ServiceConfig) -> Classification:
-    """A service started from an image builds nothing: no file change affects its image."""
-    return Classification(
-        path,
-        service.name,
-        Kind.IGNORED,
-        f"service {service.name} has no build (runs image {service.image}): no file feeds it",
-    )
 
 
 def _output(project: config.ProjectConfig) -> Output:

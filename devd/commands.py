@@ -48,6 +48,9 @@ def build(
     daemon = Daemon(project, engine, out)
     failed = 0
     for name in services:
+        if not project.services[name].build:
+            out.info("image-only service: nothing to build", service=name)
+            continue
         runtime = daemon.prepare(name)
         started = time.monotonic()
         try:
@@ -78,9 +81,14 @@ def rebuild(
         return 0
     daemon = Daemon(project, engine, out)
     daemon.follow = False
+    daemon.prepare_resources()
     failed = 0
     for name in services:
+        if not project.services[name].build:
+            out.info("image-only service: nothing to build", service=name)
+            continue
         runtime = daemon.prepare(name)
+        runtime.started.set()  # one service at a time: no depends_on waits
         if not daemon.rebuild_now(runtime, manual(no_cache, time.monotonic())):
             failed += 1
     return 1 if failed else 0
@@ -103,7 +111,8 @@ def stop_running_up(project: ProjectConfig, out: Output) -> None:
 
 
 def down(project: ProjectConfig, engine: Engine, out: Output) -> int:
-    """``devd down``: stop and remove this project's containers (and nothing else)."""
+    """``devd down``: stop and remove this project's containers, then its networks (not its
+    named volumes, as compose keeps them); nothing that lacks the project's labels."""
     stop_running_up(project, out)
     containers = engine.containers(project.name)
     timeouts = {name: service.stop_timeout for name, service in project.services.items()}
@@ -115,7 +124,8 @@ def down(project: ProjectConfig, engine: Engine, out: Output) -> int:
         thread.start()
     for thread in threads:
         thread.join()
-    out.info("down", project=project.name, removed=[c.name for c in containers])
+    networks = engine.remove_project_networks(project.name)
+    out.info("down", project=project.name, removed=[c.name for c in containers], networks=networks)
     return 0
 
 
@@ -125,10 +135,12 @@ def _stop_and_remove(engine: Engine, container: ContainerInfo, timeout: float) -
 
 
 def clean(project: ProjectConfig, engine: Engine, out: Output) -> int:
-    """``devd clean``: ``down``, then remove every image this project's builds made."""
+    """``devd clean``: ``down``, then remove every image this project's builds made and the
+    project's named volumes."""
     down(project, engine, out)
     removed = engine.remove_project_images(project.name)
-    out.info("cleaned", project=project.name, images_removed=removed)
+    volumes = engine.remove_project_volumes(project.name)
+    out.info("cleaned", project=project.name, images_removed=removed, volumes_removed=volumes)
     return 0
 
 
@@ -147,7 +159,9 @@ def status(project: ProjectConfig, engine: Engine) -> list[dict[str, object]]:
                 "container": container.name if container else container_name(project.name, name),
                 "state": _state(container),
                 "image": container.image_id[7:19] if container else None,
-                "last_build": _last_build(last),
+                "last_build": _last_build(last)
+                if project.services[name].build
+                else f"image-only: {project.services[name].image}",
                 "last_build_at": last.get("at"),
                 "devd_up": pid if pid and pid > 0 else None,
             }

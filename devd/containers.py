@@ -44,10 +44,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import docker.errors
+import docker.types
 import requests.exceptions
 import urllib3.exceptions
 
-from devd.config import PortMapping
+from devd.config import Healthcheck, Mount, PortMapping
 from devd.errors import (
     ContainerGone,
     ContainerStartFailed,
@@ -87,7 +88,14 @@ class ContainerSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     command: tuple[str, ...] | None = None
     stop_timeout: float = 10.0
-    extra_labels: Mapping[str, str] = field(default_factory=dict)
+    extra_labels: Mapping[str, str] = field(default_factory=dict)  # devd's own labels win
+    entrypoint: tuple[str, ...] | None = None  # None: the image's
+    working_dir: str | None = None
+    user: str | None = None
+    init: bool = True
+    mounts: tuple[Mount, ...] = ()
+    network: str | None = None  # joined with the service name as alias; None: default bridge
+    healthcheck: Healthcheck | None = None  # None: the image's
 
     @property
     def labels(self) -> dict[str, str]:
@@ -106,6 +114,7 @@ class ContainerInfo:
     status: str
     exit_code: int | None
     started_at: str | None
+    health: str | None = None  # "starting", "healthy", "unhealthy"; None: no healthcheck
 
     @classmethod
     def from_inspect(cls, attrs: Mapping[str, Any]) -> ContainerInfo:
@@ -120,6 +129,7 @@ class ContainerInfo:
             status=status,
             exit_code=int(state["ExitCode"]) if status in ("exited", "dead") else None,
             started_at=started if started and started != _NEVER_STARTED else None,
+            health=(state.get("Health") or {}).get("Status"),
         )
 
 
@@ -248,14 +258,16 @@ class ContainerOps:
                 raise
 
     def _create(self, spec: ContainerSpec) -> str:
-        bindings: dict[str, list[tuple[str, int]]] = {}
+        bindings: dict[str, list[tuple[str, int | str]]] = {}
         for port in spec.ports:
             host_ip = (port.host_ip or "0.0.0.0").strip("[]")
             bindings.setdefault(f"{port.container}/{port.protocol}", []).append(
-                (host_ip, port.host)
+                (host_ip, port.host or "")  # "": the engine picks a free host port
             )
+        api = self.client.api
+        network = spec.network
         try:
-            created = self.client.api.create_container(
+            created = api.create_container(
                 image=spec.image,
                 command=list(spec.command) if spec.command is not None else None,
                 name=spec.name,
@@ -264,7 +276,21 @@ class ContainerOps:
                 ports=[tuple(key.split("/")) for key in bindings],
                 detach=True,
                 stop_timeout=_whole_seconds(spec.stop_timeout),
-                host_config=self.client.api.create_host_config(port_bindings=bindings, init=True),
+                entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
+                working_dir=spec.working_dir,
+                user=spec.user,
+                healthcheck=_healthcheck(spec.healthcheck),
+                networking_config=api.create_networking_config(
+                    {network: api.create_endpoint_config(aliases=[spec.service])}
+                )
+                if network
+                else None,
+                host_config=api.create_host_config(
+                    port_bindings=bindings,
+                    init=spec.init,
+                    mounts=[_mount(mount) for mount in spec.mounts] or None,
+                    network_mode=network,
+                ),
             )
         except docker.errors.ImageNotFound as error:
             raise ContainerStartFailed(
@@ -424,6 +450,18 @@ class ContainerOps:
                 f"deleting {', '.join(paths)} in container {_short(container_id)} failed "
                 f"(rm exited {code}): {said}"
             )
+
+    def exec_in(self, container_id: str, command: tuple[str, ...]) -> tuple[int | None, list[str]]:
+        """Run ``command`` in the running container (as its user, in its working directory);
+        its exit code and output lines. ContainerGone if the container is gone."""
+        with self._engine_call(f"running {list(command)} in container {_short(container_id)}"):
+            if not self._owned(container_id, "run a command in"):
+                raise ContainerGone(f"cannot exec in container {_short(container_id)}: it is gone")
+            exec_id = self.client.api.exec_create(container_id, list(command))["Id"]
+            output = self.client.api.exec_start(exec_id)
+            code = self.client.api.exec_inspect(exec_id).get("ExitCode")
+        text = output.decode("utf-8", errors="replace") if output else ""
+        return (int(code) if code is not None else None), text.splitlines()
 
     # --- logs -------------------------------------------------------------------------------
 
@@ -591,6 +629,29 @@ class ContainerOps:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _nanoseconds(seconds: float) -> int:
+    return round(seconds * 1_000_000_000)
+
+
+def _healthcheck(check: Healthcheck | None) -> dict[str, Any] | None:
+    """The engine's healthcheck config (its durations are nanoseconds)."""
+    if check is None:
+        return None
+    return {
+        "test": list(check.test),
+        "interval": _nanoseconds(check.interval_s),
+        "timeout": _nanoseconds(check.timeout_s),
+        "retries": check.retries,
+        "start_period": _nanoseconds(check.start_period_s),
+    }
+
+
+def _mount(mount: Mount) -> docker.types.Mount:
+    """A bind, named (or anonymous, empty source) volume, or tmpfs mount."""
+    source = mount.source or None if mount.kind != "tmpfs" else None
+    return docker.types.Mount(mount.target, source, type=mount.kind, read_only=mount.read_only)
 
 
 def _labels(attrs: Mapping[str, Any]) -> dict[str, str]:

@@ -30,14 +30,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from devd import envfile
-from devd.classify import BuildView, Kind, classify, subtree_ignored
+from devd import envfile, rules, stack
+from devd.classify import BuildView, classify
 from devd.config import ProjectConfig, ServiceConfig
 from devd.context import build_context
 from devd.engine import (
     BuildResult,
     ContainerInfo,
-    ContainerSpec,
     Engine,
     engine_address,
     owner_labels,
@@ -46,7 +45,7 @@ from devd.enginewatch import EngineWatch
 from devd.errors import BuildFailed, DevdError, EngineUnavailable
 from devd.output import Output
 from devd.plan import Action, Work, manual, plan
-from devd.project import build_view
+from devd.project import files_under, service_view
 from devd.scheduler import ServiceSchedule
 from devd.state import BuildRecord, RunLock, state_dir
 from devd.watch import Batch, watch
@@ -79,6 +78,8 @@ class ServiceRuntime:
     followed: str | None = None  # the container whose output is being printed
     retired: bool = False  # removed from the configuration while devd up runs
     outage_failed: bool = False  # its last work failed because the engine had gone
+    started: threading.Event = field(default_factory=threading.Event)  # first start done
+    start_failed: str | None = None  # why the first start failed (its dependents give up)
 
 
 class Daemon:
@@ -136,12 +137,15 @@ class Daemon:
     def prepare(self, name: str) -> ServiceRuntime:
         """Read service ``name``'s build definition and find its container, if it has one."""
         service = self.project.services[name]
-        runtime = ServiceRuntime(service, build_view(self.project, service))
+        runtime = ServiceRuntime(service, service_view(self.project, service))
         runtime.container = self._existing_container(name)
         self.services[name] = runtime
         return runtime
 
     def startup(self) -> None:
+        stack.start_order(self.project.services)  # rejects unknown dependencies and cycles
+        stack.check_images(self.project, self.engine.image_id)
+        self.prepare_resources()
         for name in self.project.services:
             self.prepare(name)
         for runtime in self.services.values():
@@ -189,8 +193,8 @@ class Daemon:
 
     def _plan(self, runtime: ServiceRuntime, batch: Batch) -> None:
         service = runtime.config
-        changes = [classify(path, runtime.view) for path in sorted(batch.paths)]
-        work = plan(changes, service.code_action, service.dockerfile_no_cache, now=batch.first_seen)
+        root = str(self.project.root)
+        work = rules.plan_batch(batch.paths, service, runtime.view, root, now=batch.first_seen)
         if work.empty:
             self.out.debug("ignored", service=service.name, paths=sorted(batch.paths)[:10])
             return
@@ -200,7 +204,9 @@ class Daemon:
         """An early look at a batch still open: a sync service copies its code changes in now
         (without a restart); the final batch does the rest and copies nothing twice."""
         service = runtime.config
-        if service.code_action not in ("sync", "sync-restart"):
+        if service.code_action not in ("sync", "sync-restart") or not service.build:
+            return
+        if service.watch is not None:  # develop.watch rules decide, on the final batch
             return
         changes = [classify(path, runtime.view) for path in sorted(batch.paths)]
         work = plan(changes, "sync", service.dockerfile_no_cache, now=batch.first_seen)
@@ -219,12 +225,16 @@ class Daemon:
         if path in CONFIG_FILES and self.loader is not None:
             return True
         services = list(self.services.values())
-        return any(classify(path, r.view).kind is not Kind.IGNORED for r in services)
+        root = str(self.project.root)
+        return any(rules.relevant(path, r.config, r.view, root) for r in services)
 
     def _prunable(self, directory: str) -> bool:
         """Whether no service can care about anything under ``directory`` (it gets no watch)."""
         services = list(self.services.values())
-        return bool(services) and all(subtree_ignored(directory, r.view) for r in services)
+        root = str(self.project.root)
+        return bool(services) and all(
+            rules.prunable(directory, r.config, r.view, root) for r in services
+        )
 
     def _watch(self) -> None:
         try:
@@ -287,7 +297,7 @@ class Daemon:
         runtime = self.services[name]
         service = self.project.services[name]
         try:
-            view = build_view(self.project, service)
+            view = service_view(self.project, service)
         except DevdError as error:
             self.out.error("service keeps its old configuration", service=name, error=str(error))
             return
@@ -372,6 +382,17 @@ class Daemon:
         return False
 
     def _act(self, runtime: ServiceRuntime, work: Work) -> bool:
+        """Do ``work``; whether it succeeded. The first success marks the service started
+        (its dependents may start); a first failure tells them it will not."""
+        try:
+            ok = self._do(runtime, work)
+        except DevdError as error:
+            self._first_start(runtime, False, str(error))
+            raise
+        self._first_start(runtime, ok, "its build failed")
+        return ok
+
+    def _do(self, runtime: ServiceRuntime, work: Work) -> bool:
         """Do ``work``; whether it succeeded (an invalid definition or a failed build: no)."""
         self.record.record_cycle(  # devd doctor reads this history (manifest churn)
             runtime.config.name,
@@ -384,11 +405,17 @@ class Daemon:
         if work.action in (Action.SYNC, Action.SYNC_RESTART) and running:
             self._sync(runtime, work)
             return True
-        return self.rebuild_now(runtime, work)
+        if runtime.config.build:
+            ok = self.rebuild_now(runtime, work)
+        else:
+            ok = self._run_image(runtime, work)
+        if ok and work.execs:  # sync+exec matched in a batch that rebuilt: compose runs it too
+            self._run_execs(runtime, work.execs)
+        return ok
 
     def _reload(self, runtime: ServiceRuntime) -> bool:
         try:
-            runtime.view = build_view(self.project, runtime.config)
+            runtime.view = service_view(self.project, runtime.config)
         except DevdError as error:
             self.out.error(
                 "definition invalid; keeping the running container",
@@ -491,16 +518,15 @@ class Daemon:
 
     def _replace(self, runtime: ServiceRuntime, image_id: str) -> bool:
         service = runtime.config
-        spec = ContainerSpec(
+        spec = stack.container_spec(
+            self.project,
+            service,
             name=container_name(self.project.name, service.name),
             image=image_id,
-            project=self.project.name,
-            service=service.name,
-            ports=service.ports,
             environment=self._environment(service),
-            command=service.command,
-            stop_timeout=service.stop_timeout,
         )
+        if not runtime.started.is_set() and not self._dependencies_ready(runtime):
+            return False
         with self._replace_lock:
             if self.stop.is_set():
                 return False
@@ -524,20 +550,26 @@ class Daemon:
         assert container is not None
         started = time.monotonic()
         files: dict[str, Path | None] = {}
-        for change in work.changes.values():
-            assert change.destination is not None
-            host = self.project.root / change.path
-            files[change.destination] = host if host.exists() or host.is_symlink() else None
+        for destination, path in work.sync_files().items():
+            host = self.project.root / path
+            if host.is_dir() and not host.is_symlink():
+                continue  # a new directory: its files are in the batch themselves
+            files[destination] = host if host.exists() or host.is_symlink() else None
         sent = self.engine.put_files(container.id, files)
         synced = time.monotonic()
-        if work.action is Action.SYNC and (not sent or service.code_action == "sync-restart"):
+        if (
+            work.action is Action.SYNC
+            and not work.by_rules
+            and (not sent or service.code_action == "sync-restart")
+        ):
             # nothing new, or an early copy the final batch's sync-restart will report
             self.out.debug("copied", service=service.name, files=len(files), sent=sent)
             return
         if work.action is Action.SYNC_RESTART:
             runtime.retiring.add(container.id)
             runtime.container = self.engine.restart_container(container.id, service.stop_timeout)
-            runtime.retiring.discard(container.id)
+            # the follow of the run before the restart takes the id out of ``retiring`` when
+            # its stream ends, which can be after the restart: not here, or it reports an exit
             self._follow_once(runtime, runtime.container, again=True)
         done = time.monotonic()
         self.out.info(
@@ -550,6 +582,87 @@ class Daemon:
             restart_s=round(done - synced, 2),
             total_s=round(done - (work.first_seen or started), 2),
         )
+        self._run_execs(runtime, work.execs)
+
+    # -- the stack (compose projects): resources, image-only services, start order -------
+
+    def prepare_resources(self) -> None:
+        """Create (or reuse) the project's network and named volumes, devd's labels on them."""
+        if self.project.network is not None:
+            self.engine.ensure_network(self.project.network, self.project.name)
+        for volume in self.project.volumes:
+            self.engine.ensure_volume(volume, self.project.name)
+
+    def _run_image(self, runtime: ServiceRuntime, work: Work) -> bool:
+        """An image-only service: (re)start its container from its image, nothing built."""
+        service = runtime.config
+        started = time.monotonic()
+        image_id = stack.image_of(service, self.engine.image_id)
+        current = runtime.container
+        running = current is not None and current.status == "running"
+        if current is not None and running and current.image_id == image_id and not work.recreate:
+            self._follow_once(runtime, current)
+            return True
+        if not self._replace(runtime, image_id):
+            return False
+        self.out.info(
+            "running",
+            service=service.name,
+            trigger=work.trigger,
+            image=service.image,
+            restart_s=round(time.monotonic() - started, 2),
+        )
+        return True
+
+    def _dependencies_ready(self, runtime: ServiceRuntime) -> bool:
+        """Before a service's first start: wait for what it depends on (False: devd stops)."""
+        if not runtime.config.depends_on:
+            return True
+        waits = stack.Waits(_Probe(self), self.stop, time.monotonic, self.project.services)
+        names = [d.service for d in runtime.config.depends_on]
+        self.out.info("waiting for dependencies", service=runtime.config.name, on=names)
+        return waits.ready(runtime.config)
+
+    def _first_start(self, runtime: ServiceRuntime, ok: bool, reason: str) -> None:
+        if runtime.started.is_set():
+            return
+        if not ok or runtime.container is None:
+            runtime.start_failed = reason
+            return
+        runtime.start_failed = None
+        runtime.started.set()
+        self._initial_sync(runtime)
+        name = runtime.config.name
+        for other in list(self.services.values()):  # dependents that gave up: try again now
+            needs = {d.service for d in other.config.depends_on}
+            if other.start_failed is not None and name in needs:
+                other.start_failed = None
+                self._submit(other, manual(False, time.monotonic(), label=f"{name} started"))
+
+    def _initial_sync(self, runtime: ServiceRuntime) -> None:
+        """develop.watch ``initial_sync``: copy the rules' trees into the new container."""
+        service, container = runtime.config, runtime.container
+        if not service.watch or container is None:
+            return
+        root = self.project.root
+        wanted = {i: r.path for i, r in enumerate(service.watch) if r.initial_sync}
+        files = {index: files_under(root, path) for index, path in wanted.items()}
+        copies = rules.initial_sync(service, runtime.view, str(root), files)
+        if copies:
+            self.engine.put_files(container.id, {c: root / p for c, p in copies.items()})
+            self.out.info("initial sync", service=service.name, files=len(copies))
+
+    def _run_execs(self, runtime: ServiceRuntime, commands: tuple[tuple[str, ...], ...]) -> None:
+        """develop.watch ``sync+exec``: run each command in the container, report its exit."""
+        container = runtime.container
+        for command in commands:
+            if container is None:
+                return
+            code, lines = self.engine.exec_in(container.id, command)
+            for line in lines:
+                self.out.line(runtime.config.name, line, stream="exec")
+            report = self.out.info if code == 0 else self.out.error
+            report("exec", service=runtime.config.name, command=list(command), exit_code=code)
 
     # -- containers -----------------------------------------------------------------------
 
@@ -696,3 +809,21 @@ class _EarlyRetire:
             )
             return
         daemon._follow_once(runtime, runtime.container, again=True)
+
+
+class _Probe:
+    """What the dependency waits (devd.stack) see of the running services."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def started(self, service: str) -> ContainerInfo | None:
+        runtime = self.daemon.services.get(service)
+        return runtime.container if runtime is not None and runtime.started.is_set() else None
+
+    def failed(self, service: str) -> str | None:
+        runtime = self.daemon.services.get(service)
+        return runtime.start_failed if runtime is not None else "it is not configured"
+
+    def inspect(self, container_id: str) -> ContainerInfo | None:
+        return self.daemon.engine.container(container_id)

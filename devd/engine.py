@@ -51,12 +51,12 @@ from devd.containers import (
     LABEL_PROJECT,
     LABEL_SERVICE,
     ContainerInfo,
-    ContainerOps,
     ContainerSpec,
     owner_labels,
 )
 from devd.context import ContextArchive
 from devd.errors import BuildFailed, EngineUnavailable, one_line
+from devd.resources import ResourceOps
 
 __all__ = [
     "BUILD_IDLE_TIMEOUT",
@@ -219,9 +219,10 @@ def _root_reason(error: BaseException) -> str:
     return one_line(str(root))
 
 
-class Engine(ContainerOps):
+class Engine(ResourceOps):
     """A connected engine. ``client`` is the docker-py client, for what this adapter lacks.
-    The container and image operations come from :class:`devd.containers.ContainerOps`.
+    The container and image operations come from :class:`devd.containers.ContainerOps`, the
+    network and volume ones from :class:`devd.resources.ResourceOps`.
 
     ``build_idle_timeout`` (seconds, None: wait forever) bounds how long a build may go
     without any output from the engine: a stuck engine then fails the build instead of

@@ -51,6 +51,24 @@ class ContainerStartFailed(DevdError):
     """A service's new container could not be created or started (port taken, bad command...)."""
 
 
+class ForeignResource(DevdError):
+    """A network or volume with the name devd would give it exists without this project's
+    ``devd.project`` label; devd leaves it alone."""
+
+    exit_code = 2
+
+
+class ImageMissing(DevdError):
+    """An image-only service's image is not in the engine, and devd does not pull."""
+
+    exit_code = 2
+
+
+class DependencyFailed(DevdError):
+    """A service could not start because a service it depends on did not become ready
+    (unhealthy, exited, failed to build or start, or not ready in time)."""
+
+
 class ContainerGone(DevdError):
     """The container an operation needs no longer exists."""
 

@@ -45,6 +45,11 @@ class Work:
     label: str | None = None  # what asked for work that no change triggered ("start")
     recreate: bool = False  # replace the container even if the image is unchanged (new config)
     generation: int = 0  # save counter of the newest change folded in (0: none counted)
+    # develop.watch rules decided (devd.rules): the files to sync (container path ->
+    # project-relative path) and the commands to run after the sync, each once
+    syncs: Mapping[str, str] = field(default_factory=dict)
+    execs: tuple[tuple[str, ...], ...] = ()
+    by_rules: bool = False
 
     @property
     def empty(self) -> bool:
@@ -63,7 +68,17 @@ class Work:
             label=other.label or self.label,
             recreate=self.recreate or other.recreate,
             generation=max(self.generation, other.generation),
+            syncs={**self.syncs, **other.syncs},
+            execs=self.execs + tuple(c for c in other.execs if c not in self.execs),
+            by_rules=self.by_rules or other.by_rules,
         )
+
+    def sync_files(self) -> dict[str, str]:
+        """What a sync copies: container path -> project-relative path (rules' targets, or
+        where the Dockerfile's COPY puts each code change)."""
+        if self.by_rules:
+            return dict(self.syncs)
+        return {c.destination: c.path for c in self.changes.values() if c.destination}
 
     @property
     def trigger(self) -> str:

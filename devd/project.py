@@ -83,3 +83,36 @@ def build_view(project: ProjectConfig, service: ServiceConfig) -> BuildView:
         watch_ignore=IgnoreRules(project.ignore),
         unused_ignore_file=relative(root, default_ignore) if applying != default_ignore else None,
     )
+
+
+def image_view(project: ProjectConfig, service: ServiceConfig) -> BuildView:
+    """An image-only service's view: nothing of the project is built into it."""
+    image = service.image or "scratch"
+    return BuildView(
+        service=service.name,
+        context="",
+        dockerfile_path="",
+        dockerfile=dockerfile.parse(f"FROM {image}\n", f"image {image}", {}),
+        target=None,
+        ignore_file="",
+        ignore_rules=IgnoreRules(()),
+        watch_ignore=IgnoreRules(project.ignore),
+    )
+
+
+def service_view(project: ProjectConfig, service: ServiceConfig) -> BuildView:
+    """``build_view`` for a service that is built, ``image_view`` for an image-only one."""
+    return build_view(project, service) if service.build else image_view(project, service)
+
+
+def files_under(root: Path, relative_dir: str) -> list[str]:
+    """Every file (or symlink) under project-relative ``relative_dir``, project-relative;
+    [] when it does not exist; just it when it is a file."""
+    start = root / relative_dir if relative_dir else root
+    if start.is_file() or start.is_symlink():
+        return [relative(root, start)]
+    found = []
+    for directory, _, names in os.walk(start):
+        for name in names:
+            found.append(relative(root, Path(directory) / name))
+    return sorted(found)

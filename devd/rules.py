@@ -1,0 +1,230 @@
+"""``develop.watch`` rules: what a changed path means for a service that has them. Pure.
+
+Compose's semantics (``docker compose watch``, pkg/compose/watch.go), which devd follows so a
+project that works there works here unchanged:
+
+- a rule matches a path under its ``path`` (or the path itself) unless it is ignored: by the
+  build context's ignore file (the one that applies to the Dockerfile; image-only services
+  have none), by devd's own ignore list (editor temp files, ``.git``: compose's ephemeral and
+  ``.git/`` matchers), or by the rule's ``ignore`` patterns (relative to its ``path``); when
+  the rule has ``include`` patterns (relative to its ``path``), only paths they match count;
+- **every** rule that matches applies, not only the first: a batch rebuilds if any match says
+  ``rebuild``; otherwise files matched by ``sync``/``sync+restart``/``sync+exec`` rules are
+  copied to ``target`` joined with the path below the rule's ``path`` (deleted there when gone
+  on the host), then the container restarts if any match says ``restart``/``sync+restart``,
+  then each matched ``sync+exec`` rule's command runs once (after a rebuild too, in the new
+  container);
+- ``sync`` rules whose ``path`` lies in a bind mount of the service are skipped (the mount
+  shows the change already); ``initial_sync`` copies a sync rule's whole tree at start
+  (without the ignored files, the Dockerfile and compose files).
+
+A service without rules (``watch`` None) is decided by devd's classification
+(:mod:`devd.classify`); an image-only service without rules ignores every change.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from devd.classify import BuildView, Classification, Kind, classify, normalise, subtree_ignored
+from devd.config import ServiceConfig, WatchRule
+from devd.ignore import IgnoreRules
+from devd.plan import Action, Work, plan
+
+SYNCING = frozenset({"sync", "sync+restart", "sync+exec"})
+RESTARTING = frozenset({"restart", "sync+restart"})
+# never copied by an initial sync (compose: the Dockerfile and compose files, by file name)
+DEFINITION_FILES = ("Dockerfile", "*compose*.y*ml")
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """Rule number ``index`` of a service matched a path; ``container_path`` is where a sync
+    puts it (None: the rule does not sync, or has no ``target``)."""
+
+    index: int
+    rule: WatchRule
+    container_path: str | None
+
+
+@functools.lru_cache(maxsize=512)
+def _patterns(patterns: tuple[str, ...]) -> IgnoreRules:
+    return IgnoreRules(patterns)
+
+
+def _below(path: str, directory: str) -> str | None:
+    """``path`` relative to ``directory`` ("" when equal); None when not under it."""
+    if directory == "":
+        return path
+    if path == directory:
+        return ""
+    if path.startswith(directory + "/"):
+        return path[len(directory) + 1 :]
+    return None
+
+
+def _ignored(path: str, rule_relative: str, rule: WatchRule, view: BuildView | None) -> bool:
+    if view is not None:
+        if view.watch_ignore.excludes(path):
+            return True
+        in_context = _below(path, view.context)
+        if in_context and view.ignore_rules.excludes(in_context):
+            return True
+    name = rule_relative or PurePosixPath(path).name
+    if rule.include and not _patterns(rule.include).excludes(name):
+        return True  # include: only what the patterns match counts ("excludes" = matches)
+    return bool(rule.ignore) and _patterns(rule.ignore).excludes(name)
+
+
+def match_rule(index: int, rule: WatchRule, path: str, view: BuildView | None) -> RuleMatch | None:
+    """Whether ``rule`` applies to project-relative ``path``, and where a sync puts it."""
+    path = normalise(path)
+    relative = _below(path, normalise(rule.path))
+    if relative is None or _ignored(path, relative, rule, view):
+        return None
+    target = None
+    if rule.action in SYNCING and rule.target:
+        target = posixpath.join(rule.target, relative) if relative else rule.target
+    return RuleMatch(index, rule, target)
+
+
+def active_rules(service: ServiceConfig, root: str) -> list[tuple[int, WatchRule]]:
+    """The service's rules that devd follows: all but sync rules inside a bind mount."""
+    binds = [m.source for m in service.volumes if m.kind == "bind"]
+    active = []
+    for index, rule in enumerate(service.watch or ()):
+        absolute = posixpath.join(root, normalise(rule.path))
+        mounted = any(_below(absolute, source.rstrip("/")) is not None for source in binds)
+        if not (mounted and rule.action in SYNCING):
+            active.append((index, rule))
+    return active
+
+
+def matches(
+    path: str, service: ServiceConfig, view: BuildView | None, root: str
+) -> list[RuleMatch]:
+    """Every rule of ``service`` that applies to ``path``, in the order written."""
+    found = (match_rule(i, rule, path, view) for i, rule in active_rules(service, root))
+    return [m for m in found if m is not None]
+
+
+def _explain_matches(path: str, service: str, found: list[RuleMatch]) -> Classification:
+    if not found:
+        return Classification(path, service, Kind.IGNORED, "matched by no develop.watch rule")
+    parts = []
+    for m in found:
+        where = f" to {m.container_path}" if m.container_path else ""
+        parts.append(f"develop.watch[{m.index}] {m.rule.action} (path {m.rule.path or '.'}){where}")
+    rebuild = any(m.rule.action == "rebuild" for m in found)
+    destination = next((m.container_path for m in found if m.container_path), None)
+    kind = Kind.DEPENDENCY if rebuild else Kind.CODE
+    return Classification(path, service, kind, "; ".join(parts), destination=destination)
+
+
+def explain(path: str, service: ServiceConfig, view: BuildView, root: str) -> Classification:
+    """What ``path`` means for ``service``: its develop.watch rules decide when it has them;
+    else devd's classification, or nothing for an image-only service."""
+    if service.watch is not None:
+        return _explain_matches(normalise(path), service.name, matches(path, service, view, root))
+    if not service.build:
+        reason = (
+            f"service {service.name} has no build (runs image {service.image}): no file feeds it"
+        )
+        return Classification(normalise(path), service.name, Kind.IGNORED, reason)
+    return classify(path, view)
+
+
+def relevant(path: str, service: ServiceConfig, view: BuildView, root: str) -> bool:
+    """Whether a change to ``path`` could call for work on ``service``."""
+    if service.watch is not None:
+        return bool(matches(path, service, view, root))
+    return service.build and classify(path, view).kind is not Kind.IGNORED
+
+
+def prunable(directory: str, service: ServiceConfig, view: BuildView, root: str) -> bool:
+    """Whether no change under ``directory`` can matter to ``service`` (no watch needed)."""
+    if service.watch is not None:
+        directory = normalise(directory)
+        if view.watch_ignore.excludes_tree(directory):
+            return True
+        return not any(
+            _below(normalise(rule.path), directory) is not None
+            or _below(directory, normalise(rule.path)) is not None
+            for _, rule in active_rules(service, root)
+        )
+    return not service.build or subtree_ignored(directory, view)
+
+
+def plan_batch(
+    paths: Iterable[str], service: ServiceConfig, view: BuildView, root: str, now: float | None
+) -> Work:
+    """The work a batch of changed paths calls for on ``service`` (``Work()``: none)."""
+    if service.watch is None:
+        if not service.build:
+            return Work()
+        classified = [classify(path, view) for path in sorted(paths)]
+        return plan(classified, service.code_action, service.dockerfile_no_cache, now=now)
+    changes: dict[str, Classification] = {}
+    syncs: dict[str, str] = {}
+    execs: list[tuple[str, ...]] = []
+    actions: set[str] = set()
+    for path in sorted(paths):
+        found = matches(path, service, view, root)
+        if not found:
+            continue
+        changes[normalise(path)] = _explain_matches(normalise(path), service.name, found)
+        for m in found:
+            actions.add(m.rule.action)
+            if m.container_path is not None:
+                syncs[m.container_path] = normalise(path)
+            command = m.rule.exec_command if m.rule.action == "sync+exec" else None
+            if command and command not in execs:
+                execs.append(command)
+    if not changes:
+        return Work()
+    return Work(
+        changes=changes,
+        kind=max(c.kind for c in changes.values()),
+        action=_action(actions),
+        first_seen=now,
+        syncs=syncs,
+        execs=tuple(execs),
+        by_rules=True,
+    )
+
+
+def _action(actions: set[str]) -> Action:
+    if "rebuild" in actions:
+        return Action.REBUILD
+    if actions & RESTARTING:
+        return Action.SYNC_RESTART
+    return Action.SYNC
+
+
+def initial_sync(
+    service: ServiceConfig, view: BuildView | None, root: str, files: Mapping[int, Iterable[str]]
+) -> dict[str, str]:
+    """What ``initial_sync`` copies at start: container path -> project-relative path, for
+    the files (``files[index]``: every file under rule ``index``'s path) of the service's
+    sync and sync+restart rules that ask for it."""
+    copies: dict[str, str] = {}
+    for index, rule in active_rules(service, root):
+        if not rule.initial_sync or rule.action not in ("sync", "sync+restart"):
+            continue
+        for path in files.get(index, ()):
+            if _definition_file(PurePosixPath(path).name, service):
+                continue
+            found = match_rule(index, rule, path, view)
+            if found is not None and found.container_path is not None:
+                copies[found.container_path] = normalise(path)
+    return copies
+
+
+def _definition_file(name: str, service: ServiceConfig) -> bool:
+    patterns = (*DEFINITION_FILES, service.dockerfile.name) if service.build else DEFINITION_FILES
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)

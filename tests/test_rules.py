@@ -1,0 +1,189 @@
+"""develop.watch rules (devd.rules): compose's matching and planning, without an engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devd.classify import BuildView, Kind
+from devd.config import Mount, ServiceConfig, WatchRule
+from devd.plan import Action
+from devd.project import service_view
+from devd.rules import explain, initial_sync, matches, plan_batch, prunable, relevant
+from tests.stackdriver import project, service
+
+DOCKERFILE = "FROM devd-busybox:latest\nCOPY . /app\n"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / ".dockerignore").write_text("**/*.log\nsecret/\n")
+    return tmp_path
+
+
+def view_of(root: Path, svc: ServiceConfig) -> BuildView:
+    return service_view(project(root, "p", svc), svc)
+
+
+def ruled(root: Path, *rules: WatchRule, **fields: object) -> tuple[ServiceConfig, BuildView]:
+    svc = service("app", root, watch=rules, **fields)
+    return svc, view_of(root, svc)
+
+
+def test_sync_maps_the_path_below_the_rule_under_target(root: Path) -> None:
+    """A sync rule puts src/a/b.py at <target>/a/b.py; a path outside the rule is no match."""
+    svc, view = ruled(root, WatchRule("sync", "src", target="/app/src"))
+    [found] = matches("src/a/b.py", svc, view, str(root))
+    assert found.container_path == "/app/src/a/b.py"
+    assert matches("srcx/b.py", svc, view, str(root)) == []
+    assert matches("other/b.py", svc, view, str(root)) == []
+
+
+def test_a_rule_on_a_file_syncs_it_to_target_itself(root: Path) -> None:
+    """path naming one file: the file itself goes to target."""
+    svc, view = ruled(root, WatchRule("sync", "conf/app.ini", target="/etc/app.ini"))
+    [found] = matches("conf/app.ini", svc, view, str(root))
+    assert found.container_path == "/etc/app.ini"
+
+
+def test_ignore_patterns_are_relative_to_the_rule_path(root: Path) -> None:
+    """ignore: node_modules/ under the rule's path excludes everything below it."""
+    svc, view = ruled(
+        root, WatchRule("sync", "web", target="/w", ignore=("node_modules/", "*.tmpl"))
+    )
+    assert matches("web/node_modules/x/y.js", svc, view, str(root)) == []
+    assert matches("web/page.tmpl", svc, view, str(root)) == []
+    assert matches("web/page.html", svc, view, str(root)) != []
+
+
+def test_include_keeps_only_what_it_matches(root: Path) -> None:
+    """include: only paths the patterns match (relative to the rule's path) count."""
+    svc, view = ruled(root, WatchRule("sync", "web", target="/w", include=("*.html",)))
+    assert matches("web/index.html", svc, view, str(root)) != []
+    assert matches("web/index.css", svc, view, str(root)) == []
+
+
+def test_the_build_contexts_dockerignore_and_devds_ignore_list_apply(root: Path) -> None:
+    """What .dockerignore excludes, and editor temp files, never match a rule."""
+    svc, view = ruled(root, WatchRule("sync", "", target="/app"))
+    assert matches("debug.log", svc, view, str(root)) == []
+    assert matches("secret/key", svc, view, str(root)) == []
+    assert matches("src/.main.py.swp", svc, view, str(root)) == []
+    assert matches("src/main.py", svc, view, str(root)) != []
+
+
+def test_every_matching_rule_applies_and_rebuild_wins(root: Path) -> None:
+    """Two rules matching one batch: the sync is kept, and a rebuild match makes it a rebuild
+    (compose applies all matches, rebuild first)."""
+    rules = (WatchRule("sync", "src", target="/app/src"), WatchRule("rebuild", "src/deps"))
+    svc, view = ruled(root, *rules)
+    work = plan_batch(["src/main.py"], svc, view, str(root), now=1.0)
+    assert work.action is Action.SYNC
+    assert work.syncs == {"/app/src/main.py": "src/main.py"}
+    work = plan_batch(["src/main.py", "src/deps/req.txt"], svc, view, str(root), now=1.0)
+    assert work.action is Action.REBUILD
+    assert work.changes["src/deps/req.txt"].kind is Kind.DEPENDENCY
+
+
+def test_restart_and_sync_restart_restart_and_exec_runs_once(root: Path) -> None:
+    """restart alone restarts without files; sync+exec syncs then runs its command once for
+    a batch of many files."""
+    rules = (
+        WatchRule("restart", "conf"),
+        WatchRule("sync+exec", "hooks", target="/h", exec_command=("sh", "-c", "run")),
+    )
+    svc, view = ruled(root, *rules)
+    restart = plan_batch(["conf/a.ini"], svc, view, str(root), now=None)
+    assert restart.action is Action.SYNC_RESTART
+    assert restart.sync_files() == {}
+    execs = plan_batch(["hooks/a", "hooks/b"], svc, view, str(root), now=None)
+    assert execs.action is Action.SYNC
+    assert execs.execs == (("sh", "-c", "run"),)
+    assert execs.sync_files() == {"/h/a": "hooks/a", "/h/b": "hooks/b"}
+    merged = restart.merge(execs).merge(execs)
+    assert merged.action is Action.SYNC_RESTART
+    assert merged.execs == (("sh", "-c", "run"),)
+
+
+def test_no_rule_matching_is_no_work_and_explained(root: Path) -> None:
+    """A path no rule matches is ignored, and explain says so; one that matches names the
+    rule, its action and the target."""
+    svc, view = ruled(root, WatchRule("sync", "src", target="/app/src"))
+    assert plan_batch(["README.md"], svc, view, str(root), now=None).empty
+    assert explain("README.md", svc, view, str(root)).kind is Kind.IGNORED
+    said = explain("src/x.py", svc, view, str(root))
+    assert said.kind is Kind.CODE
+    assert "develop.watch[0] sync" in said.reason
+    assert said.destination == "/app/src/x.py"
+
+
+def test_sync_rule_inside_a_bind_mount_is_skipped(root: Path) -> None:
+    """A sync rule whose path a bind mount covers is not followed (compose skips it); a
+    rebuild rule there still is."""
+    mount = Mount("bind", str(root / "src"), "/app/src")
+    rules = (WatchRule("sync", "src", target="/app/src"), WatchRule("rebuild", "src/req.txt"))
+    svc, view = ruled(root, *rules, volumes=(mount,))
+    assert plan_batch(["src/a.py"], svc, view, str(root), now=None).empty
+    assert plan_batch(["src/req.txt"], svc, view, str(root), now=None).action is Action.REBUILD
+
+
+def test_services_without_rules_follow_classification(root: Path) -> None:
+    """watch None: devd's classification decides (a code change rebuilds by default)."""
+    svc = service("app", root)
+    view = view_of(root, svc)
+    work = plan_batch(["main.py"], svc, view, str(root), now=None)
+    assert work.action is Action.REBUILD
+    assert work.kind is Kind.CODE
+    assert not work.by_rules
+
+
+def test_image_only_service_without_rules_ignores_everything(root: Path) -> None:
+    """An image-only service has nothing to build: every change is ignored, explained."""
+    svc = service("db", root, build=False, image="devd-busybox:latest")
+    view = view_of(root, svc)
+    assert plan_batch(["Dockerfile", ".dockerignore"], svc, view, str(root), now=None).empty
+    said = explain(".dockerignore", svc, view, str(root))
+    assert said.kind is Kind.IGNORED
+    assert (
+        said.reason == "service db has no build (runs image devd-busybox:latest): no file feeds it"
+    )
+    assert not relevant("main.py", svc, view, str(root))
+    assert prunable("src", svc, view, str(root))
+
+
+def test_image_only_service_with_rules_follows_them(root: Path) -> None:
+    """An image-only service's sync rule works (no dockerignore applies to it)."""
+    svc = service(
+        "web", root, build=False, image="x", watch=(WatchRule("sync", "www", target="/srv"),)
+    )
+    view = view_of(root, svc)
+    work = plan_batch(["www/a.log"], svc, view, str(root), now=None)
+    assert work.syncs == {"/srv/a.log": "www/a.log"}
+
+
+def test_rule_services_prune_only_trees_no_rule_reaches(root: Path) -> None:
+    """A directory is unwatched for a ruled service only when no rule path overlaps it."""
+    svc, view = ruled(root, WatchRule("sync", "web/src", target="/s"))
+    assert prunable("docs", svc, view, str(root))
+    assert not prunable("web", svc, view, str(root))
+    assert not prunable("web/src/deep", svc, view, str(root))
+    assert prunable("web/.git", svc, view, str(root))
+
+
+def test_initial_sync_copies_the_rule_tree_without_ignored_and_definition_files(
+    root: Path,
+) -> None:
+    """initial_sync: each file under the rule path, minus ignored ones and the Dockerfile /
+    compose files; rules without initial_sync and non-sync rules copy nothing."""
+    rules = (
+        WatchRule("sync", "", target="/app", initial_sync=True, ignore=("tmp/",)),
+        WatchRule("sync", "other", target="/o"),
+        WatchRule("rebuild", "x", initial_sync=True),
+    )
+    svc, view = ruled(root, *rules)
+    definitions = ["Dockerfile", "compose.yaml", "docker-compose.dev.yml"]
+    files = {0: [*definitions, "a.py", "tmp/t", "b.log", "src/c.py"], 1: ["o"]}
+    copies = initial_sync(svc, view, str(root), files)
+    assert copies == {"/app/a.py": "a.py", "/app/src/c.py": "src/c.py"}
