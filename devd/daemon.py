@@ -21,6 +21,7 @@ failed because of the outage is done again with every save since, and nothing is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -42,7 +43,7 @@ from devd.engine import (
     owner_labels,
 )
 from devd.enginewatch import EngineWatch
-from devd.errors import BuildFailed, DevdError, EngineUnavailable
+from devd.errors import BuildContextError, BuildFailed, DevdError, EngineUnavailable
 from devd.output import Output
 from devd.plan import Action, Work, manual, plan
 from devd.project import files_under, service_view
@@ -434,7 +435,7 @@ class Daemon:
         )
         try:
             result = self.build_image(runtime, work.no_cache)
-        except BuildFailed as error:
+        except (BuildFailed, BuildContextError) as error:
             self.report_build_failure(runtime, work, error)
             return False
         built = time.monotonic()
@@ -502,17 +503,27 @@ class Daemon:
         finally:
             retire.join()
 
-    def report_build_failure(self, runtime: ServiceRuntime, work: Work, error: BuildFailed) -> None:
+    def report_build_failure(
+        self, runtime: ServiceRuntime, work: Work, error: BuildFailed | BuildContextError
+    ) -> None:
+        """Say the build failed and whether the previous container still serves (asked of the
+        engine: an outage or an early stop may have ended it)."""
         service = runtime.config.name
         self.record.write(service, ok=False, error=str(error))
-        for line in error.output:
+        output = error.output if isinstance(error, BuildFailed) else ()
+        for line in output:
             self.out.line(service, line, stream="build")
-        kept = runtime.container is not None and runtime.container.status == "running"
+        current = runtime.container
+        kept = False
+        if current is not None and self.engine_watch.check():
+            with contextlib.suppress(DevdError):
+                now = self.engine.container(current.id)
+                kept = now is not None and now.status == "running"
         self.out.error(
             "build failed; previous container still running" if kept else "build failed",
             service=service,
             trigger=work.trigger,
-            step=error.step,
+            step=error.step if isinstance(error, BuildFailed) else None,
             error=str(error),
         )
 

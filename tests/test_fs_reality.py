@@ -244,7 +244,7 @@ def test_a_context_devd_cannot_read_fails_the_build_naming_it_and_keeps_the_cont
     naming it, the old container serves; removing it recovers."""
     served(sample.port, "version-1")
     deep = _too_deep(sample.root / "www" / "deep")
-    failed = up.wait_event("failed", timeout=60)
+    failed = up.wait_event("build failed; previous container still running", timeout=60)
     assert "cannot read www/deep/" in failed["error"]
     assert "file name too long" in failed["error"]
     assert "add it to .dockerignore" in failed["error"]
