@@ -701,6 +701,9 @@ class Daemon:
         current = self.engine.container(info.id)
         if runtime.container is not None and runtime.container.id == info.id and current:
             runtime.container = current
+        if exit_code == 0 and stack.one_shot(runtime.config.name, self.project.services):
+            self.out.info("completed", service=runtime.config.name, exit_code=0)
+            return
         self.out.error(
             "container exited; not restarting it (save a change to rebuild)",
             service=runtime.config.name,

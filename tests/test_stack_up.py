@@ -329,3 +329,26 @@ def test_a_restart_is_not_reported_as_an_exit_but_a_crash_after_it_is(
     assert exited["exit_code"] == 7
     exits = up.out.named("container exited; not restarting it (save a change to rebuild)")
     assert len(exits) == 1
+
+
+def test_a_one_shot_job_that_exits_0_is_reported_completed_not_exited(
+    tmp_path: Path,
+    name: str,
+    engine: Engine,
+    test_labels: dict[str, str],
+    running: list[InProcessUp],
+) -> None:
+    """A migration job others wait for (``service_completed_successfully``) that exits 0 has
+    done its work: one "completed" at info level, no "container exited" error, and its
+    dependent starts."""
+    write(tmp_path, "migrate/Dockerfile", f'FROM {BUSYBOX}\nCMD ["sh", "-c", "echo migrated"]\n')
+    write(tmp_path, "app/Dockerfile", SLEEPER)
+    migrate = service("migrate", tmp_path, context="migrate", labels=test_labels)
+    needs = (Dependency("migrate", "service_completed_successfully"),)
+    app = service("app", tmp_path, context="app", labels=test_labels, depends_on=needs)
+    up = InProcessUp(project(tmp_path, name, migrate, app), engine)
+    running.append(up)
+    up.wait_event("running", service="app", timeout=90)
+    completed = up.wait_event("completed", service="migrate")
+    assert (completed["level"], completed["exit_code"]) == ("info", 0)
+    assert up.out.named("container exited; not restarting it (save a change to rebuild)") == []
