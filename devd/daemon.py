@@ -32,6 +32,7 @@ from pathlib import Path
 
 from devd import envfile, rules, stack
 from devd.classify import BuildView, classify
+from devd.compose.files import COMPOSE_FILES, DOTENV
 from devd.config import ProjectConfig, ServiceConfig
 from devd.context import build_context
 from devd.engine import (
@@ -50,7 +51,7 @@ from devd.scheduler import ServiceSchedule
 from devd.state import BuildRecord, RunLock, state_dir
 from devd.watch import Batch, watch
 
-CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml"})
+CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml", *COMPOSE_FILES, DOTENV})
 # A batch quiet this long is handed over early (not final) for sync services to copy at once:
 # an editor's save is over within a millisecond or two, the quiet period (debounce_ms) is for
 # bursts such as a checkout, and the final batch still does the rest (see watch()).
@@ -168,7 +169,7 @@ class Daemon:
                 for runtime in list(self.services.values()):
                     self._plan_early(runtime, batch)
                 continue
-            if self.loader is not None and batch.paths & CONFIG_FILES:
+            if self.loader is not None and batch.paths & self._config_paths():
                 self.reload_configuration()
             for runtime in list(self.services.values()):
                 self._plan(runtime, batch)
@@ -222,7 +223,7 @@ class Daemon:
 
     def _relevant(self, path: str) -> bool:
         """Whether a changed path could matter to any service (the watcher drops the rest)."""
-        if path in CONFIG_FILES and self.loader is not None:
+        if self.loader is not None and path in self._config_paths():
             return True
         services = list(self.services.values())
         root = str(self.project.root)
@@ -230,6 +231,10 @@ class Daemon:
 
     def _prunable(self, directory: str) -> bool:
         """Whether no service can care about anything under ``directory`` (it gets no watch)."""
+        if self.loader is not None and any(
+            path.startswith(directory + "/") for path in self._config_paths()
+        ):
+            return False
         services = list(self.services.values())
         root = str(self.project.root)
         return bool(services) and all(
@@ -252,6 +257,17 @@ class Daemon:
 
     # -- live configuration ---------------------------------------------------------------
 
+    def _config_paths(self) -> frozenset[str]:
+        """The project-relative paths whose change reloads the configuration: devd.toml,
+        pyproject.toml, the compose files and ``.env``, and the env files a compose file read."""
+        root = self.project.root
+        read = {
+            path.relative_to(root).as_posix()
+            for path in self.project.sources
+            if path.is_relative_to(root)
+        }
+        return CONFIG_FILES | read
+
     def reload_configuration(self) -> None:
         """Apply a changed devd.toml / [tool.devd]: only the services that changed are touched.
 
@@ -265,8 +281,11 @@ class Daemon:
             return
         if new.name != self.project.name:
             self.out.warning("a new project name takes effect at the next devd up", name=new.name)
-            new = replace(new, name=self.project.name)
+            new = replace(new, name=self.project.name, network=self.project.network)
         old, self.project = self.project, new
+        for warning in new.warnings:
+            if warning not in old.warnings:
+                self.out.warning(warning)
         removed = [name for name in old.services if name not in new.services]
         added = [name for name in new.services if name not in old.services]
         changed = [
@@ -277,12 +296,23 @@ class Daemon:
         ]
         for name in removed:
             self._retire(name)
+        if changed or added:
+            self._reload_resources()
         for name in changed:
             self._reconfigure(name)
         for name in added:
             self._add(name)
         if removed or changed or added:
             self.out.info("configuration reloaded", added=added, changed=changed, removed=removed)
+
+    def _reload_resources(self) -> None:
+        """Create the network and volumes a reloaded configuration names (existing ones are
+        kept); a failure is reported and the services' own starts say what it stops."""
+        try:
+            self.prepare_resources()
+        except DevdError as error:
+            self.engine_watch.check()
+            self.out.error("could not create the project's network or volumes", error=str(error))
 
     def _add(self, name: str) -> None:
         try:

@@ -669,3 +669,21 @@ def test_env_file_interpolation_agrees_with_docker_compose_config(tmp_path: Path
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)["services"]["a"]["environment"]
     assert {k: v.replace("$$", "$") for k, v in printed.items()} == ENV_FILE_VALUES
+
+
+def test_sources_are_the_files_read(tmp_path: Path) -> None:
+    """The project lists the files it was read from — the compose file, ``.env`` beside it
+    and each env file (also an optional one not there yet) — for ``devd up`` to reload on."""
+    (tmp_path / "config").mkdir()
+    env_files = "[config/a.env, {path: b.env, required: false}]"
+    root = write(
+        tmp_path,
+        f"services:\n  a:\n    image: x\n    env_file: {env_files}\n",
+        **{"config__a.env": "A=1\n"},
+    )
+    assert config.load(root, environ={}).sources == (
+        root / "compose.yaml",
+        root / ".env",
+        root / "config" / "a.env",
+        root / "b.env",
+    )
