@@ -506,7 +506,8 @@ class Daemon:
         """Build the service's image. Once every Dockerfile step has succeeded and only the
         label steps are left (the image will be a new one), the old container is stopped
         alongside, so the replace that follows only removes it; should the build still fail,
-        the old container is started again."""
+        the old container is started again. A compose service with ``image:`` as well as
+        ``build:`` has the image tagged with that name too, as compose tags it."""
         service = runtime.config
         on_line: Callable[[str], None] | None = None
         if self.project.verbose:
@@ -516,7 +517,7 @@ class Daemon:
             with build_context(
                 service.context, service.dockerfile, runtime.view.ignore_rules.patterns
             ) as context:
-                return self.engine.build(
+                result = self.engine.build(
                     context,
                     tag=image_tag(self.project.name, service.name),
                     labels=owner_labels(self.project.name, service.name),
@@ -531,6 +532,9 @@ class Daemon:
             raise
         finally:
             retire.join()
+        if service.image and "@" not in service.image:  # compose's build + image: tag it so
+            self.engine.tag_image(result.image_id, service.image)
+        return result
 
     def report_build_failure(self, runtime: ServiceRuntime, work: Work, error: BuildFailed) -> None:
         service = runtime.config.name

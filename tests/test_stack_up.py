@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devd.commands import clean, down, status
+from devd.commands import build, clean, down, status
 from devd.config import Dependency, Healthcheck, Mount, WatchRule
 from devd.engine import Engine
 from devd.errors import ForeignResource, ImageMissing
@@ -352,3 +352,28 @@ def test_a_one_shot_job_that_exits_0_is_reported_completed_not_exited(
     completed = up.wait_event("completed", service="migrate")
     assert (completed["level"], completed["exit_code"]) == ("info", 0)
     assert up.out.named("container exited; not restarting it (save a change to rebuild)") == []
+
+
+def test_a_built_service_with_image_is_tagged_so_and_clean_removes_only_devds(
+    tmp_path: Path, name: str, engine: Engine, docker_client: Any, test_id: str
+) -> None:
+    """``build:`` with ``image:``: the built image is tagged with that name too (as compose
+    tags it), alongside devd's own tag; ``devd clean`` removes that image, tags and all, since
+    it carries devd's labels, and leaves an unlabelled image of a similar name alone."""
+    wanted = f"devd-test-{test_id}/web:dev"
+    foreign = f"devd-test-{test_id}/web:other"
+    docker_client.images.get(BUSYBOX).tag(foreign)
+    try:
+        write(tmp_path, "Dockerfile", SLEEPER)
+        web = service("web", tmp_path, image=wanted)
+        config = project(tmp_path, name, web)
+        out = Recorder(["web"])
+        assert build(config, engine, out, ["web"], no_cache=False) == 0
+        built = docker_client.images.get(f"devd-{name}-web:latest")
+        assert wanted in built.tags
+        assert built.labels["devd.project"] == name
+        assert clean(config, engine, out) == 0
+        assert engine.image_id(wanted) is None
+        assert engine.image_id(foreign) == docker_client.images.get(BUSYBOX).id
+    finally:
+        docker_client.images.remove(foreign)
