@@ -135,6 +135,11 @@ class Daemon:
         for runtime in self.services.values():
             self._submit(runtime, manual(no_cache, time.monotonic()))
 
+    def run_work(self, name: str, work: Work) -> bool:
+        """Do ``work`` for service ``name`` now, in this thread (one-shot commands); whether
+        it succeeded (a failure is reported)."""
+        return self._attempt(self.services[name], work)
+
     def prepare(self, name: str) -> ServiceRuntime:
         """Read service ``name``'s build definition and find its container, if it has one."""
         service = self.project.services[name]
