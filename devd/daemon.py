@@ -52,6 +52,7 @@ from devd.state import BuildRecord, RunLock, state_dir
 from devd.watch import Batch, watch
 
 CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml", *COMPOSE_FILES, DOTENV})
+NEW_COMPOSE_NAME = "a new project name takes effect at the next devd up; the change waits for it"
 # A batch quiet this long is handed over early (not final) for sync services to copy at once:
 # an editor's save is over within a millisecond or two, the quiet period (debounce_ms) is for
 # bursts such as a checkout, and the final batch still does the rest (see watch()).
@@ -284,9 +285,13 @@ class Daemon:
         except DevdError as error:
             self.out.error("configuration invalid; services go on unchanged", error=str(error))
             return
+        if new.name != self.project.name and new.compose_file is not None:
+            # compose names the network and volumes after the project: nothing half-applied
+            self.out.warning(NEW_COMPOSE_NAME, name=new.name)
+            return
         if new.name != self.project.name:
             self.out.warning("a new project name takes effect at the next devd up", name=new.name)
-            new = replace(new, name=self.project.name, network=self.project.network)
+            new = replace(new, name=self.project.name)
         old, self.project = self.project, new
         for warning in new.warnings:
             if warning not in old.warnings:

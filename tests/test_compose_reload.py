@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from devd.daemon import NEW_COMPOSE_NAME
 from tests.conftest import remove_project
 from tests.test_resources import remove_stack
 from tests.updriver import UpProcess
@@ -72,7 +73,8 @@ def test_saving_compose_files_and_env_files_reloads_only_what_changed(
     """A saved ``.env`` and a saved env file recreate the service whose environment they
     change; a compose.yaml that adds a service with a named volume starts it and creates the
     volume with devd's labels, leaving the other service alone; an invalid compose.yaml is one
-    error line and the services keep running."""
+    error line and the services keep running; a new project name is not half-applied (compose
+    names the network and volumes after it): it waits for the next devd up."""
     write(tmp_path, "Dockerfile", DOCKERFILE)
     write(tmp_path, ".env", "GREETING=one\n")
     write(tmp_path, "config/app.env", "FROM_FILE=1\n")
@@ -99,6 +101,15 @@ def test_saving_compose_files_and_env_files_reloads_only_what_changed(
         [volume] = docker_client.volumes.list(filters={"name": f"{name}_data"})
         assert volume.attrs["Labels"]["devd.project"] == name
         assert len(up.named("running", service="app")) == 3
+
+        write(tmp_path, ".env", f"GREETING=three\nCOMPOSE_PROJECT_NAME=other{name}\n")
+        renamed = up.wait_event(NEW_COMPOSE_NAME)
+        assert renamed["name"] == f"other{name}"
+        write(tmp_path, ".env", "GREETING=two\n")
+        time.sleep(0.5)
+        assert len(up.named("configuration reloaded")) == 3
+        assert len(up.named("running", service="app")) == 3  # never recreated for "three"
+        assert environment(docker_client, name, "app")["GREETING"] == "two"
 
         write(tmp_path, "compose.yaml", APP.format(name=name) + "    bogus: 1\n")
         invalid = up.wait_event("configuration invalid; services go on unchanged")
