@@ -20,7 +20,7 @@ from devd.errors import BuildFailed, ConfigError, DevdError
 from devd.output import Output
 from devd.plan import manual
 from devd.stack import start_order
-from devd.state import BuildRecord, RunLock, state_dir
+from devd.state import BuildRecord, RunLock, request_rebuild, state_dir
 
 REBUILD_SIGNAL = signal.SIGUSR1
 
@@ -81,8 +81,11 @@ def rebuild(
     ``devd up``, and a dependency that does not run is started too."""
     pid = running_up(project)
     if pid is not None and pid > 0:
+        request_rebuild(state_dir(project.name, project.root), services)
         os.kill(pid, REBUILD_SIGNAL if no_cache else signal.SIGUSR2)
-        out.info("asked the running devd up to rebuild", pid=pid, no_cache=no_cache)
+        out.info(
+            "asked the running devd up to rebuild", pid=pid, no_cache=no_cache, services=services
+        )
         return 0
     daemon = Daemon(project, engine, out)
     daemon.follow = False

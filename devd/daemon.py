@@ -25,7 +25,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -131,10 +131,12 @@ class Daemon:
             with runtime.cond:
                 runtime.cond.notify_all()
 
-    def request_rebuild(self, no_cache: bool) -> None:
-        """Rebuild every service now (``devd rebuild``, a key in the terminal)."""
-        for runtime in self.services.values():
-            self._submit(runtime, manual(no_cache, time.monotonic()))
+    def request_rebuild(self, no_cache: bool, services: Iterable[str] | None = None) -> None:
+        """Rebuild ``services`` (default: every one) now (``devd rebuild``, a key)."""
+        names = set(self.services if services is None else services)
+        for name, runtime in list(self.services.items()):
+            if name in names:
+                self._submit(runtime, manual(no_cache, time.monotonic()))
 
     def run_work(self, name: str, work: Work) -> bool:
         """Do ``work`` for service ``name`` now, in this thread (one-shot commands); whether

@@ -138,6 +138,22 @@ def test_a_stack_starts_in_order_and_services_reach_each_other_by_name(stack: St
         assert up.stop() == 0
 
 
+def test_rebuild_of_one_service_while_up_runs_rebuilds_only_it(stack: Stack) -> None:
+    """``devd rebuild api`` while ``devd up`` runs: up rebuilds api alone, not web."""
+    up = UpProcess(stack.root)
+    try:
+        served(stack.port, "api-1", path="/cgi-bin/api")
+        up.wait_event("running", service="web")
+        result = run_devd(stack.root, "rebuild", "api")
+        assert result.returncode == 0, result.stderr
+        assert up.wait_event("building", count=2, service="api")["trigger"] == "rebuild"
+        up.wait_event("image unchanged; container kept", service="api")
+        time.sleep(1)
+        assert len(up.named("building", service="web")) == 1
+    finally:
+        assert up.stop() == 0
+
+
 def test_a_save_under_a_shared_context_rebuilds_each_service_once(stack: Stack) -> None:
     """shared/ is copied by both services: one save, each rebuilt exactly once."""
     up = UpProcess(stack.root)
