@@ -607,8 +607,15 @@ D=${NOPE:-dflt}
 W=$$lit
 Q="${C} q"
 S='${C}'
+E=fileE
+M=${E}
+KK=${BK}
 """
 ENV_FILE_VALUES = {
+    "BK": "1",
+    "E": "fromsection",
+    "M": "fromsection",
+    "KK": "1",
     "X": "fromdotenv",
     "Y": "fromdotenv-y",
     "B": "late",
@@ -623,15 +630,17 @@ ENV_FILE_VALUES = {
 def _env_file_project(root: Path) -> Path:
     return write(
         root,
-        "services:\n  a:\n    image: x\n    env_file: app.env\n",
-        **{"app.env": ENV_FILE, ".env": "B=fromdotenv\nC=c\n"},
+        "services:\n  a:\n    image: x\n    env_file: [base.env, app.env]\n"
+        "    environment: {E: fromsection}\n",
+        **{"base.env": "BK=1\n", "app.env": ENV_FILE, ".env": "B=fromdotenv\nC=c\n"},
     )
 
 
 def test_env_file_values_are_interpolated(tmp_path: Path) -> None:
     """Values in an ``env_file`` are interpolated as compose does: from the process
-    environment over ``.env`` first, then from the lines above in the same file; ``$$`` is a
-    ``$``; single-quoted values are taken literally."""
+    environment over ``.env`` first, then the service's ``environment``, then the lines above
+    in the same file, then earlier env files; ``$$`` is a ``$``; single-quoted values are
+    taken literally."""
     assert compose(_env_file_project(tmp_path)).services["a"].environment == ENV_FILE_VALUES
     environment = compose(tmp_path, {"X": "proc"}).services["a"].environment
     assert (environment["X"], environment["Y"]) == ("fromdotenv", "proc-y")

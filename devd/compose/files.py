@@ -104,16 +104,22 @@ def parse_dotenv(text: str, source: str, environ: Mapping[str, str]) -> dict[str
 
 
 def parse_env_file(
-    text: str, source: str, environ: Mapping[str, str], warnings: Warnings
+    text: str,
+    source: str,
+    environ: Mapping[str, str],
+    warnings: Warnings,
+    service: Mapping[str, str] | None = None,
+    earlier: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """A service's ``env_file`` as compose reads it: :func:`parse_dotenv`, and each value not
-    in single quotes interpolated (``${VAR}``, ``$$``...) from ``environ`` (the process over
-    ``.env``), else from the lines above it in the same file."""
+    in single quotes interpolated (``${VAR}``, ``$$``...) from, first to last: ``environ``
+    (the process over ``.env``), the service's ``environment``, the lines above it in this
+    file, the ``earlier`` env files' values."""
     values: dict[str, str] = {}
     for name, raw in _raw_values(text, source, environ).items():
         value = _unquote(raw)
         if "$" in value and not raw.strip().startswith("'"):
-            lookup = ChainMap(dict(environ), values)
+            lookup = ChainMap(dict(environ), dict(service or {}), values, dict(earlier or {}))
             value = substitute_value(value, lookup, Key(source, name), warnings)
         values[name] = value
     return values

@@ -161,18 +161,19 @@ def _environment(
     node: Mapping[str, Any], key: Key, context: Context, warnings: Warnings
 ) -> dict[str, str]:
     """``env_file`` values, with ``environment`` over them."""
-    merged = _env_files(node, key, context, warnings)
-    merged.update(
-        key_values(node.get("environment") or {}, key.child("environment"), context.environ)
-    )
-    return merged
+    section = key_values(node.get("environment") or {}, key.child("environment"), context.environ)
+    return {**_env_files(node, key, context, section, warnings), **section}
 
 
 def _env_files(
-    node: Mapping[str, Any], key: Key, context: Context, warnings: Warnings
+    node: Mapping[str, Any],
+    key: Key,
+    context: Context,
+    section: Mapping[str, str],
+    warnings: Warnings,
 ) -> dict[str, str]:
     """``env_file`` (one or a list, each a path or ``{path, required}``), merged in order; the
-    service's ``environment`` is applied over the result."""
+    service's ``environment`` (``section``, which their ``${VAR}`` see) goes over the result."""
     merged: dict[str, str] = {}
     if node.get("env_file") is None:
         return merged
@@ -191,7 +192,7 @@ def _env_files(
             if required:
                 raise item.problem(f"env file {path} does not exist; create it or remove it")
             continue
-        merged.update(parse_env_file(text, str(path), context.environ, warnings))
+        merged.update(parse_env_file(text, str(path), context.environ, warnings, section, merged))
     return merged
 
 
