@@ -114,6 +114,7 @@ def stack(tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str) 
     sample = Stack(tmp_path / "stack", f"c{test_id}", free_port())
     yield sample
     remove_project(docker_client, sample.name)
+    remove_stack(docker_client, f"devd.project={sample.name}")  # its network, its volumes
 
 
 def _rebuilt(up: UpProcess, service: str) -> int:
@@ -188,6 +189,7 @@ def test_develop_watch_rules_are_followed(
     finally:
         assert up.stop() == 0
         remove_project(docker_client, stack.name)
+        remove_stack(docker_client, f"devd.project={stack.name}")
 
 
 def test_status_logs_down_and_clean_work_per_service(stack: Stack, docker_client: Any) -> None:
@@ -288,6 +290,8 @@ def test_the_same_stack_behaves_the_same_under_docker_compose_watch(
             else:
                 process.stop()
                 remove_project(docker_client, stack.name)
+                remove_stack(docker_client, f"devd.project={stack.name}")
+        remove_stack(docker_client, f"devd.project={stack.name}")
     assert results["devd"] == results["compose"]
 
 
