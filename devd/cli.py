@@ -20,6 +20,7 @@ from devd.daemon import Daemon
 from devd.errors import ConfigError, DevdError, EngineUnavailable
 from devd.output import Output
 from devd.project import relative, service_view
+from devd.state import state_dir, take_rebuild_request
 
 EXIT_USAGE = 2
 
@@ -187,8 +188,13 @@ class _Signals:
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGUSR1, lambda *_: self.daemon.request_rebuild(no_cache=True))
-        signal.signal(signal.SIGUSR2, lambda *_: self.daemon.request_rebuild(no_cache=False))
+        signal.signal(signal.SIGUSR1, lambda *_: self._rebuild(no_cache=True))
+        signal.signal(signal.SIGUSR2, lambda *_: self._rebuild(no_cache=False))
+
+    def _rebuild(self, no_cache: bool) -> None:
+        project = self.daemon.project
+        services = take_rebuild_request(state_dir(project.name, project.root))
+        self.daemon.request_rebuild(no_cache, services)
 
     def _stop(self, signum: int, frame: object) -> None:
         if self.stopping:

@@ -19,7 +19,8 @@ from devd.engine import ContainerInfo, Engine
 from devd.errors import BuildFailed, ConfigError, DevdError
 from devd.output import Output
 from devd.plan import manual
-from devd.state import BuildRecord, RunLock, state_dir
+from devd.stack import start_order
+from devd.state import BuildRecord, RunLock, request_rebuild, state_dir
 
 REBUILD_SIGNAL = signal.SIGUSR1
 
@@ -73,25 +74,51 @@ def build(
 def rebuild(
     project: ProjectConfig, engine: Engine, out: Output, services: list[str], no_cache: bool
 ) -> int:
-    """``devd rebuild``: build and replace the containers (through ``devd up`` when it runs)."""
+    """``devd rebuild``: build and replace the containers (through ``devd up`` when it runs).
+
+    Without ``devd up``, services go in ``depends_on`` order: an image-only service is
+    started from its image unless it runs, a dependent waits for its dependencies as at
+    ``devd up``, and a dependency that does not run is started too."""
     pid = running_up(project)
     if pid is not None and pid > 0:
+        request_rebuild(state_dir(project.name, project.root), services)
         os.kill(pid, REBUILD_SIGNAL if no_cache else signal.SIGUSR2)
-        out.info("asked the running devd up to rebuild", pid=pid, no_cache=no_cache)
+        out.info(
+            "asked the running devd up to rebuild", pid=pid, no_cache=no_cache, services=services
+        )
         return 0
     daemon = Daemon(project, engine, out)
     daemon.follow = False
     daemon.prepare_resources()
+    order = start_order(project.services)
+    for name in order:
+        if daemon.prepare(name).container is not None:  # it runs: its dependents need not wait
+            daemon.services[name].started.set()
+    chosen = _with_dependencies(project, daemon, services)
     failed = 0
-    for name in services:
-        if not project.services[name].build:
-            out.info("image-only service: nothing to build", service=name)
-            continue
-        runtime = daemon.prepare(name)
-        runtime.started.set()  # one service at a time: no depends_on waits
-        if not daemon.rebuild_now(runtime, manual(no_cache, time.monotonic())):
+    for name in order:  # image-only services start from their image; dependents wait
+        if name in chosen and not daemon.run_work(name, manual(no_cache, time.monotonic())):
             failed += 1
     return 1 if failed else 0
+
+
+def _with_dependencies(project: ProjectConfig, daemon: Daemon, names: Iterable[str]) -> set[str]:
+    """``names`` and, through ``depends_on``, every service they need that does not run (as
+    ``docker compose up SERVICE`` starts them)."""
+    chosen: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in chosen:
+            continue
+        chosen.add(name)
+        pending.extend(
+            dependency.service
+            for dependency in project.services[name].depends_on
+            if dependency.service in daemon.services
+            and daemon.services[dependency.service].container is None
+        )
+    return chosen
 
 
 def stop_running_up(project: ProjectConfig, out: Output) -> None:

@@ -236,6 +236,7 @@ class ProjectConfig:
     network: str | None = None  # compose: the project network every service joins
     volumes: tuple[str, ...] = ()  # compose: the named volumes the project creates
     warnings: tuple[str, ...] = ()  # compose: keys devd ignores and the like, one line each
+    sources: tuple[Path, ...] = ()  # compose: the files read (devd up reloads when one changes)
 
 
 def load(
@@ -443,6 +444,7 @@ def _compose_project(
         network=found.network,
         volumes=found.volumes,
         warnings=found.warnings,
+        sources=found.sources,
     )
 
 

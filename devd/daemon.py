@@ -26,13 +26,14 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
 from devd import envfile, rules, stack
 from devd.classify import BuildView, classify
+from devd.compose.files import COMPOSE_FILES, DOTENV
 from devd.config import ProjectConfig, ServiceConfig
 from devd.context import build_context
 from devd.engine import (
@@ -51,7 +52,8 @@ from devd.scheduler import ServiceSchedule
 from devd.state import BuildRecord, RunLock, state_dir
 from devd.watch import Batch, watch
 
-CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml"})
+CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml", *COMPOSE_FILES, DOTENV})
+NEW_COMPOSE_NAME = "a new project name takes effect at the next devd up; the change waits for it"
 # A batch quiet this long is handed over early (not final) for sync services to copy at once:
 # an editor's save is over within a millisecond or two, the quiet period (debounce_ms) is for
 # bursts such as a checkout, and the final batch still does the rest (see watch()).
@@ -130,10 +132,17 @@ class Daemon:
             with runtime.cond:
                 runtime.cond.notify_all()
 
-    def request_rebuild(self, no_cache: bool) -> None:
-        """Rebuild every service now (``devd rebuild``, a key in the terminal)."""
-        for runtime in self.services.values():
-            self._submit(runtime, manual(no_cache, time.monotonic()))
+    def request_rebuild(self, no_cache: bool, services: Iterable[str] | None = None) -> None:
+        """Rebuild ``services`` (default: every one) now (``devd rebuild``, a key)."""
+        names = set(self.services if services is None else services)
+        for name, runtime in list(self.services.items()):
+            if name in names:
+                self._submit(runtime, manual(no_cache, time.monotonic()))
+
+    def run_work(self, name: str, work: Work) -> bool:
+        """Do ``work`` for service ``name`` now, in this thread (one-shot commands); whether
+        it succeeded (a failure is reported)."""
+        return self._attempt(self.services[name], work)
 
     def prepare(self, name: str) -> ServiceRuntime:
         """Read service ``name``'s build definition and find its container, if it has one."""
@@ -169,7 +178,7 @@ class Daemon:
                 for runtime in list(self.services.values()):
                     self._plan_early(runtime, batch)
                 continue
-            if self.loader is not None and batch.paths & CONFIG_FILES:
+            if self.loader is not None and batch.paths & self._config_paths():
                 self.reload_configuration()
             for runtime in list(self.services.values()):
                 self._plan(runtime, batch)
@@ -223,7 +232,7 @@ class Daemon:
 
     def _relevant(self, path: str) -> bool:
         """Whether a changed path could matter to any service (the watcher drops the rest)."""
-        if path in CONFIG_FILES and self.loader is not None:
+        if self.loader is not None and path in self._config_paths():
             return True
         services = list(self.services.values())
         root = str(self.project.root)
@@ -231,6 +240,10 @@ class Daemon:
 
     def _prunable(self, directory: str) -> bool:
         """Whether no service can care about anything under ``directory`` (it gets no watch)."""
+        if self.loader is not None and any(
+            path.startswith(directory + "/") for path in self._config_paths()
+        ):
+            return False
         services = list(self.services.values())
         root = str(self.project.root)
         return bool(services) and all(
@@ -253,6 +266,17 @@ class Daemon:
 
     # -- live configuration ---------------------------------------------------------------
 
+    def _config_paths(self) -> frozenset[str]:
+        """The project-relative paths whose change reloads the configuration: devd.toml,
+        pyproject.toml, the compose files and ``.env``, and the env files a compose file read."""
+        root = self.project.root
+        read = {
+            path.relative_to(root).as_posix()
+            for path in self.project.sources
+            if path.is_relative_to(root)
+        }
+        return CONFIG_FILES | read
+
     def reload_configuration(self) -> None:
         """Apply a changed devd.toml / [tool.devd]: only the services that changed are touched.
 
@@ -264,10 +288,17 @@ class Daemon:
         except DevdError as error:
             self.out.error("configuration invalid; services go on unchanged", error=str(error))
             return
+        if new.name != self.project.name and new.compose_file is not None:
+            # compose names the network and volumes after the project: nothing half-applied
+            self.out.warning(NEW_COMPOSE_NAME, name=new.name)
+            return
         if new.name != self.project.name:
             self.out.warning("a new project name takes effect at the next devd up", name=new.name)
             new = replace(new, name=self.project.name)
         old, self.project = self.project, new
+        for warning in new.warnings:
+            if warning not in old.warnings:
+                self.out.warning(warning)
         removed = [name for name in old.services if name not in new.services]
         added = [name for name in new.services if name not in old.services]
         changed = [
@@ -278,12 +309,23 @@ class Daemon:
         ]
         for name in removed:
             self._retire(name)
+        if changed or added:
+            self._reload_resources()
         for name in changed:
             self._reconfigure(name)
         for name in added:
             self._add(name)
         if removed or changed or added:
             self.out.info("configuration reloaded", added=added, changed=changed, removed=removed)
+
+    def _reload_resources(self) -> None:
+        """Create the network and volumes a reloaded configuration names (existing ones are
+        kept); a failure is reported and the services' own starts say what it stops."""
+        try:
+            self.prepare_resources()
+        except DevdError as error:
+            self.engine_watch.check()
+            self.out.error("could not create the project's network or volumes", error=str(error))
 
     def _add(self, name: str) -> None:
         try:
@@ -477,7 +519,8 @@ class Daemon:
         """Build the service's image. Once every Dockerfile step has succeeded and only the
         label steps are left (the image will be a new one), the old container is stopped
         alongside, so the replace that follows only removes it; should the build still fail,
-        the old container is started again."""
+        the old container is started again. A compose service with ``image:`` as well as
+        ``build:`` has the image tagged with that name too, as compose tags it."""
         service = runtime.config
         on_line: Callable[[str], None] | None = None
         if self.project.verbose:
@@ -487,7 +530,7 @@ class Daemon:
             with build_context(
                 service.context, service.dockerfile, runtime.view.ignore_rules.patterns
             ) as context:
-                return self.engine.build(
+                result = self.engine.build(
                     context,
                     tag=image_tag(self.project.name, service.name),
                     labels=owner_labels(self.project.name, service.name),
@@ -502,6 +545,9 @@ class Daemon:
             raise
         finally:
             retire.join()
+        if service.image and "@" not in service.image:  # compose's build + image: tag it so
+            self.engine.tag_image(result.image_id, service.image)
+        return result
 
     def report_build_failure(
         self, runtime: ServiceRuntime, work: Work, error: BuildFailed | BuildContextError
@@ -712,6 +758,9 @@ class Daemon:
         current = self.engine.container(info.id)
         if runtime.container is not None and runtime.container.id == info.id and current:
             runtime.container = current
+        if exit_code == 0 and stack.one_shot(runtime.config.name, self.project.services):
+            self.out.info("completed", service=runtime.config.name, exit_code=0)
+            return
         self.out.error(
             "container exited; not restarting it (save a change to rebuild)",
             service=runtime.config.name,

@@ -56,6 +56,7 @@ from devd.containers import (
 )
 from devd.context import ContextArchive
 from devd.errors import BuildFailed, EngineUnavailable, one_line
+from devd.imagename import split_reference
 from devd.resources import ResourceOps
 
 __all__ = [
@@ -258,6 +259,13 @@ class Engine(ResourceOps):
             return _root_reason(error)
         with response:
             return None if response.ok else f"the engine answered {response.status_code}"
+
+    def tag_image(self, image_id: str, reference: str) -> None:
+        """Tag image ``image_id`` as ``reference`` (``name[:tag]``, tag ``latest`` when none),
+        moving the tag off any image that had it, as ``docker tag`` does."""
+        name, tag = split_reference(reference)
+        with self._engine_call(f"tagging image {image_id[7:19]} as {reference!r}"):
+            self.client.api.tag(image_id, name, tag, force=True)
 
     def __enter__(self) -> Engine:
         return self

@@ -59,3 +59,12 @@ def _lower_name(text: str) -> str:
     if colon > slash:
         return name[:colon].lower() + name[colon:] + at + digest
     return name.lower() + at + digest
+
+
+def split_reference(text: str) -> tuple[str, str]:
+    """A reference without a digest as (name, tag); the tag is ``latest`` when not given."""
+    slash = text.rfind("/")
+    colon = text.rfind(":")
+    if colon > slash:
+        return text[:colon], text[colon + 1 :]
+    return text, "latest"

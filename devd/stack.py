@@ -50,6 +50,16 @@ def start_order(services: Mapping[str, ServiceConfig]) -> list[str]:
     return order
 
 
+def one_shot(name: str, services: Mapping[str, ServiceConfig]) -> bool:
+    """Whether another service waits for ``name`` to complete (``service_completed_successfully``):
+    a one-shot job, such as a migration, whose exit 0 is its success, not a crash."""
+    return any(
+        dependency.service == name and dependency.condition == "service_completed_successfully"
+        for service in services.values()
+        for dependency in service.depends_on
+    )
+
+
 def health_budget(check: Healthcheck | None) -> float:
     """How long a dependency may take to become healthy: its start period, then every try
     (interval + timeout) until ``retries`` failures make it unhealthy, and a margin."""

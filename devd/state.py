@@ -5,7 +5,8 @@ same project is refused while the first lives, and a lock left by a killed proce
 blocks (the kernel drops it with the process). The record of the last build per service lets
 ``devd status`` say how the last build went after ``devd up`` has exited; beside it, a short
 history of recent cycles per service (the kind of change and the paths that triggered it) lets
-``devd doctor`` see a dependency manifest that changes on nearly every build.
+``devd doctor`` see a dependency manifest that changes on nearly every build. ``devd
+rebuild SERVICE...`` leaves the services it names for the running ``devd up`` to take.
 """
 
 from __future__ import annotations
@@ -93,6 +94,32 @@ CYCLE_PATHS = 20
 """How many trigger paths are kept per cycle (``path_count`` keeps the full number)."""
 
 _cycles_lock = threading.Lock()  # one read-modify-write of cycles.json at a time (per process)
+
+
+REBUILD_REQUEST = "rebuild-request"
+
+
+def request_rebuild(directory: Path, services: Iterable[str]) -> None:
+    """Leave ``services`` for the running ``devd up`` (it is signalled next), one a line;
+    requests made before it takes them add up."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / REBUILD_REQUEST).open("a", encoding="utf-8") as file:
+        file.writelines(f"{name}\n" for name in services)
+
+
+def take_rebuild_request(directory: Path) -> list[str] | None:
+    """The services ``devd rebuild`` asked for since the last take (None: no request, as
+    from an older devd, which means every service)."""
+    path = directory / REBUILD_REQUEST
+    taken = path.with_name(f"{REBUILD_REQUEST}.{os.getpid()}")
+    try:
+        path.rename(taken)
+    except FileNotFoundError:
+        return None
+    try:
+        return list(dict.fromkeys(taken.read_text(encoding="utf-8").split()))
+    finally:
+        taken.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

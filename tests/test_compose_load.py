@@ -568,3 +568,131 @@ def test_interpolated_numbers_and_booleans_are_cast(tmp_path: Path) -> None:
     assert (service.init, service.ports[0].container) == (True, 80)
     assert service.healthcheck is not None
     assert service.healthcheck.retries == 7
+
+
+# -- image names and env_file interpolation (issue #5 follow-ups) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("Bad:Name", "repository name must be lowercase"),
+        ("web app", "invalid reference format"),
+        ("app:", "invalid reference format"),
+    ],
+)
+def test_invalid_image_is_an_error_naming_the_key(tmp_path: Path, image: str, problem: str) -> None:
+    """An ``image:`` the engine would refuse stops devd at load, naming the file and
+    ``services.X.image`` (for image-only and built services alike), not at the first run."""
+    for extra in ("", "    build: .\n"):
+        message = error_of(f"services:\n  web:\n    image: '{image}'\n{extra}", tmp_path)
+        assert message == (
+            f"compose.yaml: services.web.image: {problem}: {image!r} "
+            "(e.g. postgres:16 or registry.local/app:dev)"
+        )
+
+
+def test_valid_images_pass(tmp_path: Path) -> None:
+    """Registry hosts with ports, nested paths, tags and digests are all accepted."""
+    for image in ("postgres:16", "localhost:5000/team/app:dev", "a/b@sha256:" + "0" * 64):
+        assert one(f"  w:\n    image: '{image}'\n", tmp_path).image == image
+
+
+ENV_FILE = """\
+X=${B}
+Y=${X}-y
+B=late
+K=${B}
+D=${NOPE:-dflt}
+W=$$lit
+Q="${C} q"
+S='${C}'
+E=fileE
+M=${E}
+KK=${BK}
+"""
+ENV_FILE_VALUES = {
+    "BK": "1",
+    "E": "fromsection",
+    "M": "fromsection",
+    "KK": "1",
+    "X": "fromdotenv",
+    "Y": "fromdotenv-y",
+    "B": "late",
+    "K": "fromdotenv",
+    "D": "dflt",
+    "W": "$lit",
+    "Q": "c q",
+    "S": "${C}",
+}
+
+
+def _env_file_project(root: Path) -> Path:
+    return write(
+        root,
+        "services:\n  a:\n    image: x\n    env_file: [base.env, app.env]\n"
+        "    environment: {E: fromsection}\n",
+        **{"base.env": "BK=1\n", "app.env": ENV_FILE, ".env": "B=fromdotenv\nC=c\n"},
+    )
+
+
+def test_env_file_values_are_interpolated(tmp_path: Path) -> None:
+    """Values in an ``env_file`` are interpolated as compose does: from the process
+    environment over ``.env`` first, then the service's ``environment``, then the lines above
+    in the same file, then earlier env files; ``$$`` is a ``$``; single-quoted values are
+    taken literally."""
+    assert compose(_env_file_project(tmp_path)).services["a"].environment == ENV_FILE_VALUES
+    environment = compose(tmp_path, {"X": "proc"}).services["a"].environment
+    assert (environment["X"], environment["Y"]) == ("fromdotenv", "proc-y")
+
+
+def test_env_file_bad_reference_names_the_file(tmp_path: Path) -> None:
+    """A malformed ``${`` in an env file is an error naming the file and the variable; an unset
+    variable is compose's warning."""
+    env_file = tmp_path / "app.env"
+    write(tmp_path, "services:\n  a:\n    image: x\n    env_file: app.env\n",
+          **{"app.env": "U=${X\n"})  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, {})
+    assert str(error.value) == (
+        f"{env_file}: U: invalid interpolation format '${{X'; write $$ for a literal $"
+    )
+    env_file.write_text("V=a$b\n")
+    found = compose(tmp_path)
+    assert found.services["a"].environment == {"V": "a"}
+    assert f'{env_file}: the "b" variable is not set; defaulting to a blank string' in (
+        found.warnings
+    )
+
+
+@pytest.mark.skipif(not HAS_COMPOSE, reason=f"no compose binary at {COMPOSE}")
+def test_env_file_interpolation_agrees_with_docker_compose_config(tmp_path: Path) -> None:
+    """The same env file gives compose's own values (``docker compose config``, which prints
+    a ``$`` as ``$$``)."""
+    _env_file_project(tmp_path)
+    done = subprocess.run(
+        [COMPOSE, "config", "--format", "json"],
+        cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)["services"]["a"]["environment"]
+    assert {k: v.replace("$$", "$") for k, v in printed.items()} == ENV_FILE_VALUES
+
+
+def test_sources_are_the_files_read(tmp_path: Path) -> None:
+    """The project lists the files it was read from — the compose file, ``.env`` beside it
+    and each env file (also an optional one not there yet) — for ``devd up`` to reload on."""
+    (tmp_path / "config").mkdir()
+    env_files = "[config/a.env, {path: b.env, required: false}]"
+    root = write(
+        tmp_path,
+        f"services:\n  a:\n    image: x\n    env_file: {env_files}\n",
+        **{"config__a.env": "A=1\n"},
+    )
+    assert config.load(root, environ={}).sources == (
+        root / "compose.yaml",
+        root / ".env",
+        root / "config" / "a.env",
+        root / "b.env",
+    )

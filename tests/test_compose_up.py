@@ -16,6 +16,7 @@ import pytest
 from tests.composefiles import COMPOSE as COMPOSE_BINARY
 from tests.composefiles import HAS_COMPOSE
 from tests.conftest import missing, remove_project
+from tests.test_resources import remove_stack
 from tests.updriver import UpProcess, free_port, run_devd, served, wait_for
 
 WEB_DOCKERFILE = """\
@@ -113,6 +114,7 @@ def stack(tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str) 
     sample = Stack(tmp_path / "stack", f"c{test_id}", free_port())
     yield sample
     remove_project(docker_client, sample.name)
+    remove_stack(docker_client, f"devd.project={sample.name}")  # its network, its volumes
 
 
 def _rebuilt(up: UpProcess, service: str) -> int:
@@ -133,6 +135,22 @@ def test_a_stack_starts_in_order_and_services_reach_each_other_by_name(stack: St
         time.sleep(1)
         assert _rebuilt(up, "api") == 1
         assert _rebuilt(up, "web") == 0
+    finally:
+        assert up.stop() == 0
+
+
+def test_rebuild_of_one_service_while_up_runs_rebuilds_only_it(stack: Stack) -> None:
+    """``devd rebuild api`` while ``devd up`` runs: up rebuilds api alone, not web."""
+    up = UpProcess(stack.root)
+    try:
+        served(stack.port, "api-1", path="/cgi-bin/api")
+        up.wait_event("running", service="web")
+        result = run_devd(stack.root, "rebuild", "api")
+        assert result.returncode == 0, result.stderr
+        assert up.wait_event("building", count=2, service="api")["trigger"] == "rebuild"
+        up.wait_event("image unchanged; container kept", service="api")
+        time.sleep(1)
+        assert len(up.named("building", service="web")) == 1
     finally:
         assert up.stop() == 0
 
@@ -171,6 +189,7 @@ def test_develop_watch_rules_are_followed(
     finally:
         assert up.stop() == 0
         remove_project(docker_client, stack.name)
+        remove_stack(docker_client, f"devd.project={stack.name}")
 
 
 def test_status_logs_down_and_clean_work_per_service(stack: Stack, docker_client: Any) -> None:
@@ -271,4 +290,119 @@ def test_the_same_stack_behaves_the_same_under_docker_compose_watch(
             else:
                 process.stop()
                 remove_project(docker_client, stack.name)
+                remove_stack(docker_client, f"devd.project={stack.name}")
+        remove_stack(docker_client, f"devd.project={stack.name}")
+    assert results["devd"] == results["compose"]
+
+
+REALISTIC = """\
+name: ${STACK_NAME}
+services:
+  app:
+    build:
+      context: ./app
+      args: {BASE: devd-busybox:latest}
+    ports: ["${APP_PORT}:8000"]
+    depends_on:
+      db: {condition: service_healthy}
+      migrate: {condition: service_completed_successfully}
+    volumes:
+      - shared:/shared
+    init: true
+    stop_grace_period: 1s
+    develop:
+      watch:
+        - action: sync
+          path: ./app/static
+          target: /srv/static
+        - action: rebuild
+          path: ./app/deps.txt
+  migrate:
+    build:
+      context: ./migrate
+      args: {BASE: devd-busybox:latest}
+    depends_on:
+      db: {condition: service_healthy}
+    volumes:
+      - shared:/shared
+  db:
+    image: ${DB_IMAGE}
+    command: ["sh", "-c", "mkdir /db; echo db-ok >/db/index.html; exec httpd -f -p 5432 -h /db"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://localhost:5432/"]
+      interval: 1s
+      timeout: 2s
+      retries: 20
+    init: true
+    stop_grace_period: 1s
+volumes:
+  shared:
+"""
+REALISTIC_FILES = {
+    "app/Dockerfile": "ARG BASE\nFROM ${BASE}\nCOPY deps.txt /srv/deps.txt\n"
+    "COPY static /srv/static\n"
+    'CMD ["sh", "-c", "cp /shared/migrated /srv/migrated.txt; exec httpd -f -p 8000 -h /srv"]\n',
+    "app/deps.txt": "deps-1\n",
+    "app/static/page.html": "static-1\n",
+    "migrate/Dockerfile": "ARG BASE\nFROM ${BASE}\n"
+    'CMD ["sh", "-c", "wget -q -O /shared/migrated http://db:5432/ && echo migrated"]\n',
+}
+
+
+def test_a_realistic_stack_runs_the_same_under_devd_up_and_compose_watch(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> None:
+    """An app, a db-like image-only service with a healthcheck, and a one-shot migration job
+    the app waits for (service_completed_successfully), with develop.watch sync and rebuild
+    rules: under `docker compose up --watch` and `devd up` the app serves what the job wrote
+    and follows the same saves; devd reports the job "completed" and no error at all."""
+    compose = _compose_binary()
+    db_image = f"devd-test-{test_id}-db:latest"
+    docker_client.images.get(busybox_image).tag(db_image)
+    results: dict[str, list[str]] = {}
+    try:
+        for tool in ("compose", "devd"):
+            root, name, port = tmp_path / tool, f"m{tool}{test_id}", free_port()
+            for path, text in {
+                **REALISTIC_FILES,
+                "compose.yaml": REALISTIC,
+                ".env": f"STACK_NAME={name}\nAPP_PORT={port}\nDB_IMAGE={db_image}\n",
+            }.items():
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                (root / path).write_text(text)
+            env = {"COMPOSE_BAKE": "false", "COMPOSE_MENU": "false", "PATH": "/usr/bin:/bin"}
+            process: Any
+            if tool == "compose":
+                process = subprocess.Popen(
+                    [compose, "up", "--build", "--watch"], cwd=root, env=env,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+            else:
+                process = UpProcess(root)
+            try:
+                seen = [served(port, "db-ok", path="/migrated.txt", timeout=120)]
+                (root / "app/static/page.html").write_text("static-2\n")
+                seen.append(served(port, "static-2", path="/static/page.html"))
+                (root / "app/deps.txt").write_text("deps-2\n")
+                seen.append(served(port, "deps-2", path="/deps.txt", timeout=90))
+                seen.append(served(port, "db-ok", path="/migrated.txt"))
+                results[tool] = seen
+                if tool == "devd":
+                    assert process.named("completed", service="migrate")
+                    errors = [e for e in process.events if e.get("level") == "error"]
+                    assert errors == []
+            finally:
+                if tool == "compose":
+                    process.terminate()
+                    process.wait(timeout=60)
+                    subprocess.run(
+                        [compose, "down", "--rmi", "local", "-v", "-t", "2"], cwd=root,
+                        env=env, capture_output=True, timeout=120,
+                    )  # fmt: skip
+                else:
+                    process.stop()
+                    remove_project(docker_client, name)
+                    remove_stack(docker_client, f"devd.project={name}")
+    finally:
+        docker_client.images.remove(db_image)
     assert results["devd"] == results["compose"]

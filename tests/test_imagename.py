@@ -7,7 +7,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from devd.imagename import is_component, reference_problem
+from devd.imagename import is_component, reference_problem, split_reference
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -65,3 +65,18 @@ def test_is_component() -> None:
     assert is_component("devd-shop-api.v2")
     assert not is_component("api_")
     assert not is_component("Api")
+
+
+@pytest.mark.parametrize(
+    ("reference", "parts"),
+    [
+        ("me/web", ("me/web", "latest")),
+        ("me/web:dev", ("me/web", "dev")),
+        ("localhost:5000/web", ("localhost:5000/web", "latest")),
+        ("localhost:5000/team/web:1.2", ("localhost:5000/team/web", "1.2")),
+    ],
+)
+def test_split_reference_into_name_and_tag(reference: str, parts: tuple[str, str]) -> None:
+    """A tag is what follows the last ':' after the last '/' (a registry port is not a tag);
+    none given is ``latest``."""
+    assert split_reference(reference) == parts

@@ -12,7 +12,7 @@ import pytest
 from devd.config import Dependency, Healthcheck, Mount, PortMapping
 from devd.containers import ContainerInfo
 from devd.errors import ConfigError, DependencyFailed, ImageMissing
-from devd.stack import Waits, check_images, container_spec, health_budget, start_order
+from devd.stack import Waits, check_images, container_spec, health_budget, one_shot, start_order
 from tests.stackdriver import project, service
 
 
@@ -196,3 +196,21 @@ def test_missing_image_of_an_image_only_service_names_both(tmp_path: Path) -> No
         "build or pull it first"
     )
     check_images(config, lambda ref: "sha256:1")
+
+
+def test_one_shot_is_a_service_another_waits_to_complete(tmp_path: Path) -> None:
+    """Only a service some other service waits on with ``service_completed_successfully`` is
+    a one-shot job (its exit 0 is success); one merely started or healthy first is not."""
+    services = {
+        "migrate": service("migrate", tmp_path),
+        "db": service("db", tmp_path),
+        "app": service(
+            "app",
+            tmp_path,
+            depends_on=(
+                Dependency("migrate", "service_completed_successfully"),
+                Dependency("db", "service_healthy"),
+            ),
+        ),
+    }
+    assert [name for name in services if one_shot(name, services)] == ["migrate"]

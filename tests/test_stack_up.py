@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devd.commands import clean, down, status
+from devd.commands import build, clean, down, rebuild, status
 from devd.config import Dependency, Healthcheck, Mount, WatchRule
 from devd.engine import Engine
 from devd.errors import ForeignResource, ImageMissing
@@ -329,3 +329,85 @@ def test_a_restart_is_not_reported_as_an_exit_but_a_crash_after_it_is(
     assert exited["exit_code"] == 7
     exits = up.out.named("container exited; not restarting it (save a change to rebuild)")
     assert len(exits) == 1
+
+
+def test_a_one_shot_job_that_exits_0_is_reported_completed_not_exited(
+    tmp_path: Path,
+    name: str,
+    engine: Engine,
+    test_labels: dict[str, str],
+    running: list[InProcessUp],
+) -> None:
+    """A migration job others wait for (``service_completed_successfully``) that exits 0 has
+    done its work: one "completed" at info level, no "container exited" error, and its
+    dependent starts."""
+    write(tmp_path, "migrate/Dockerfile", f'FROM {BUSYBOX}\nCMD ["sh", "-c", "echo migrated"]\n')
+    write(tmp_path, "app/Dockerfile", SLEEPER)
+    migrate = service("migrate", tmp_path, context="migrate", labels=test_labels)
+    needs = (Dependency("migrate", "service_completed_successfully"),)
+    app = service("app", tmp_path, context="app", labels=test_labels, depends_on=needs)
+    up = InProcessUp(project(tmp_path, name, migrate, app), engine)
+    running.append(up)
+    up.wait_event("running", service="app", timeout=90)
+    completed = up.wait_event("completed", service="migrate")
+    assert (completed["level"], completed["exit_code"]) == ("info", 0)
+    assert up.out.named("container exited; not restarting it (save a change to rebuild)") == []
+
+
+def test_a_built_service_with_image_is_tagged_so_and_clean_removes_only_devds(
+    tmp_path: Path, name: str, engine: Engine, docker_client: Any, test_id: str
+) -> None:
+    """``build:`` with ``image:``: the built image is tagged with that name too (as compose
+    tags it), alongside devd's own tag; ``devd clean`` removes that image, tags and all, since
+    it carries devd's labels, and leaves an unlabelled image of a similar name alone."""
+    wanted = f"devd-test-{test_id}/web:dev"
+    foreign = f"devd-test-{test_id}/web:other"
+    docker_client.images.get(BUSYBOX).tag(foreign)
+    try:
+        write(tmp_path, "Dockerfile", SLEEPER)
+        web = service("web", tmp_path, image=wanted)
+        config = project(tmp_path, name, web)
+        out = Recorder(["web"])
+        assert build(config, engine, out, ["web"], no_cache=False) == 0
+        built = docker_client.images.get(f"devd-{name}-web:latest")
+        assert wanted in built.tags
+        assert built.labels["devd.project"] == name
+        assert clean(config, engine, out) == 0
+        assert engine.image_id(wanted) is None
+        assert engine.image_id(foreign) == docker_client.images.get(BUSYBOX).id
+    finally:
+        docker_client.images.remove(foreign)
+
+
+def test_rebuild_without_up_starts_what_the_service_depends_on_in_order(
+    tmp_path: Path, name: str, engine: Engine, test_labels: dict[str, str]
+) -> None:
+    """``devd rebuild app`` with nothing running: app's image-only database is started from
+    its image and its migration job run, each before app (which waits for the database's
+    health and the job's exit 0, as at ``devd up``); a second rebuild leaves the running
+    database alone."""
+    write(tmp_path, "migrate/Dockerfile", f'FROM {BUSYBOX}\nCMD ["sh", "-c", "echo migrated"]\n')
+    write(tmp_path, "app/Dockerfile", SLEEPER)
+    check = Healthcheck(("CMD", "true"), interval_s=0.5, timeout_s=2, retries=5)
+    db = service(
+        "db", tmp_path, build=False, image=BUSYBOX, command=("sleep", "1000"),
+        healthcheck=check, labels=test_labels,
+    )  # fmt: skip
+    migrate = service("migrate", tmp_path, context="migrate", labels=test_labels)
+    needs = (
+        Dependency("db", "service_healthy"),
+        Dependency("migrate", "service_completed_successfully"),
+    )
+    app = service("app", tmp_path, context="app", labels=test_labels, depends_on=needs)
+    config = project(tmp_path, name, app, migrate, db)
+    out = Recorder(["app", "migrate", "db"])
+    assert rebuild(config, engine, out, ["app"], no_cache=False) == 0
+    started = [event["service"] for event in out.named("running")]
+    assert started.index("app") > max(started.index("db"), started.index("migrate"))
+    states = {c.service: (c.status, c.exit_code) for c in engine.containers(name)}
+    assert states["app"][0] == "running"
+    assert states["db"][0] == "running"
+    assert states["migrate"] == ("exited", 0)
+    [db_container] = engine.containers(name, "db")
+    assert rebuild(config, engine, out, ["app"], no_cache=False) == 0
+    assert [c.id for c in engine.containers(name, "db")] == [db_container.id]

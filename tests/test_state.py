@@ -23,7 +23,9 @@ from devd.state import (
     AlreadyRunning,
     BuildRecord,
     RunLock,
+    request_rebuild,
     state_dir,
+    take_rebuild_request,
 )
 
 
@@ -311,3 +313,14 @@ def test_unreadable_or_odd_cycle_files_read_as_empty(directory: Path) -> None:
     assert [c.paths for c in record.cycles("web")] == [("a",)]
     record.record_cycle("web", "dependency", ["r.txt"])  # appends after what was readable
     assert [c.kind for c in record.cycles("web")][-1] == "dependency"
+
+
+def test_rebuild_requests_add_up_until_taken(tmp_path: Path) -> None:
+    """``devd rebuild SERVICE`` requests made before ``devd up`` takes them add up (each
+    service once); taking empties them; no request at all is None (every service)."""
+    assert take_rebuild_request(tmp_path / "state") is None
+    request_rebuild(tmp_path / "state", ["api"])
+    request_rebuild(tmp_path / "state", ["web", "api"])
+    assert take_rebuild_request(tmp_path / "state") == ["api", "web"]
+    assert take_rebuild_request(tmp_path / "state") is None
+    assert list((tmp_path / "state").iterdir()) == []

@@ -9,6 +9,7 @@ repeated key is an error); a syntax error names the file, line and column.
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import yaml
 
 from devd import envfile
+from devd.compose.interpolate import substitute_value
+from devd.compose.values import Key, Warnings
 from devd.errors import ConfigError
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -97,9 +100,34 @@ def parse_dotenv(text: str, source: str, environ: Mapping[str, str]) -> dict[str
     """Compose's ``.env`` (and ``env_file``) syntax: devd's env-file lines, plus what compose's
     dotenv parser adds: an ``export`` prefix, quoted values (quotes removed; ``\\n`` in double
     quotes is a newline) and `` #`` comments after an unquoted value."""
+    return {key: _unquote(value) for key, value in _raw_values(text, source, environ).items()}
+
+
+def parse_env_file(
+    text: str,
+    source: str,
+    environ: Mapping[str, str],
+    warnings: Warnings,
+    service: Mapping[str, str] | None = None,
+    earlier: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A service's ``env_file`` as compose reads it: :func:`parse_dotenv`, and each value not
+    in single quotes interpolated (``${VAR}``, ``$$``...) from, first to last: ``environ``
+    (the process over ``.env``), the service's ``environment``, the lines above it in this
+    file, the ``earlier`` env files' values."""
+    values: dict[str, str] = {}
+    for name, raw in _raw_values(text, source, environ).items():
+        value = _unquote(raw)
+        if "$" in value and not raw.strip().startswith("'"):
+            lookup = ChainMap(dict(environ), dict(service or {}), values, dict(earlier or {}))
+            value = substitute_value(value, lookup, Key(source, name), warnings)
+        values[name] = value
+    return values
+
+
+def _raw_values(text: str, source: str, environ: Mapping[str, str]) -> dict[str, str]:
     lines = [re.sub(r"^(\s*)export\s+", r"\1", line) for line in text.splitlines()]
-    values = envfile.parse("\n".join(lines), source, environ)
-    return {key: _unquote(value) for key, value in values.items()}
+    return envfile.parse("\n".join(lines), source, environ)
 
 
 def _unquote(value: str) -> str:

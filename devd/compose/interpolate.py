@@ -33,13 +33,18 @@ def interpolate(tree: Any, environ: Mapping[str, str], key: Key, warnings: Warni
     if isinstance(tree, list):
         return [interpolate(item, environ, key.item(i), warnings) for i, item in enumerate(tree)]
     if isinstance(tree, str) and "$" in tree:
-        try:
-            return substitute(tree, environ, key, warnings)
-        except _Invalid as error:
-            raise key.problem(
-                f"invalid interpolation format {str(error)!r}; write $$ for a literal $"
-            ) from None
+        return substitute_value(tree, environ, key, warnings)
     return tree
+
+
+def substitute_value(text: str, environ: Mapping[str, str], key: Key, warnings: Warnings) -> str:
+    """:func:`substitute`, with a malformed reference a ConfigError naming ``key``."""
+    try:
+        return substitute(text, environ, key, warnings)
+    except _Invalid as error:
+        raise key.problem(
+            f"invalid interpolation format {str(error)!r}; write $$ for a literal $"
+        ) from None
 
 
 def substitute(text: str, environ: Mapping[str, str], key: Key, warnings: Warnings) -> str:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from devd.compose.files import find, parse_yaml, read_dotenv, read_text
+from devd.compose.files import DOTENV, find, parse_yaml, read_dotenv, read_text
 from devd.compose.interpolate import interpolate
 from devd.compose.service import Context, service
 from devd.compose.values import Key, Warnings, check_keys, mapping
@@ -41,6 +41,7 @@ class ComposeProject:
     volumes: tuple[str, ...]  # the engine names of the named volumes the project creates
     services: Mapping[str, ServiceConfig]
     warnings: tuple[str, ...]
+    sources: tuple[Path, ...] = ()  # the files read: the compose file, .env, env files
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,22 @@ def load(
         return None
     environ = os.environ if environ is None else environ
     variables = {**read_dotenv(path.parent, environ), **environ}
-    return translate(
+    env_files: list[Path] = []
+
+    def read_env_file(env_file: Path) -> str | None:
+        env_files.append(env_file)
+        return _read_if_present(env_file)
+
+    found_project = translate(
         read_text(path, path.name),
         Places(path, root, Path.home()),
         variables,
-        _read_if_present,
+        read_env_file,
         project,
         found,
     )
+    sources = (path, path.parent / DOTENV, *env_files)
+    return replace(found_project, sources=tuple(dict.fromkeys(sources)))
 
 
 def translate(

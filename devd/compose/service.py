@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast, get_args
 
-from devd.compose.files import parse_dotenv
+from devd.compose.files import parse_env_file
 from devd.compose.health import healthcheck
 from devd.compose.ports import ports
 from devd.compose.values import (
@@ -28,6 +28,7 @@ from devd.compose.values import (
 from devd.compose.volumes import MountContext, mounts
 from devd.compose.watch import develop
 from devd.config import Dependency, DependencyCondition, ServiceConfig
+from devd.imagename import reference_problem
 
 SUPPORTED = frozenset({
     "build", "image", "ports", "environment", "env_file", "command", "entrypoint", "volumes",
@@ -100,7 +101,7 @@ def service(name: str, value: Any, context: Context, warnings: Warnings) -> Serv
         target=built.target,
         build_args=built.args,
         ports=ports(node.get("ports") or [], key.child("ports"), warnings),
-        environment=_environment(node, key, context),
+        environment=_environment(node, key, context, warnings),
         env_file=None,
         command=optional("command", command),
         entrypoint=optional("entrypoint", command),
@@ -123,7 +124,7 @@ def service(name: str, value: Any, context: Context, warnings: Warnings) -> Serv
 def _build(node: Mapping[str, Any], key: Key, context: Context, warnings: Warnings) -> _Build:
     """``build`` (a context string or a mapping) and ``image``."""
     directory = context.mounts.directory
-    image = string(node["image"], key.child("image")) if "image" in node else None
+    image = _image(node["image"], key.child("image")) if "image" in node else None
     if "build" not in node:
         if image is None:
             raise key.problem("expected build or image (a service needs one of them)")
@@ -147,18 +148,32 @@ def _build(node: Mapping[str, Any], key: Key, context: Context, warnings: Warnin
     )
 
 
-def _environment(node: Mapping[str, Any], key: Key, context: Context) -> dict[str, str]:
+def _image(value: Any, key: Key) -> str:
+    """``image``: a reference the engine accepts (checked here, not at the first run)."""
+    text = string(value, key)
+    problem = reference_problem(text)
+    if problem is not None:
+        raise key.problem(f"{problem}: {text!r} (e.g. postgres:16 or registry.local/app:dev)")
+    return text
+
+
+def _environment(
+    node: Mapping[str, Any], key: Key, context: Context, warnings: Warnings
+) -> dict[str, str]:
     """``env_file`` values, with ``environment`` over them."""
-    merged = _env_files(node, key, context)
-    merged.update(
-        key_values(node.get("environment") or {}, key.child("environment"), context.environ)
-    )
-    return merged
+    section = key_values(node.get("environment") or {}, key.child("environment"), context.environ)
+    return {**_env_files(node, key, context, section, warnings), **section}
 
 
-def _env_files(node: Mapping[str, Any], key: Key, context: Context) -> dict[str, str]:
+def _env_files(
+    node: Mapping[str, Any],
+    key: Key,
+    context: Context,
+    section: Mapping[str, str],
+    warnings: Warnings,
+) -> dict[str, str]:
     """``env_file`` (one or a list, each a path or ``{path, required}``), merged in order; the
-    service's ``environment`` is applied over the result."""
+    service's ``environment`` (``section``, which their ``${VAR}`` see) goes over the result."""
     merged: dict[str, str] = {}
     if node.get("env_file") is None:
         return merged
@@ -177,7 +192,7 @@ def _env_files(node: Mapping[str, Any], key: Key, context: Context) -> dict[str,
             if required:
                 raise item.problem(f"env file {path} does not exist; create it or remove it")
             continue
-        merged.update(parse_dotenv(text, str(path), context.environ))
+        merged.update(parse_env_file(text, str(path), context.environ, warnings, section, merged))
     return merged
 
 
