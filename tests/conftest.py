@@ -128,10 +128,16 @@ def _ignore_missing(remove: Any) -> None:
 
 
 def remove_project(client: Any, project: str) -> None:
-    """Remove what a test's devd made for ``project``: its containers, then its images."""
+    """Remove what a test's devd made for ``project``: its containers, its networks and
+    volumes (a leftover network each run would use up the engine's address pools), then its
+    images."""
     selector = {"label": f"devd.project={project}"}
     for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
+        _ignore_missing(lambda c=container: c.remove(force=True))
+    for network in client.networks.list(filters=selector):
+        _ignore_missing(network.remove)
+    for volume in client.volumes.list(filters=selector):
+        _ignore_missing(lambda v=volume: v.remove(force=True))
     remove_images(client, [image.id for image in client.images.list(all=True, filters=selector)])
 
 
