@@ -56,6 +56,7 @@ from devd.errors import (
     SyncRefused,
     one_line,
 )
+from devd.generations import ImageInfo, superseded
 
 LABEL_PROJECT = "devd.project"
 LABEL_SERVICE = "devd.service"
@@ -569,6 +570,31 @@ class ContainerOps:
             for tag in summary.get("RepoTags") or ():
                 if self._image_id(tag) == image_id:
                     self.client.api.remove_image(tag)
+
+    def remove_superseded_images(self, project: str, service: str, current: str) -> list[str]:
+        """Remove the images of ``project``'s ``service`` that image ``current`` supersedes
+        (:func:`devd.generations.superseded`), with the untagged build layers only they
+        used; returns their ids. Never forced: one the engine refuses (a container uses it,
+        it was tagged meanwhile) stays."""
+        owner = owner_labels(project, service)
+        removed: list[str] = []
+        with self._engine_call(f"removing superseded images of service {service!r}"):
+            selector = {"label": _selector(project, service)}
+            summaries = self.client.api.images(filters=selector)
+            containers = self.client.api.containers(all=True, filters=selector)
+            in_use = {str(summary.get("ImageID")) for summary in containers}
+            images = [ImageInfo.from_summary(summary) for summary in summaries]
+            for image_id in superseded(images, current, owner, in_use):
+                try:
+                    self.client.api.remove_image(image_id, force=False, noprune=False)
+                except docker.errors.NotFound:
+                    continue
+                except docker.errors.APIError as error:
+                    if error.status_code != 409:
+                        raise
+                    continue
+                removed.append(image_id)
+        return removed
 
     def image_id(self, ref: str) -> str | None:
         """The id of the image ``ref`` names; None when there is no such image."""

@@ -366,6 +366,7 @@ class Daemon:
             )
             self.record.write(service.name, ok=True, summary=result.summary, image=result.image_id)
             self._follow_once(runtime, current)
+            self.drop_superseded(service.name, result.image_id)
             return True
         if not self._replace(runtime, result.image_id):
             return False
@@ -382,7 +383,18 @@ class Daemon:
             restart_s=round(done - built, 2),
             total_s=round(done - (work.first_seen or started), 2),
         )
+        self.drop_superseded(service.name, result.image_id)
         return True
+
+    def drop_superseded(self, service: str, image_id: str) -> None:
+        """Keep one image generation: remove the images this build superseded."""
+        try:
+            removed = self.engine.remove_superseded_images(self.project.name, service, image_id)
+        except DevdError as error:
+            self.out.warning("superseded images kept", service=service, error=str(error))
+            return
+        if removed:
+            self.out.debug("superseded images removed", service=service, count=len(removed))
 
     def build_image(self, runtime: ServiceRuntime, no_cache: bool) -> BuildResult:
         service = runtime.config

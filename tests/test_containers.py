@@ -562,6 +562,39 @@ def test_remove_project_images_removes_only_the_projects_images(
     assert engine.image_id(busybox_image) is not None
 
 
+def test_remove_superseded_images_keeps_one_generation_and_what_others_hold(
+    engine: Engine,
+    project: str,
+    make_spec: SpecMaker,
+    test_labels: dict[str, str],
+    busybox_image: str,
+    tmp_path: Path,
+) -> None:
+    """Each rebuild leaves the image before it untagged; remove_superseded_images removes
+    those (with their layers) but keeps the current image, one a container still uses, one
+    tagged by someone, and another service's."""
+    app_tag = f"devd-{project}-app:latest"
+    labels = {**test_labels, **owner_labels(project, "app")}
+    built = []
+    for number in range(4):
+        (tmp_path / "f").write_text(str(number))
+        built.append(_build(engine, tmp_path, app_tag, labels, busybox_image))
+    first, used, tagged, current = built
+    engine.client.api.tag(tagged, f"devd-test-keep-{project}", "latest")
+    engine.replace_container(make_spec(image=used))
+    worker_labels = {**test_labels, **owner_labels(project, "worker")}
+    (tmp_path / "f").write_text("w")
+    worker = _build(engine, tmp_path, f"devd-{project}-worker:latest", worker_labels, busybox_image)
+    engine.client.api.tag(worker, f"devd-{project}-worker", "old")
+    try:
+        assert engine.remove_superseded_images(project, "app", current) == [first]
+        assert engine.image_id(first) is None
+        for kept in (used, tagged, current, worker):
+            assert engine.image_id(kept) == kept
+    finally:
+        engine.client.api.remove_image(f"devd-test-keep-{project}:latest")
+
+
 def test_image_id_is_none_for_a_missing_image(engine: Engine, busybox_image: str) -> None:
     """image_id resolves a tag to the image id, and gives None when there is no such image."""
     assert engine.image_id(busybox_image) == engine.client.images.get(busybox_image).id
