@@ -36,7 +36,7 @@ import re
 import stat
 import tarfile
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -594,6 +594,28 @@ class ContainerOps:
                         raise
                     continue
                 removed.append(image_id)
+        return removed
+
+    def remove_failed_build_images(self, image_ids: Sequence[str]) -> int:
+        """Remove the images a failed build made for its steps (``BuildFailed.created_images``,
+        first step first), last step first; returns how many went. They carry no labels
+        (the classic builder adds those last), but the build that made them just failed, so
+        only the build cache could want them. One that is tagged, or that an image or
+        container now uses, is kept; nothing else is removed with them (``noprune``)."""
+        removed = 0
+        with self._engine_call("removing the images of a failed build"):
+            for image_id in reversed(image_ids):
+                try:
+                    if self.client.api.inspect_image(image_id).get("RepoTags"):
+                        continue
+                    self.client.api.remove_image(image_id, force=False, noprune=True)
+                except docker.errors.NotFound:
+                    continue
+                except docker.errors.APIError as error:
+                    if error.status_code != 409:
+                        raise
+                    continue
+                removed += 1
         return removed
 
     def image_id(self, ref: str) -> str | None:

@@ -396,6 +396,13 @@ class Daemon:
         if removed:
             self.out.debug("superseded images removed", service=service, count=len(removed))
 
+    def _drop_failed_build(self, service: str, error: BuildFailed) -> None:
+        """Remove the layers a failed build made: each failure would leave a dangling image."""
+        try:
+            self.engine.remove_failed_build_images(error.created_images)
+        except DevdError as problem:
+            self.out.warning("failed build's images kept", service=service, error=str(problem))
+
     def build_image(self, runtime: ServiceRuntime, no_cache: bool) -> BuildResult:
         service = runtime.config
         on_line: Callable[[str], None] | None = None
@@ -416,6 +423,7 @@ class Daemon:
 
     def report_build_failure(self, runtime: ServiceRuntime, work: Work, error: BuildFailed) -> None:
         service = runtime.config.name
+        self._drop_failed_build(service, error)
         self.record.write(service, ok=False, error=str(error))
         for line in error.output:
             self.out.line(service, line, stream="build")

@@ -31,6 +31,7 @@ from devd.engine import (
     owner_labels,
 )
 from devd.errors import (
+    BuildFailed,
     ContainerStartFailed,
     EngineUnavailable,
     ForeignContainer,
@@ -593,6 +594,31 @@ def test_remove_superseded_images_keeps_one_generation_and_what_others_hold(
             assert engine.image_id(kept) == kept
     finally:
         engine.client.api.remove_image(f"devd-test-keep-{project}:latest")
+
+
+def test_remove_failed_build_images_removes_what_the_failed_build_made(
+    engine: Engine, test_labels: dict[str, str], busybox_image: str, tmp_path: Path
+) -> None:
+    """The layers a failed build made (unlabelled: build labels come last) are removed, and
+    nothing under them: the base image and the cached layers stay."""
+    (tmp_path / "a").write_text(uuid.uuid4().hex)
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {busybox_image}\nCOPY a /a\nCOPY a /b\nCOPY missing /c\n"
+    )
+    tag = f"devd-test-{uuid.uuid4().hex[:12]}"
+    with (
+        build_context(tmp_path, tmp_path / "Dockerfile", []) as context,
+        pytest.raises(BuildFailed) as caught,
+    ):
+        engine.build(
+            context, tag=tag, labels=test_labels, build_args={}, target=None, no_cache=False
+        )
+    made = caught.value.created_images
+    assert len(made) == 2
+    assert engine.remove_failed_build_images(made) == 2
+    assert [engine.image_id(image) for image in made] == [None, None]
+    assert engine.image_id(busybox_image) is not None
+    assert engine.remove_failed_build_images(made) == 0  # gone already: nothing to do
 
 
 def test_image_id_is_none_for_a_missing_image(engine: Engine, busybox_image: str) -> None:
