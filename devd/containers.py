@@ -246,6 +246,7 @@ class ContainerOps:
         except docker.errors.APIError as error:
             if "already in progress" not in _engine_said(error):
                 raise
+        self._verified_owned.discard(container_id)  # gone: its id need not be remembered
 
     def _create(self, spec: ContainerSpec) -> str:
         bindings: dict[str, list[tuple[str, int]]] = {}

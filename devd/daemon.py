@@ -83,6 +83,7 @@ class Daemon:
         self.services: dict[str, ServiceRuntime] = {}
         self._replace_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._threads_lock = threading.Lock()
         self.follow = True  # print containers' output (one-shot commands turn it off)
 
     # -- the loop -------------------------------------------------------------------------
@@ -551,5 +552,7 @@ class Daemon:
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
-        self._threads.append(thread)
+        with self._threads_lock:  # a log follower per container: forget the ended ones
+            self._threads = [alive for alive in self._threads if alive.is_alive()]
+            self._threads.append(thread)
         thread.start()
