@@ -452,8 +452,8 @@ class Daemon:
         with self._replace_lock:
             if self.stop.is_set():
                 return False
-            if runtime.container is not None:
-                runtime.retiring.add(runtime.container.id)
+            if runtime.container is not None and runtime.container.status == "running":
+                runtime.retiring.add(runtime.container.id)  # an exited one has no follower
             info = self.engine.replace_container(spec)
             runtime.container = info
         self._follow_once(runtime, info)

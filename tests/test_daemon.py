@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from devd import config
 from devd.daemon import Daemon
+from devd.engine import ContainerInfo
 from devd.output import Output
 
 
@@ -37,3 +39,33 @@ def test_spawned_threads_that_ended_are_forgotten(daemon: Daemon) -> None:
     daemon._spawn("logs-app-last", release.wait)
     assert [thread.name for thread in daemon._threads] == ["worker-app", "logs-app-last"]
     release.set()
+
+
+class ReplacingEngine:
+    """Just enough engine for Daemon._replace: every replace starts container c<N>."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    def containers(self, project: str, service: str | None = None) -> list[ContainerInfo]:
+        return []
+
+    def replace_container(self, spec: Any) -> ContainerInfo:
+        self.started += 1
+        return ContainerInfo(f"c{self.started}", spec.name, spec.image, "app", "running", None, "")
+
+
+def test_replacing_an_exited_container_leaves_nothing_marked_as_retiring(daemon: Daemon) -> None:
+    """A container devd replaces while it runs is marked as retiring until its log follower
+    sees it end; one that exited by itself has no follower left, so marking it would keep
+    its id forever (one per crash)."""
+    daemon.engine = ReplacingEngine()  # type: ignore[assignment]
+    daemon.follow = False
+    runtime = daemon.prepare("app")
+    daemon._replace(runtime, "sha256:1")
+    assert runtime.container is not None
+    runtime.container = replace(runtime.container, status="exited")
+    daemon._replace(runtime, "sha256:2")
+    assert runtime.retiring == set()
+    daemon._replace(runtime, "sha256:3")  # c2 runs: its follower will clear the mark
+    assert runtime.retiring == {"c2"}
