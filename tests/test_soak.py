@@ -81,6 +81,11 @@ def test_soak_ends_served_flat_and_with_one_generation(
             all=True, filters={"label": f"devd.project={sample.name}"}
         )
         assert [container.status for container in containers] == ["running"]
+        layers = {
+            image["Id"] for image in soak_layers(docker_client, busybox_image, sample.name)[0]
+        }
+        made = [c["Id"] for c in docker_client.api.containers(all=True) if c["ImageID"] in layers]
+        assert made == [containers[0].id], "build containers left behind"
         assert not soak.differences()
     finally:
         soak.up.kill()
