@@ -8,10 +8,11 @@ exactly one container, hold no more memory, file descriptors or threads than aft
 (within the tolerances below), and have left exactly one image generation: no dangling
 image, labelled or not, from any build it ran.
 
-CI runs ``DEVD_SOAK_EPISODES`` (default 100) episodes, about three minutes on two cores; a
-longer soak is the same test with more, and ``-s`` prints the figures:
+CI runs ``DEVD_SOAK_EPISODES`` (default 100) episodes, about 3000 saves in two and a half
+minutes on two cores; a longer soak is the same test with more episodes. ``-s`` prints the
+figures, ``DEVD_SOAK_REPORT=FILE`` writes them as JSON (with RSS/fds/threads at each settle):
 
-    DEVD_SOAK_EPISODES=2000 DEVD_SOAK_SEED=7 pytest tests/test_soak.py -s
+    DEVD_SOAK_EPISODES=700 DEVD_SOAK_SEED=7 pytest tests/test_soak.py -s
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.engine
 EPISODES = int(os.environ.get("DEVD_SOAK_EPISODES", "100"))
 SEED = int(os.environ.get("DEVD_SOAK_SEED", "20261127"))
 WARM_UP = max(10, EPISODES // 5)  # episodes played before the first measurement
-RSS_TOLERANCE_KIB = 8 * 1024  # growth allowed after warm-up (allocator noise, caches)
+RSS_TOLERANCE_KIB = 6 * 1024  # growth allowed after warm-up: CI runs grow ~1-2 MB (allocator)
 FD_TOLERANCE = 2  # e.g. a pooled connection to the engine opened late
 THREAD_TOLERANCE = 0  # one worker, one watcher, one log follower: exactly as after warm-up
 
