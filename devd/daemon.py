@@ -397,8 +397,10 @@ class Daemon:
         if removed:
             self.out.debug("superseded images removed", service=service, count=len(removed))
 
-    def _drop_failed_build(self, service: str, error: BuildFailed) -> None:
+    def _drop_failed_build(self, service: str, error: DevdError) -> None:
         """Remove the layers a failed build made: each failure would leave a dangling image."""
+        if not isinstance(error, BuildFailed) or not error.created_images:
+            return
         try:
             self.engine.remove_failed_build_images(error.created_images)
         except DevdError as problem:
