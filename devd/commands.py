@@ -68,6 +68,7 @@ def build(
             build_s=round(time.monotonic() - started, 2),
         )
         daemon.record.write(name, ok=True, summary=result.summary, image=result.image_id)
+        daemon.drop_superseded(name, result.image_id)
     return 1 if failed else 0
 
 

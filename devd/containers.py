@@ -37,7 +37,7 @@ import stat
 import tarfile
 import tempfile
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +58,7 @@ from devd.errors import (
     SyncRefused,
     one_line,
 )
+from devd.generations import ImageInfo, superseded
 
 LABEL_PROJECT = "devd.project"
 LABEL_SERVICE = "devd.service"
@@ -256,6 +257,7 @@ class ContainerOps:
         except docker.errors.APIError as error:
             if "already in progress" not in _engine_said(error):
                 raise
+        self._verified_owned.discard(container_id)  # gone: its id need not be remembered
 
     def _create(self, spec: ContainerSpec) -> str:
         bindings: dict[str, list[tuple[str, int | str]]] = {}
@@ -615,6 +617,53 @@ class ContainerOps:
             for tag in summary.get("RepoTags") or ():
                 if self._image_id(tag) == image_id:
                     self.client.api.remove_image(tag)
+
+    def remove_superseded_images(self, project: str, service: str, current: str) -> list[str]:
+        """Remove the images of ``project``'s ``service`` that image ``current`` supersedes
+        (:func:`devd.generations.superseded`), with the untagged build layers only they
+        used; returns their ids. Never forced: one the engine refuses (a container uses it,
+        it was tagged meanwhile) stays."""
+        owner = owner_labels(project, service)
+        removed: list[str] = []
+        with self._engine_call(f"removing superseded images of service {service!r}"):
+            selector = {"label": _selector(project, service)}
+            summaries = self.client.api.images(filters=selector)
+            containers = self.client.api.containers(all=True, filters=selector)
+            in_use = {str(summary.get("ImageID")) for summary in containers}
+            images = [ImageInfo.from_summary(summary) for summary in summaries]
+            for image_id in superseded(images, current, owner, in_use):
+                try:
+                    self.client.api.remove_image(image_id, force=False, noprune=False)
+                except docker.errors.NotFound:
+                    continue
+                except docker.errors.APIError as error:
+                    if error.status_code != 409:
+                        raise
+                    continue
+                removed.append(image_id)
+        return removed
+
+    def remove_failed_build_images(self, image_ids: Sequence[str]) -> int:
+        """Remove the images a failed build made for its steps (``BuildFailed.created_images``,
+        first step first), last step first; returns how many went. They carry no labels
+        (the classic builder adds those last), but the build that made them just failed, so
+        only the build cache could want them. One that is tagged, or that an image or
+        container now uses, is kept; nothing else is removed with them (``noprune``)."""
+        removed = 0
+        with self._engine_call("removing the images of a failed build"):
+            for image_id in reversed(image_ids):
+                try:
+                    if self.client.api.inspect_image(image_id).get("RepoTags"):
+                        continue
+                    self.client.api.remove_image(image_id, force=False, noprune=True)
+                except docker.errors.NotFound:
+                    continue
+                except docker.errors.APIError as error:
+                    if error.status_code != 409:
+                        raise
+                    continue
+                removed += 1
+        return removed
 
     def image_id(self, ref: str) -> str | None:
         """The id of the image ``ref`` names; None when there is no such image."""

@@ -106,6 +106,7 @@ class Daemon:
         self.services: dict[str, ServiceRuntime] = {}
         self._replace_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._threads_lock = threading.Lock()
         self.follow = True  # print containers' output (one-shot commands turn it off)
         self.engine_watch = EngineWatch(
             engine.unreachable, output, engine_address(os.environ), self.engine_back, self.stop
@@ -497,6 +498,7 @@ class Daemon:
             )
             self.record.write(service.name, ok=True, summary=result.summary, image=result.image_id)
             self._follow_once(runtime, current)
+            self.drop_superseded(service.name, result.image_id)
             return True
         if not self._replace(runtime, result.image_id):
             return False
@@ -513,7 +515,27 @@ class Daemon:
             restart_s=round(done - built, 2),
             total_s=round(done - (work.first_seen or started), 2),
         )
+        self.drop_superseded(service.name, result.image_id)
         return True
+
+    def drop_superseded(self, service: str, image_id: str) -> None:
+        """Keep one image generation: remove the images this build superseded."""
+        try:
+            removed = self.engine.remove_superseded_images(self.project.name, service, image_id)
+        except DevdError as error:
+            self.out.warning("superseded images kept", service=service, error=str(error))
+            return
+        if removed:
+            self.out.debug("superseded images removed", service=service, count=len(removed))
+
+    def _drop_failed_build(self, service: str, error: DevdError) -> None:
+        """Remove the layers a failed build made: each failure would leave a dangling image."""
+        if not isinstance(error, BuildFailed) or not error.created_images:
+            return
+        try:
+            self.engine.remove_failed_build_images(error.created_images)
+        except DevdError as problem:
+            self.out.warning("failed build's images kept", service=service, error=str(problem))
 
     def build_image(self, runtime: ServiceRuntime, no_cache: bool) -> BuildResult:
         """Build the service's image. Once every Dockerfile step has succeeded and only the
@@ -555,6 +577,7 @@ class Daemon:
         """Say the build failed and whether the previous container still serves (asked of the
         engine: an outage or an early stop may have ended it)."""
         service = runtime.config.name
+        self._drop_failed_build(service, error)
         self.record.write(service, ok=False, error=str(error))
         output = error.output if isinstance(error, BuildFailed) else ()
         for line in output:
@@ -587,8 +610,8 @@ class Daemon:
         with self._replace_lock:
             if self.stop.is_set():
                 return False
-            if runtime.container is not None:
-                runtime.retiring.add(runtime.container.id)
+            if runtime.container is not None and runtime.container.status == "running":
+                runtime.retiring.add(runtime.container.id)  # an exited one has no follower
             info = self.engine.replace_container(spec)
             runtime.container = info
         self._follow_once(runtime, info)
@@ -815,7 +838,9 @@ class Daemon:
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
-        self._threads.append(thread)
+        with self._threads_lock:  # a log follower per container: forget the ended ones
+            self._threads = [alive for alive in self._threads if alive.is_alive()]
+            self._threads.append(thread)
         thread.start()
 
 

@@ -91,6 +91,7 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _BOOKKEEPING_RE = re.compile(r"^ ---> |^Removing intermediate container ")
 _USING_CACHE = " ---> Using cache"
 _BUILT_RE = re.compile(r"^Successfully built ([0-9a-f]+)$")
+_STEP_IMAGE_RE = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 # What a connection to the engine can raise while a build streams: the engine refusing the
 # request (APIError, a DockerException), the socket closing or timing out (requests and
 # urllib3 errors, OSError), a truncated last JSON object (ValueError).
@@ -334,6 +335,10 @@ class _StepDraft:
     made_image: bool = False  # the engine printed a " ---> " line for it
     output: list[str] = field(default_factory=list)
 
+    @property
+    def is_from(self) -> bool:
+        return [word.upper() for word in self.instruction.split(maxsplit=1)[:1]] == ["FROM"]
+
     def freeze(self) -> StepResult:
         # FROM only looks its base up; an ARG before the first FROM prints nothing at all.
         keyword = self.instruction.split(maxsplit=1)[0].upper()
@@ -373,6 +378,7 @@ class BuildStreamParser:
         self._built_id: str | None = None
         self._error: Mapping[str, Any] | None = None
         self._failed_step: _StepDraft | None = None
+        self._created: list[str] = []  # images of the steps this build made (not cached)
 
     def feed_all(self, chunks: Iterable[Mapping[str, Any]]) -> None:
         for chunk in chunks:
@@ -438,6 +444,9 @@ class BuildStreamParser:
             self._current.cached = True
         elif line.startswith(" ---> "):
             self._current.made_image = True
+            made = _STEP_IMAGE_RE.match(line)
+            if made is not None and not self._current.cached and not self._current.is_from:
+                self._created.append(made[1])  # FROM's line names the base image
         elif _BOOKKEEPING_RE.match(line) is None:
             self._current.output.append(line)
 
@@ -475,7 +484,9 @@ class BuildStreamParser:
         step = self._failed_step or self._current
         if step is None:
             return BuildFailed(
-                f"build failed: {reason}", output=self._messages[-FAILURE_TAIL_LINES:]
+                f"build failed: {reason}",
+                output=self._messages[-FAILURE_TAIL_LINES:],
+                created_images=self._created,
             )
         return BuildFailed(
             f"build failed at step {step.number}/{step.total} ({step.instruction}): {reason}",
@@ -484,6 +495,7 @@ class BuildStreamParser:
             step_total=step.total,
             output=step.output[-FAILURE_TAIL_LINES:],
             command_status=status,
+            created_images=self._created,
         )
 
 

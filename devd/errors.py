@@ -87,7 +87,9 @@ class BuildFailed(DevdError):
     None when the build failed before its first step (parse error, bad option);
     ``step_number``/``step_total`` locate it ("4/7"); ``output`` holds the last lines
     the step printed; ``command_status`` is the failing command's exit status when the
-    engine gave one (``exit_code`` stays the CLI's exit code).
+    engine gave one (``exit_code`` stays the CLI's exit code); ``created_images`` the ids of
+    the images the steps before the failure made (cached steps' images are not among them),
+    first step first: nothing uses them but the build cache.
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class BuildFailed(DevdError):
         step_total: int | None = None,
         output: Sequence[str] = (),
         command_status: int | None = None,
+        created_images: Sequence[str] = (),
     ) -> None:
         super().__init__(message)
         self.step = step
@@ -106,6 +109,7 @@ class BuildFailed(DevdError):
         self.step_total = step_total
         self.output = tuple(output)
         self.command_status = command_status
+        self.created_images = tuple(created_images)
 
 
 def one_line(text: str, limit: int = 200) -> str:

@@ -32,6 +32,7 @@ from devd.engine import (
     owner_labels,
 )
 from devd.errors import (
+    BuildFailed,
     ContainerStartFailed,
     EngineUnavailable,
     ForeignContainer,
@@ -210,6 +211,8 @@ def test_replacing_twice_leaves_exactly_one_container(
     assert second.id != first.id
     assert [info.id for info in engine.containers(project)] == [second.id]
     assert engine.container(first.id) is None
+    assert first.id not in engine._verified_owned  # a removed container is forgotten
+    assert second.id in engine._verified_owned
 
 
 def test_replace_removes_the_services_container_under_another_name(
@@ -608,6 +611,64 @@ def test_remove_project_images_removes_only_the_projects_images(
     assert engine.image_id(first) is None
     assert engine.image_id(image_tag) == bystander
     assert engine.image_id(busybox_image) is not None
+
+
+def test_remove_superseded_images_keeps_one_generation_and_what_others_hold(
+    engine: Engine,
+    project: str,
+    make_spec: SpecMaker,
+    test_labels: dict[str, str],
+    busybox_image: str,
+    tmp_path: Path,
+) -> None:
+    """Each rebuild leaves the image before it untagged; remove_superseded_images removes
+    those (with their layers) but keeps the current image, one a container still uses, one
+    tagged by someone, and another service's."""
+    app_tag = f"devd-{project}-app:latest"
+    labels = {**test_labels, **owner_labels(project, "app")}
+    built = []
+    for number in range(4):
+        (tmp_path / "f").write_text(str(number))
+        built.append(_build(engine, tmp_path, app_tag, labels, busybox_image))
+    first, used, tagged, current = built
+    engine.client.api.tag(tagged, f"devd-test-keep-{project}", "latest")
+    engine.replace_container(make_spec(image=used))
+    worker_labels = {**test_labels, **owner_labels(project, "worker")}
+    (tmp_path / "f").write_text("w")
+    worker = _build(engine, tmp_path, f"devd-{project}-worker:latest", worker_labels, busybox_image)
+    engine.client.api.tag(worker, f"devd-{project}-worker", "old")
+    try:
+        assert engine.remove_superseded_images(project, "app", current) == [first]
+        assert engine.image_id(first) is None
+        for kept in (used, tagged, current, worker):
+            assert engine.image_id(kept) == kept
+    finally:
+        engine.client.api.remove_image(f"devd-test-keep-{project}:latest")
+
+
+def test_remove_failed_build_images_removes_what_the_failed_build_made(
+    engine: Engine, test_labels: dict[str, str], busybox_image: str, tmp_path: Path
+) -> None:
+    """The layers a failed build made (unlabelled: build labels come last) are removed, and
+    nothing under them: the base image and the cached layers stay."""
+    (tmp_path / "a").write_text(uuid.uuid4().hex)
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {busybox_image}\nCOPY a /a\nCOPY a /b\nCOPY missing /c\n"
+    )
+    tag = f"devd-test-{uuid.uuid4().hex[:12]}"
+    with (
+        build_context(tmp_path, tmp_path / "Dockerfile", []) as context,
+        pytest.raises(BuildFailed) as caught,
+    ):
+        engine.build(
+            context, tag=tag, labels=test_labels, build_args={}, target=None, no_cache=False
+        )
+    made = caught.value.created_images
+    assert len(made) == 2
+    assert engine.remove_failed_build_images(made) == 2
+    assert [engine.image_id(image) for image in made] == [None, None]
+    assert engine.image_id(busybox_image) is not None
+    assert engine.remove_failed_build_images(made) == 0  # gone already: nothing to do
 
 
 def test_image_id_is_none_for_a_missing_image(engine: Engine, busybox_image: str) -> None:

@@ -151,6 +151,22 @@ def test_error_object_raises_build_failed_naming_the_step() -> None:
     assert failure.command_status == 3
 
 
+def test_failure_names_the_images_the_failed_build_made_but_not_cached_ones() -> None:
+    """BuildFailed.created_images holds the image of each step the build made before the
+    failure, first step first; a cached step's image (and FROM's base) is not among them."""
+    stream = [
+        *CACHED_STREAM[:6],  # FROM, then COPY req.txt from the cache (95eb3c368690)
+        {"stream": "Step 3/4 : COPY . .\n"},
+        {"stream": " ---> 3c1a9f0e7b2d\n"},
+        {"stream": "Step 4/4 : RUN exit 3\n"},
+        {"stream": " ---> Running in 7fec4072b67e\n"},
+        {"stream": "Removing intermediate container 7fec4072b67e\n"},
+        FAILING_STREAM[-1],
+    ]
+    assert parse_failure(stream).created_images == ("3c1a9f0e7b2d",)
+    assert parse_failure(FAILING_STREAM).created_images == ()
+
+
 def test_failure_output_keeps_the_last_twenty_lines() -> None:
     """A chatty failing step keeps only its last 20 lines in the exception."""
     chunks = [
