@@ -327,3 +327,35 @@ def test_a_tree_the_ignore_file_excludes_gets_no_inotify_watch(sample: Sample) -
         served(sample.port, "still-watched")
     finally:
         assert up.stop() == 0
+
+
+@pytest.mark.parametrize("code_action", ["sync", "rebuild"])
+def test_a_file_the_ignore_file_excludes_never_reaches_the_container(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str, code_action: str
+) -> None:
+    """A secret saved beside code, under a directory a COPY reads but matched by the ignore
+    file (**/*.log): the code change arrives, the secret is neither synced nor in the image."""
+    sample = Sample(tmp_path / "proj", f"t{test_id}", free_port(), code_action=code_action)
+    (sample.root / "www" / "token.log").write_text("secret-at-start\n")
+    up = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+        sample.write("www/token.log", "secret-saved")
+        sample.write("www/index.html", "with-secret-beside\n")
+        if code_action == "rebuild":
+            served(sample.port, "with-secret-beside")
+        container = running_containers(docker_client, sample.name)[0]
+        wait_for(
+            lambda: (
+                "with-secret-beside"
+                in container.exec_run(["cat", "/app/www/index.html"]).output.decode()
+            ),
+            30,
+            "the code change in the container",
+        )
+        listing = container.exec_run(["ls", "-a", "/app/www", "/srv"]).output.decode()
+        assert "index.html" in listing
+        assert "token.log" not in listing
+    finally:
+        up.kill()
+        remove_project(docker_client, sample.name)
