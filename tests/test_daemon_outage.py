@@ -96,6 +96,9 @@ class FakeEngine:
         self._call("remove")
         self.live.pop(container_id, None)
 
+    def remove_superseded_images(self, project: str, service: str, current: str) -> list[str]:
+        return []  # a fake engine keeps no images
+
     def running(self) -> list[ContainerInfo]:
         return [c for c in self.live.values() if c.status == "running"]
 
