@@ -103,15 +103,8 @@ class ImageOps(ContainerOps):
             in_use = {str(summary.get("ImageID")) for summary in containers}
             images = [ImageInfo.from_summary(summary) for summary in summaries]
             for image_id in superseded(images, current, owner, in_use):
-                try:
-                    self.client.api.remove_image(image_id, force=False, noprune=False)
-                except docker.errors.NotFound:
-                    continue
-                except docker.errors.APIError as error:
-                    if error.status_code != 409:
-                        raise
-                    continue
-                removed.append(image_id)
+                if self._remove_unless_refused(image_id, noprune=False):
+                    removed.append(image_id)
         return removed
 
     def remove_failed_build_images(self, image_ids: Sequence[str]) -> int:
@@ -124,17 +117,25 @@ class ImageOps(ContainerOps):
         with self._engine_call("removing the images of a failed build"):
             for image_id in reversed(image_ids):
                 try:
-                    if self.client.api.inspect_image(image_id).get("RepoTags"):
-                        continue
-                    self.client.api.remove_image(image_id, force=False, noprune=True)
+                    tagged = self.client.api.inspect_image(image_id).get("RepoTags")
                 except docker.errors.NotFound:
                     continue
-                except docker.errors.APIError as error:
-                    if error.status_code != 409:
-                        raise
-                    continue
-                removed += 1
+                if not tagged and self._remove_unless_refused(image_id, noprune=True):
+                    removed += 1
         return removed
+
+    def _remove_unless_refused(self, image_id: str, *, noprune: bool) -> bool:
+        """Remove the image, never forced; whether it went (not if it is gone already, or
+        the engine refuses: a container or another image uses it, it was tagged)."""
+        try:
+            self.client.api.remove_image(image_id, force=False, noprune=noprune)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as error:
+            if error.status_code != 409:
+                raise
+            return False
+        return True
 
     def image_id(self, ref: str) -> str | None:
         """The id of the image ``ref`` names; None when there is no such image."""
