@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from devd.context import build_context
 from devd.early_retire import EarlyRetire
-from devd.engine import BuildResult, owner_labels
+from devd.engine import BuildResult, ContainerInfo, owner_labels
 from devd.errors import BuildContextError, BuildFailed, DevdError
 from devd.plan import Work
 from devd.replace import Replacing
@@ -44,16 +44,7 @@ class Rebuilding(Replacing):
             and current.image_id == result.image_id
             and not work.recreate
         ):
-            self.out.info(
-                "image unchanged; container kept",
-                service=service.name,
-                trigger=work.trigger,
-                steps=result.summary,
-                build_s=round(built - started, 2),
-            )
-            self.record.write(service.name, ok=True, summary=result.summary, image=result.image_id)
-            self._follow_once(runtime, current)
-            self.drop_superseded(service.name, result.image_id)
+            self._keep(runtime, current, work, result, build_s=round(built - started, 2))
             return True
         if not self._replace(runtime, result.image_id):
             return False
@@ -72,6 +63,27 @@ class Rebuilding(Replacing):
         )
         self.drop_superseded(service.name, result.image_id)
         return True
+
+    def _keep(
+        self,
+        runtime: ServiceRuntime,
+        current: ContainerInfo,
+        work: Work,
+        result: BuildResult,
+        build_s: float,
+    ) -> None:
+        """The build made the image the container runs already: it goes on serving."""
+        service = runtime.config
+        self.out.info(
+            "image unchanged; container kept",
+            service=service.name,
+            trigger=work.trigger,
+            steps=result.summary,
+            build_s=build_s,
+        )
+        self.record.write(service.name, ok=True, summary=result.summary, image=result.image_id)
+        self._follow_once(runtime, current)
+        self.drop_superseded(service.name, result.image_id)
 
     def build_image(self, runtime: ServiceRuntime, no_cache: bool) -> BuildResult:
         """Build the service's image. Once every Dockerfile step has succeeded and only the

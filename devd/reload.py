@@ -42,31 +42,14 @@ class LiveReload(Worker):
 
         An invalid configuration is reported and the services go on as they were.
         """
-        assert self.loader is not None
-        try:
-            new = self.loader()
-        except DevdError as error:
-            self.out.error("configuration invalid; services go on unchanged", error=str(error))
+        new = self._read_again()
+        if new is None:
             return
-        if new.name != self.project.name and new.compose_file is not None:
-            # compose names the network and volumes after the project: nothing half-applied
-            self.out.warning(NEW_COMPOSE_NAME, name=new.name)
-            return
-        if new.name != self.project.name:
-            self.out.warning("a new project name takes effect at the next devd up", name=new.name)
-            new = replace(new, name=self.project.name)
         old, self.project = self.project, new
         for warning in new.warnings:
             if warning not in old.warnings:
                 self.out.warning(warning)
-        removed = [name for name in old.services if name not in new.services]
-        added = [name for name in new.services if name not in old.services]
-        changed = [
-            name
-            for name in new.services
-            if name in old.services
-            and (old.services[name] != new.services[name] or old.ignore != new.ignore)
-        ]
+        removed, added, changed = _service_changes(old, new)
         for name in removed:
             self._retire(name)
         if changed or added:
@@ -77,6 +60,24 @@ class LiveReload(Worker):
             self._add(name)
         if removed or changed or added:
             self.out.info("configuration reloaded", added=added, changed=changed, removed=removed)
+
+    def _read_again(self) -> ProjectConfig | None:
+        """The configuration read again, under the running project's name; None (said why)
+        when it is invalid, or renames a compose project."""
+        assert self.loader is not None
+        try:
+            new = self.loader()
+        except DevdError as error:
+            self.out.error("configuration invalid; services go on unchanged", error=str(error))
+            return None
+        if new.name != self.project.name and new.compose_file is not None:
+            # compose names the network and volumes after the project: nothing half-applied
+            self.out.warning(NEW_COMPOSE_NAME, name=new.name)
+            return None
+        if new.name != self.project.name:
+            self.out.warning("a new project name takes effect at the next devd up", name=new.name)
+            new = replace(new, name=self.project.name)
+        return new
 
     def _reload_resources(self) -> None:
         """Create the network and volumes a reloaded configuration names (existing ones are
@@ -125,3 +126,18 @@ class LiveReload(Worker):
                     self.engine_watch.check()
                     self.out.error("could not remove the service's container", error=str(error))
         self.out.info("service removed", service=name)
+
+
+def _service_changes(
+    old: ProjectConfig, new: ProjectConfig
+) -> tuple[list[str], list[str], list[str]]:
+    """The services removed, added, and changed (their settings, or the ignore rules)."""
+    removed = [name for name in old.services if name not in new.services]
+    added = [name for name in new.services if name not in old.services]
+    changed = [
+        name
+        for name in new.services
+        if name in old.services
+        and (old.services[name] != new.services[name] or old.ignore != new.ignore)
+    ]
+    return removed, added, changed

@@ -22,12 +22,7 @@ class Syncing(Following):
         container = runtime.container
         assert container is not None
         started = time.monotonic()
-        files: dict[str, Path | None] = {}
-        for destination, path in work.sync_files().items():
-            host = self.project.root / path
-            if host.is_dir() and not host.is_symlink():
-                continue  # a new directory: its files are in the batch themselves
-            files[destination] = host if host.exists() or host.is_symlink() else None
+        files = _host_files(self.project.root, work)
         sent = self.engine.put_files(container.id, files)
         synced = time.monotonic()
         if (
@@ -81,3 +76,14 @@ class Syncing(Following):
                 self.out.line(runtime.config.name, line, stream="exec")
             report = self.out.info if code == 0 else self.out.error
             report("exec", service=runtime.config.name, command=list(command), exit_code=code)
+
+
+def _host_files(root: Path, work: Work) -> dict[str, Path | None]:
+    """Each container path ``work`` syncs and its host file, None for one that is gone."""
+    files: dict[str, Path | None] = {}
+    for destination, path in work.sync_files().items():
+        host = root / path
+        if host.is_dir() and not host.is_symlink():
+            continue  # a new directory: its files are in the batch themselves
+        files[destination] = host if host.exists() or host.is_symlink() else None
+    return files
