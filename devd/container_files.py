@@ -58,6 +58,18 @@ class FileOps(ContainerOps):
         deletions += vanished
         if archive is None and not deletions:
             return 0  # all of it was copied already: nothing to ask of the engine
+        self._send(container_id, deletions, archive)
+        for path in deletions:
+            sent.pop(path, None)
+        for path in copies:
+            if path not in vanished and stamps[path] is not None:
+                sent[path] = stamps[path]
+        return len(copies) + len(deletions) - len(vanished)
+
+    def _send(
+        self, container_id: str, deletions: list[str], archive: bytes | IO[bytes] | None
+    ) -> None:
+        """Delete ``deletions``, then unpack ``archive`` at the root (closing it if a file)."""
         with self._engine_call(f"syncing files into container {short_id(container_id)}"):
             gone = ContainerGone(
                 f"cannot sync files into container {short_id(container_id)}: it is gone"
@@ -74,12 +86,6 @@ class FileOps(ContainerOps):
             finally:
                 if archive is not None and not isinstance(archive, bytes):
                     archive.close()
-        for path in deletions:
-            sent.pop(path, None)
-        for path in copies:
-            if path not in vanished and stamps[path] is not None:
-                sent[path] = stamps[path]
-        return len(copies) + len(deletions) - len(vanished)
 
     def _sent_to(self, container_id: str) -> dict[str, tuple[int, ...] | None]:
         """What ``put_files`` copied into the container: container path -> host file stamp

@@ -241,40 +241,8 @@ class ContainerOps:
         self._verified_owned.discard(container_id)  # gone: its id need not be remembered
 
     def _create(self, spec: ContainerSpec) -> str:
-        bindings: dict[str, list[tuple[str, int | str]]] = {}
-        for port in spec.ports:
-            host_ip = (port.host_ip or "0.0.0.0").strip("[]")
-            bindings.setdefault(f"{port.container}/{port.protocol}", []).append(
-                (host_ip, port.host or "")  # "": the engine picks a free host port
-            )
-        api = self.client.api
-        network = spec.network
         try:
-            created = api.create_container(
-                image=spec.image,
-                command=list(spec.command) if spec.command is not None else None,
-                name=spec.name,
-                labels=spec.labels,
-                environment=dict(spec.environment),
-                ports=[tuple(key.split("/")) for key in bindings],
-                detach=True,
-                stop_timeout=_whole_seconds(spec.stop_timeout),
-                entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
-                working_dir=spec.working_dir,
-                user=spec.user,
-                healthcheck=_healthcheck(spec.healthcheck),
-                networking_config=api.create_networking_config(
-                    {network: api.create_endpoint_config(aliases=[spec.service])}
-                )
-                if network
-                else None,
-                host_config=api.create_host_config(
-                    port_bindings=bindings,
-                    init=spec.init,
-                    mounts=[_mount(mount) for mount in spec.mounts] or None,
-                    network_mode=network,
-                ),
-            )
+            created = self.client.api.create_container(**_create_options(self.client.api, spec))
         except docker.errors.ImageNotFound as error:
             raise ContainerStartFailed(
                 f"cannot create container {spec.name!r}: no image {spec.image!r}"
@@ -379,6 +347,42 @@ class ContainerOps:
 
 def _nanoseconds(seconds: float) -> int:
     return round(seconds * 1_000_000_000)
+
+
+def _create_options(api: Any, spec: ContainerSpec) -> dict[str, Any]:
+    """The engine's create request for ``spec`` (``api``: docker-py's low-level client)."""
+    bindings: dict[str, list[tuple[str, int | str]]] = {}
+    for port in spec.ports:
+        host_ip = (port.host_ip or "0.0.0.0").strip("[]")
+        bindings.setdefault(f"{port.container}/{port.protocol}", []).append(
+            (host_ip, port.host or "")  # "": the engine picks a free host port
+        )
+    network = spec.network
+    return {
+        "image": spec.image,
+        "command": list(spec.command) if spec.command is not None else None,
+        "name": spec.name,
+        "labels": spec.labels,
+        "environment": dict(spec.environment),
+        "ports": [tuple(key.split("/")) for key in bindings],
+        "detach": True,
+        "stop_timeout": _whole_seconds(spec.stop_timeout),
+        "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
+        "working_dir": spec.working_dir,
+        "user": spec.user,
+        "healthcheck": _healthcheck(spec.healthcheck),
+        "networking_config": api.create_networking_config(
+            {network: api.create_endpoint_config(aliases=[spec.service])}
+        )
+        if network
+        else None,
+        "host_config": api.create_host_config(
+            port_bindings=bindings,
+            init=spec.init,
+            mounts=[_mount(mount) for mount in spec.mounts] or None,
+            network_mode=network,
+        ),
+    }
 
 
 def _healthcheck(check: Healthcheck | None) -> dict[str, Any] | None:
