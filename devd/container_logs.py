@@ -19,7 +19,8 @@ from typing import Any
 
 import docker.errors
 
-from devd.containers import NEVER_STARTED, ContainerOps, engine_said, short_id
+from devd.container_spec import NEVER_STARTED
+from devd.containers import ContainerOps, engine_said, short_id
 
 _LATE_ENTRIES = 4  # log entries to check for ones logged after a followed stream ended
 

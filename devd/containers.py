@@ -2,12 +2,13 @@
 start, stop, restart, wait, exec, inspect) and the ownership checks every operation makes.
 :class:`ContainerOps` is mixed into :class:`devd.engine.Engine`, as are the mixins built on it:
 :mod:`devd.container_files` (syncing files), :mod:`devd.container_logs` (output) and
-:mod:`devd.images` (the project's images).
+:mod:`devd.images` (the project's images). What a container should be and is, and its
+labels, are :mod:`devd.container_spec`.
 
 The hard rule: devd never touches a container or image it did not create. Everything devd
-creates carries :func:`owner_labels`; listing filters on them, and every operation that
-changes a container first checks that it carries ``devd.project`` (replacing checks project
-and service too).
+creates carries :func:`devd.container_spec.owner_labels`; listing filters on them, and every
+operation that changes a container first checks that it carries ``devd.project`` (replacing
+checks project and service too).
 
 What the engine (20.10) does that shaped this module:
 
@@ -22,18 +23,24 @@ What the engine (20.10) does that shaped this module:
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
-import docker.types
 import requests.exceptions
 import urllib3.exceptions
 
-from devd.config import Healthcheck, Mount, PortMapping
+from devd.container_spec import (
+    LABEL_PROJECT,
+    LABEL_SERVICE,
+    ContainerInfo,
+    ContainerSpec,
+    create_options,
+    label_selector,
+    labels_of,
+    whole_seconds,
+)
 from devd.errors import (
     ContainerGone,
     ContainerStartFailed,
@@ -43,76 +50,10 @@ from devd.errors import (
     one_line,
 )
 
-LABEL_PROJECT = "devd.project"
-LABEL_SERVICE = "devd.service"
-
-NEVER_STARTED = "0001-01-01T00:00:00Z"
 _PORT_TAKEN = ("port is already allocated", "address already in use")
 _PORT_IN_MESSAGE = re.compile(r"(?:Bind for |listen \S+ )\S*:(\d+)")
 # Failing to reach the engine at all (APIError is a requests HTTPError too: catch it first).
 _CONNECTION_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
-
-
-def owner_labels(project: str, service: str) -> dict[str, str]:
-    """The labels that make a container or image devd's, for ``project``'s ``service``."""
-    return {LABEL_PROJECT: project, LABEL_SERVICE: service}
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """What a service's container should be. ``command`` None runs the image's default."""
-
-    name: str
-    image: str
-    project: str
-    service: str
-    ports: tuple[PortMapping, ...] = ()
-    environment: Mapping[str, str] = field(default_factory=dict)
-    command: tuple[str, ...] | None = None
-    stop_timeout: float = 10.0
-    extra_labels: Mapping[str, str] = field(default_factory=dict)  # devd's own labels win
-    entrypoint: tuple[str, ...] | None = None  # None: the image's
-    working_dir: str | None = None
-    user: str | None = None
-    init: bool = True
-    mounts: tuple[Mount, ...] = ()
-    network: str | None = None  # joined with the service name as alias; None: default bridge
-    healthcheck: Healthcheck | None = None  # None: the image's
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return {**self.extra_labels, **owner_labels(self.project, self.service)}
-
-
-@dataclass(frozen=True)
-class ContainerInfo:
-    """A container as the engine last described it. ``exit_code`` is None unless it exited;
-    ``started_at`` (RFC 3339, from the engine) is None if it never started."""
-
-    id: str
-    name: str
-    image_id: str
-    service: str
-    status: str
-    exit_code: int | None
-    started_at: str | None
-    health: str | None = None  # "starting", "healthy", "unhealthy"; None: no healthcheck
-
-    @classmethod
-    def from_inspect(cls, attrs: Mapping[str, Any]) -> ContainerInfo:
-        state = attrs.get("State") or {}
-        status = str(state.get("Status", "unknown"))
-        started = state.get("StartedAt")
-        return cls(
-            id=attrs["Id"],
-            name=str(attrs.get("Name", "")).lstrip("/"),
-            image_id=str(attrs.get("Image", "")),
-            service=_labels(attrs).get(LABEL_SERVICE, ""),
-            status=status,
-            exit_code=int(state["ExitCode"]) if status in ("exited", "dead") else None,
-            started_at=started if started and started != NEVER_STARTED else None,
-            health=(state.get("Health") or {}).get("Status"),
-        )
 
 
 class ContainerOps:
@@ -177,7 +118,7 @@ class ContainerOps:
         attrs = self._inspect(container_id)
         if attrs is None:
             return False
-        if LABEL_PROJECT not in _labels(attrs):
+        if LABEL_PROJECT not in labels_of(attrs):
             raise ForeignContainer(
                 f"refusing to {action} container {_describe(attrs)}: devd did not create it "
                 f"(it has no {LABEL_PROJECT} label)"
@@ -227,7 +168,7 @@ class ContainerOps:
 
     def _stop_and_remove(self, container_id: str, timeout: float) -> None:
         with contextlib.suppress(docker.errors.NotFound):
-            self.client.api.stop(container_id, timeout=_whole_seconds(timeout))
+            self.client.api.stop(container_id, timeout=whole_seconds(timeout))
         self._force_remove(container_id)
 
     def _force_remove(self, container_id: str) -> None:
@@ -242,7 +183,7 @@ class ContainerOps:
 
     def _create(self, spec: ContainerSpec) -> str:
         try:
-            created = self.client.api.create_container(**_create_options(self.client.api, spec))
+            created = self.client.api.create_container(**create_options(self.client.api, spec))
         except docker.errors.ImageNotFound as error:
             raise ContainerStartFailed(
                 f"cannot create container {spec.name!r}: no image {spec.image!r}"
@@ -292,7 +233,7 @@ class ContainerOps:
             if not self._owned(container_id, "stop"):
                 return
             with contextlib.suppress(docker.errors.NotFound):
-                self.client.api.stop(container_id, timeout=_whole_seconds(timeout))
+                self.client.api.stop(container_id, timeout=whole_seconds(timeout))
 
     def remove_container(self, container_id: str) -> None:
         """Remove it, running or not, with its anonymous volumes; nothing if gone."""
@@ -305,7 +246,7 @@ class ContainerOps:
         with self._engine_call(f"restarting container {short_id(container_id)}"):
             if self._owned(container_id, "restart"):
                 with contextlib.suppress(docker.errors.NotFound):
-                    self.client.api.restart(container_id, timeout=_whole_seconds(timeout))
+                    self.client.api.restart(container_id, timeout=whole_seconds(timeout))
             attrs = self._inspect(container_id)
         if attrs is None:
             raise ContainerGone(f"cannot restart container {short_id(container_id)}: it is gone")
@@ -345,81 +286,11 @@ class ContainerOps:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _nanoseconds(seconds: float) -> int:
-    return round(seconds * 1_000_000_000)
-
-
-def _create_options(api: Any, spec: ContainerSpec) -> dict[str, Any]:
-    """The engine's create request for ``spec`` (``api``: docker-py's low-level client)."""
-    bindings: dict[str, list[tuple[str, int | str]]] = {}
-    for port in spec.ports:
-        host_ip = (port.host_ip or "0.0.0.0").strip("[]")
-        bindings.setdefault(f"{port.container}/{port.protocol}", []).append(
-            (host_ip, port.host or "")  # "": the engine picks a free host port
-        )
-    network = spec.network
-    return {
-        "image": spec.image,
-        "command": list(spec.command) if spec.command is not None else None,
-        "name": spec.name,
-        "labels": spec.labels,
-        "environment": dict(spec.environment),
-        "ports": [tuple(key.split("/")) for key in bindings],
-        "detach": True,
-        "stop_timeout": _whole_seconds(spec.stop_timeout),
-        "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
-        "working_dir": spec.working_dir,
-        "user": spec.user,
-        "healthcheck": _healthcheck(spec.healthcheck),
-        "networking_config": api.create_networking_config(
-            {network: api.create_endpoint_config(aliases=[spec.service])}
-        )
-        if network
-        else None,
-        "host_config": api.create_host_config(
-            port_bindings=bindings,
-            init=spec.init,
-            mounts=[_mount(mount) for mount in spec.mounts] or None,
-            network_mode=network,
-        ),
-    }
-
-
-def _healthcheck(check: Healthcheck | None) -> dict[str, Any] | None:
-    """The engine's healthcheck config (its durations are nanoseconds)."""
-    if check is None:
-        return None
-    return {
-        "test": list(check.test),
-        "interval": _nanoseconds(check.interval_s),
-        "timeout": _nanoseconds(check.timeout_s),
-        "retries": check.retries,
-        "start_period": _nanoseconds(check.start_period_s),
-    }
-
-
-def _mount(mount: Mount) -> docker.types.Mount:
-    """A bind, named (or anonymous, empty source) volume, or tmpfs mount."""
-    source = mount.source or None if mount.kind != "tmpfs" else None
-    return docker.types.Mount(mount.target, source, type=mount.kind, read_only=mount.read_only)
-
-
-def _labels(attrs: Mapping[str, Any]) -> dict[str, str]:
-    return dict((attrs.get("Config") or {}).get("Labels") or {})
-
-
 def _belongs(attrs: Mapping[str, Any], project: str, service: str | None) -> bool:
-    labels = _labels(attrs)
+    labels = labels_of(attrs)
     return labels.get(LABEL_PROJECT) == project and (
         service is None or labels.get(LABEL_SERVICE) == service
     )
-
-
-def label_selector(project: str, service: str | None) -> list[str]:
-    selector = [f"{LABEL_PROJECT}={project}"]
-    if service is not None:
-        selector.append(f"{LABEL_SERVICE}={service}")
-    return selector
 
 
 def short_id(container_id: str) -> str:
@@ -431,7 +302,7 @@ def _describe(attrs: Mapping[str, Any]) -> str:
 
 
 def _foreign_message(holder: Mapping[str, Any], spec: ContainerSpec) -> str:
-    labels = _labels(holder)
+    labels = labels_of(holder)
     owner = labels.get(LABEL_PROJECT)
     if owner is None:
         whose = f"devd did not create it (it has no {LABEL_PROJECT} label)"
@@ -466,11 +337,6 @@ def engine_said(error: docker.errors.APIError) -> str:
 def explanation(error: docker.errors.APIError) -> str:
     """What the engine said, fit for a one-line message."""
     return one_line(engine_said(error))
-
-
-def _whole_seconds(timeout: float) -> int:
-    """The engine's stop timeouts are whole seconds: round up, so a wait is never cut short."""
-    return max(0, math.ceil(timeout))
 
 
 def _timed_out(error: BaseException) -> bool:

@@ -50,7 +50,7 @@ import urllib3.exceptions
 
 from devd.container_files import FileOps
 from devd.container_logs import LogOps
-from devd.containers import (
+from devd.container_spec import (
     LABEL_PROJECT,
     LABEL_SERVICE,
     ContainerInfo,

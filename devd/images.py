@@ -2,7 +2,7 @@
 failed and project images, tagging). :class:`ImageOps` is mixed into :class:`devd.engine.Engine`.
 
 The containers' rule holds: devd lists and removes only images labelled as the project's
-(:func:`devd.containers.owner_labels`), with one exception, the untagged layers of a build that
+(:func:`devd.container_spec.owner_labels`), with one exception, the untagged layers of a build that
 just failed (:meth:`ImageOps.remove_failed_build_images`).
 """
 
@@ -13,14 +13,8 @@ from typing import Any
 
 import docker.errors
 
-from devd.containers import (
-    LABEL_PROJECT,
-    ContainerOps,
-    engine_said,
-    explanation,
-    label_selector,
-    owner_labels,
-)
+from devd.container_spec import LABEL_PROJECT, label_selector, owner_labels
+from devd.containers import ContainerOps, engine_said, explanation
 from devd.errors import EngineError
 from devd.generations import ImageInfo, superseded
 from devd.imagename import split_reference

@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 
 from devd import config
-from devd.containers import ContainerInfo
+from devd.container_spec import ContainerInfo
 from devd.daemon import Daemon
 from devd.early_retire import EarlyRetire
 from devd.errors import ContainerGone
