@@ -14,11 +14,12 @@ import time
 from collections.abc import Iterable
 
 from devd.config import ProjectConfig
-from devd.daemon import Daemon, container_name, image_tag
+from devd.daemon import Daemon
 from devd.engine import ContainerInfo, Engine
 from devd.errors import BuildFailed, ConfigError, DevdError
 from devd.output import Output
 from devd.plan import manual
+from devd.runtime import container_name, image_tag
 from devd.stack import start_order
 from devd.state import BuildRecord, RunLock, request_rebuild, state_dir
 

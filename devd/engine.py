@@ -1,5 +1,6 @@
 """The thin adapter over the Docker SDK (docker-py): connecting and building images (the
-container half, mixed into Engine, is devd.containers).
+rest is mixed into Engine: devd.containers, devd.container_files, devd.container_logs,
+devd.images, devd.resources).
 
 Builds go through the low-level streaming API with the classic builder (what engine 20.10
 runs for API clients). Its output is a stream of JSON objects; the ``stream`` texts, joined
@@ -47,7 +48,9 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from devd.containers import (
+from devd.container_files import FileOps
+from devd.container_logs import LogOps
+from devd.container_spec import (
     LABEL_PROJECT,
     LABEL_SERVICE,
     ContainerInfo,
@@ -56,7 +59,7 @@ from devd.containers import (
 )
 from devd.context import ContextArchive
 from devd.errors import BuildFailed, EngineUnavailable, one_line
-from devd.imagename import split_reference
+from devd.images import ImageOps
 from devd.resources import ResourceOps
 
 __all__ = [
@@ -221,10 +224,12 @@ def _root_reason(error: BaseException) -> str:
     return one_line(str(root))
 
 
-class Engine(ResourceOps):
+class Engine(ResourceOps, FileOps, LogOps, ImageOps):
     """A connected engine. ``client`` is the docker-py client, for what this adapter lacks.
-    The container and image operations come from :class:`devd.containers.ContainerOps`, the
-    network and volume ones from :class:`devd.resources.ResourceOps`.
+    The container operations come from :class:`devd.containers.ContainerOps`, syncing files
+    from :class:`devd.container_files.FileOps`, output from :class:`devd.container_logs.LogOps`,
+    images from :class:`devd.images.ImageOps`, networks and volumes from
+    :class:`devd.resources.ResourceOps`.
 
     ``build_idle_timeout`` (seconds, None: wait forever) bounds how long a build may go
     without any output from the engine: a stuck engine then fails the build instead of
@@ -260,13 +265,6 @@ class Engine(ResourceOps):
             return _root_reason(error)
         with response:
             return None if response.ok else f"the engine answered {response.status_code}"
-
-    def tag_image(self, image_id: str, reference: str) -> None:
-        """Tag image ``image_id`` as ``reference`` (``name[:tag]``, tag ``latest`` when none),
-        moving the tag off any image that had it, as ``docker tag`` does."""
-        name, tag = split_reference(reference)
-        with self._engine_call(f"tagging image {image_id[7:19]} as {reference!r}"):
-            self.client.api.tag(image_id, name, tag, force=True)
 
     def __enter__(self) -> Engine:
         return self

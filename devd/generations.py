@@ -13,7 +13,7 @@ supersedes, which are exactly those that are:
   it when it finishes;
 * not used by any container (the engine checks that too: removal is never forced).
 
-This module only decides; :meth:`devd.containers.ContainerOps.remove_superseded_images` asks
+This module only decides; :meth:`devd.images.ImageOps.remove_superseded_images` asks
 the engine and removes.
 """
 

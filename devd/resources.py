@@ -21,7 +21,8 @@ from typing import Any
 
 import docker.errors
 
-from devd.containers import LABEL_PROJECT, ContainerOps
+from devd.container_spec import LABEL_PROJECT
+from devd.containers import ContainerOps
 from devd.errors import EngineError, ForeignResource
 
 LABEL_RESOURCE = "devd.resource"  # "network" or "volume": what devd made it as

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from devd.config import Dependency, Healthcheck, ProjectConfig, ServiceConfig
-from devd.containers import ContainerInfo, ContainerSpec
+from devd.container_spec import ContainerInfo, ContainerSpec
 from devd.errors import ConfigError, DependencyFailed, ImageMissing
 
 POLL_S = 0.2

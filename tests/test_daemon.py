@@ -14,10 +14,12 @@ from typing import Any, cast
 import pytest
 
 from devd import config
-from devd.containers import ContainerInfo
-from devd.daemon import Daemon, ServiceRuntime, _EarlyRetire
+from devd.container_spec import ContainerInfo
+from devd.daemon import Daemon
+from devd.early_retire import EarlyRetire
 from devd.errors import ContainerGone
 from devd.output import Output
+from devd.runtime import ServiceRuntime
 
 RUNNING = ContainerInfo("c1", "proj-app", "sha256:old", "app", "running", None, "2026-01-01")
 
@@ -39,7 +41,7 @@ class FakeEngine:
 
 def _setup(
     container: ContainerInfo | None, engine: FakeEngine
-) -> tuple[_EarlyRetire, ServiceRuntime, Any]:
+) -> tuple[EarlyRetire, ServiceRuntime, Any]:
     events: list[tuple[str, str]] = []
     followed: list[str] = []
     daemon = SimpleNamespace(
@@ -55,7 +57,7 @@ def _setup(
     )
     config = SimpleNamespace(name="app", stop_timeout=3.0, context=Path("."))
     runtime = ServiceRuntime(cast(Any, config), cast(Any, None), container=container)
-    return _EarlyRetire(cast(Daemon, daemon), runtime), runtime, daemon
+    return EarlyRetire(cast(Daemon, daemon), runtime), runtime, daemon
 
 
 def test_label_steps_stop_the_old_container_alongside() -> None:

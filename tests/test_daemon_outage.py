@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 
 from devd import config
-from devd.daemon import Daemon, ServiceRuntime
+from devd.daemon import Daemon
 from devd.engine import BuildResult, ContainerInfo, ContainerSpec
 from devd.errors import EngineUnavailable
 from devd.plan import manual
+from devd.runtime import ServiceRuntime
 from devd.watch import Batch
 from tests.updriver import wait_for
 

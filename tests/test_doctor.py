@@ -14,7 +14,6 @@ import pytest
 from devd import config
 from devd.classify import BuildView
 from devd.context import build_context
-from devd.daemon import image_tag as devd_image_tag
 from devd.dockerfile import parse
 from devd.doctor import (
     LARGE_CONTEXT,
@@ -48,6 +47,7 @@ from devd.doctor import (
 from devd.engine import Engine, owner_labels
 from devd.errors import ConfigError
 from devd.ignore import IgnoreRules, parse_patterns
+from devd.runtime import image_tag as devd_image_tag
 from devd.state import BuildRecord, Cycle, state_dir
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hello"

@@ -14,7 +14,7 @@ import docker.errors
 import pytest
 
 from devd.config import Healthcheck, Mount, PortMapping
-from devd.containers import ContainerSpec
+from devd.container_spec import ContainerSpec
 from devd.engine import Engine
 from devd.errors import ForeignResource
 from tests.updriver import fetch, wait_for

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devd.config import Dependency, Healthcheck, Mount, PortMapping
-from devd.containers import ContainerInfo
+from devd.container_spec import ContainerInfo
 from devd.errors import ConfigError, DependencyFailed, ImageMissing
 from devd.stack import Waits, check_images, container_spec, health_budget, one_shot, start_order
 from tests.stackdriver import project, service

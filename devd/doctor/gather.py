@@ -16,13 +16,13 @@ from docker.utils.build import walk
 
 from devd.commands import select
 from devd.config import ProjectConfig, ServiceConfig
-from devd.daemon import image_tag
 from devd.doctor.checks import diagnose
 from devd.doctor.facts import ContextFile, ContextListing, ImageFacts, Layer, ServiceFacts
 from devd.doctor.findings import Finding, sort_findings
 from devd.engine import Engine
 from devd.errors import DockerfileError, one_line
 from devd.project import build_view, ignore_file, relative
+from devd.runtime import image_tag
 from devd.state import BuildRecord, state_dir
 
 WALK_LIMIT = 100_000

@@ -1,0 +1,237 @@
+"""Syncing files into containers: one archive of the copies, one ``rm -rf`` for the deletions,
+and a memo of what each container already got. :class:`FileOps` is mixed into
+:class:`devd.engine.Engine`.
+
+What the engine (20.10) does that shaped this module:
+
+* ``put_archive`` creates missing parent directories itself (0755, root). A directory entry in
+  the archive for a directory that exists *replaces its mode and owner* (``/tmp`` would lose
+  its sticky 1777), so archives hold only the files, never directory entries.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import posixpath
+import stat
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+import docker.errors
+
+from devd.containers import ContainerOps, short_id
+from devd.errors import ContainerGone, EngineError, SyncRefused, one_line
+
+_SENT_CONTAINERS = 16  # containers whose synced files put_files remembers
+
+
+class FileOps(ContainerOps):
+    """Copying and deleting files in containers; needs ``client``, as ContainerOps does."""
+
+    def put_files(self, container_id: str, files: Mapping[str, Path | None]) -> int:
+        """Make each container path (absolute) hold a copy of its host file, or not exist
+        (None). Copies go in one archive; deletions run first, in one ``rm -rf``. A host file
+        that no longer exists counts as a deletion. Raises SyncRefused, before touching
+        anything, for a path that is not absolute or has a ``..`` component.
+
+        A host file this container already got from devd, unchanged since (same inode,
+        size, modification and change times), is not sent again: a caller that copied a
+        save early and copies the whole batch once it is complete pays for it once.
+        Returns how many paths it copied or deleted."""
+        plan = {_container_path(path): host for path, host in files.items()}
+        if not plan:
+            return 0
+        sent = self._sent_to(container_id)
+        stamps = {path: _stamp(Path(host)) for path, host in plan.items() if host is not None}
+        copies = {
+            path: Path(host)
+            for path, host in plan.items()
+            if host is not None and (stamps[path] is None or sent.get(path) != stamps[path])
+        }
+        deletions = [path for path, host in plan.items() if host is None]
+        archive, vanished = _archive(copies)
+        deletions += vanished
+        if archive is None and not deletions:
+            return 0  # all of it was copied already: nothing to ask of the engine
+        self._send(container_id, deletions, archive)
+        for path in deletions:
+            sent.pop(path, None)
+        for path in copies:
+            if path not in vanished and stamps[path] is not None:
+                sent[path] = stamps[path]
+        return len(copies) + len(deletions) - len(vanished)
+
+    def _send(
+        self, container_id: str, deletions: list[str], archive: bytes | IO[bytes] | None
+    ) -> None:
+        """Delete ``deletions``, then unpack ``archive`` at the root (closing it if a file)."""
+        with self._engine_call(f"syncing files into container {short_id(container_id)}"):
+            gone = ContainerGone(
+                f"cannot sync files into container {short_id(container_id)}: it is gone"
+            )
+            if not self._owned(container_id, "sync files into"):
+                raise gone
+            try:
+                if deletions:
+                    self._delete(container_id, deletions)
+                if archive is not None:
+                    self.client.api.put_archive(container_id, "/", archive)
+            except docker.errors.NotFound as error:
+                raise gone from error
+            finally:
+                if archive is not None and not isinstance(archive, bytes):
+                    archive.close()
+
+    def _sent_to(self, container_id: str) -> dict[str, tuple[int, ...] | None]:
+        """What ``put_files`` copied into the container: container path -> host file stamp
+        (kept for the last few containers)."""
+        memo: dict[str, dict[str, tuple[int, ...] | None]] | None = self.__dict__.get(
+            "_devd_sent_files"
+        )
+        if memo is None:
+            memo = self.__dict__["_devd_sent_files"] = {}
+        if container_id not in memo:
+            while len(memo) >= _SENT_CONTAINERS:
+                del memo[next(iter(memo))]
+            memo[container_id] = {}
+        return memo[container_id]
+
+    def _delete(self, container_id: str, paths: list[str]) -> None:
+        exec_id = self.client.api.exec_create(container_id, ["rm", "-rf", "--", *paths], user="0")
+        output = self.client.api.exec_start(exec_id["Id"])
+        code = self.client.api.exec_inspect(exec_id["Id"]).get("ExitCode")
+        if code != 0:
+            said = one_line(output.decode(errors="replace")) if output else "no output"
+            raise EngineError(
+                f"deleting {', '.join(paths)} in container {short_id(container_id)} failed "
+                f"(rm exited {code}): {said}"
+            )
+
+
+def _container_path(path: str) -> str:
+    """``path`` normalised ("//" and "." collapsed); SyncRefused unless it is absolute, below
+    the root, and free of ``..`` components."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise SyncRefused(f"refusing to sync {path!r}: container paths must be absolute")
+    if "\0" in path or ".." in path.split("/"):
+        raise SyncRefused(f"refusing to sync {path!r}: container paths may not contain '..'")
+    normal = "/" + posixpath.normpath(path).lstrip("/")
+    if normal == "/":
+        raise SyncRefused(f"refusing to sync {path!r}: it names the container's root")
+    return normal
+
+
+def _stamp(host: Path) -> tuple[int, ...] | None:
+    """What changes whenever a file's content, mode or identity does; None if it is gone."""
+    try:
+        status = os.lstat(host)
+    except OSError:
+        return None
+    return (
+        status.st_dev, status.st_ino, status.st_mode, status.st_size,
+        status.st_mtime_ns, status.st_ctime_ns,
+    )  # fmt: skip
+
+
+_STREAM_FROM = 1 << 20  # a synced file this big is copied in chunks, not read whole
+_IN_MEMORY = 16 << 20  # a sync archive bigger than this is spooled to a temporary file
+
+
+def _through_symlink(host: Path) -> bool:
+    """Whether a directory on the way to ``host`` is a symlink (``host`` itself may be)."""
+    parent = os.path.abspath(host.parent)
+    return os.path.realpath(parent) != parent
+
+
+def _archive(copies: Mapping[str, Path]) -> tuple[bytes | IO[bytes] | None, list[str]]:
+    """A tar of the host files at their container paths (relative to "/"), or None when
+    empty; and the container paths whose host file no longer exists. Up to
+    :data:`_IN_MEMORY` bytes the tar is bytes; a bigger one is a temporary file at offset 0
+    (the caller closes it): a big file is copied through in chunks, never held in memory."""
+    buffer = tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY)  # noqa: SIM115 - returned
+    vanished: list[str] = []
+    count = 0
+    try:
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for path, host in copies.items():
+                member = _member(path.lstrip("/"), host)
+                if member is None:
+                    vanished.append(path)
+                    continue
+                info, content = member
+                if content is None:
+                    tar.addfile(info)
+                else:
+                    with content:
+                        _add(tar, info, content, host)
+                count += 1
+        size = buffer.tell()
+        buffer.seek(0)
+        if count and size > _IN_MEMORY:
+            return buffer, vanished
+        tar_bytes = buffer.read() if count else None
+    except BaseException:
+        buffer.close()
+        raise
+    buffer.close()
+    return tar_bytes, vanished
+
+
+def _add(tar: tarfile.TarFile, info: tarfile.TarInfo, content: IO[bytes], host: Path) -> None:
+    try:
+        tar.addfile(info, content)
+    except OSError as error:  # tarfile: "unexpected end of data"
+        raise SyncRefused(f"cannot sync {host}: it shrank while it was copied; save again") from (
+            error
+        )
+
+
+def _member(name: str, host: Path) -> tuple[tarfile.TarInfo, IO[bytes] | None] | None:
+    """The tar entry for ``host`` (a regular file, or a symlink kept as a link) and its
+    content (open: the caller closes it); None if it no longer exists, or is reached through
+    a symlinked directory (the build context holds that link, not what it points to: in the
+    image the path does not exist either). Never follows a symlink, never opens anything
+    else. A small file is read whole; a big one is left open, to be copied in chunks."""
+    if _through_symlink(host):
+        return None
+    try:
+        status = os.lstat(host)
+        if stat.S_ISLNK(status.st_mode):
+            return _entry(name, status, tarfile.SYMTYPE, linkname=os.readlink(host)), None
+        if not stat.S_ISREG(status.st_mode):
+            raise SyncRefused(f"refusing to sync {host}: not a regular file or a symlink")
+        # O_NOFOLLOW: if it became a symlink since lstat, fail rather than read its target.
+        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        handle = os.fdopen(fd, "rb")
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            handle.close()
+            raise SyncRefused(f"refusing to sync {host}: not a regular file or a symlink")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        reason = "it changed into a symlink" if error.errno == errno.ELOOP else error.strerror
+        raise SyncRefused(f"cannot sync {host}: {reason}") from error
+    info = _entry(name, status, tarfile.REGTYPE)
+    if status.st_size >= _STREAM_FROM:
+        info.size = status.st_size  # its size when opened; a file that shrinks fails
+        return info, handle
+    with handle:
+        content = handle.read()
+    info.size = len(content)  # what was read, even if the file grew or shrank meanwhile
+    return info, io.BytesIO(content)
+
+
+def _entry(name: str, status: os.stat_result, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    info.mode = stat.S_IMODE(status.st_mode)
+    info.mtime = status.st_mtime
+    info.uid = info.gid = 0  # owned by root in the container, as `docker cp` does
+    return info

@@ -1,0 +1,150 @@
+"""The image half of the engine adapter: the project's images (listing, removing superseded,
+failed and project images, tagging). :class:`ImageOps` is mixed into :class:`devd.engine.Engine`.
+
+The containers' rule holds: devd lists and removes only images labelled as the project's
+(:func:`devd.container_spec.owner_labels`), with one exception, the untagged layers of a build that
+just failed (:meth:`ImageOps.remove_failed_build_images`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import docker.errors
+
+from devd.container_spec import LABEL_PROJECT, label_selector, owner_labels
+from devd.containers import ContainerOps, engine_said, explanation
+from devd.errors import EngineError
+from devd.generations import ImageInfo, superseded
+from devd.imagename import split_reference
+
+
+class ImageOps(ContainerOps):
+    """Image operations; needs ``client``, as ContainerOps does."""
+
+    def images(self, project: str) -> list[str]:
+        """Ids of the images labelled as ``project``'s, newest first (untagged ones too;
+        not the intermediate images of builds)."""
+        with self._engine_call(f"listing the images of project {project!r}"):
+            summaries = self._image_summaries(project)
+        return [summary["Id"] for summary in summaries]
+
+    def _image_summaries(self, project: str) -> list[dict[str, Any]]:
+        summaries = self.client.api.images(filters={"label": label_selector(project, None)})
+        ours = [s for s in summaries if (s.get("Labels") or {}).get(LABEL_PROJECT) == project]
+        return sorted(ours, key=lambda summary: summary.get("Created", 0), reverse=True)
+
+    def remove_project_images(self, project: str) -> int:
+        """Remove ``project``'s images (with the untagged build layers under them, as
+        ``docker rmi`` does); returns how many. Not forced: an image that a container, or an
+        image not labelled as the project's, still uses is kept, and EngineError says so
+        once the others are gone."""
+        removed = 0
+        kept: list[str] = []
+        with self._engine_call(f"removing the images of project {project!r}"):
+            pending = self._image_summaries(project)
+            while pending:
+                # A project image built on another must go first: retry the refused ones
+                # while each round removes something.
+                refused: list[dict[str, Any]] = []
+                kept = []
+                for summary in pending:
+                    try:
+                        self._remove_image(summary)
+                    except docker.errors.NotFound:
+                        continue
+                    except docker.errors.APIError as error:
+                        if error.status_code != 409:
+                            raise
+                        refused.append(summary)
+                        kept.append(explanation(error))
+                        continue
+                    removed += 1
+                if len(refused) == len(pending):
+                    break
+                pending = refused
+        if kept:
+            raise EngineError(
+                f"removed {removed} image(s) of project {project!r} but kept {len(kept)}: "
+                f"{kept[0]}; remove what uses them first"
+            )
+        return removed
+
+    def _remove_image(self, summary: Mapping[str, Any]) -> None:
+        image_id = summary["Id"]
+        try:
+            self.client.api.remove_image(image_id)
+        except docker.errors.APIError as error:
+            if "multiple repositories" not in engine_said(error):
+                raise
+            # Tagged more than once: untag each tag still on this image; the last one goes.
+            for tag in summary.get("RepoTags") or ():
+                if self._image_id(tag) == image_id:
+                    self.client.api.remove_image(tag)
+
+    def remove_superseded_images(self, project: str, service: str, current: str) -> list[str]:
+        """Remove the images of ``project``'s ``service`` that image ``current`` supersedes
+        (:func:`devd.generations.superseded`), with the untagged build layers only they
+        used; returns their ids. Never forced: one the engine refuses (a container uses it,
+        it was tagged meanwhile) stays."""
+        owner = owner_labels(project, service)
+        removed: list[str] = []
+        with self._engine_call(f"removing superseded images of service {service!r}"):
+            selector = {"label": label_selector(project, service)}
+            summaries = self.client.api.images(filters=selector)
+            containers = self.client.api.containers(all=True, filters=selector)
+            in_use = {str(summary.get("ImageID")) for summary in containers}
+            images = [ImageInfo.from_summary(summary) for summary in summaries]
+            for image_id in superseded(images, current, owner, in_use):
+                if self._remove_unless_refused(image_id, noprune=False):
+                    removed.append(image_id)
+        return removed
+
+    def remove_failed_build_images(self, image_ids: Sequence[str]) -> int:
+        """Remove the images a failed build made for its steps (``BuildFailed.created_images``,
+        first step first), last step first; returns how many went. They carry no labels
+        (the classic builder adds those last), but the build that made them just failed, so
+        only the build cache could want them. One that is tagged, or that an image or
+        container now uses, is kept; nothing else is removed with them (``noprune``)."""
+        removed = 0
+        with self._engine_call("removing the images of a failed build"):
+            for image_id in reversed(image_ids):
+                try:
+                    tagged = self.client.api.inspect_image(image_id).get("RepoTags")
+                except docker.errors.NotFound:
+                    continue
+                if not tagged and self._remove_unless_refused(image_id, noprune=True):
+                    removed += 1
+        return removed
+
+    def _remove_unless_refused(self, image_id: str, *, noprune: bool) -> bool:
+        """Remove the image, never forced; whether it went (not if it is gone already, or
+        the engine refuses: a container or another image uses it, it was tagged)."""
+        try:
+            self.client.api.remove_image(image_id, force=False, noprune=noprune)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as error:
+            if error.status_code != 409:
+                raise
+            return False
+        return True
+
+    def image_id(self, ref: str) -> str | None:
+        """The id of the image ``ref`` names; None when there is no such image."""
+        with self._engine_call(f"looking up image {ref!r}"):
+            return self._image_id(ref)
+
+    def _image_id(self, ref: str) -> str | None:
+        try:
+            return str(self.client.api.inspect_image(ref)["Id"])
+        except docker.errors.NotFound:
+            return None
+
+    def tag_image(self, image_id: str, reference: str) -> None:
+        """Tag image ``image_id`` as ``reference`` (``name[:tag]``, tag ``latest`` when none),
+        moving the tag off any image that had it, as ``docker tag`` does."""
+        name, tag = split_reference(reference)
+        with self._engine_call(f"tagging image {image_id[7:19]} as {reference!r}"):
+            self.client.api.tag(image_id, name, tag, force=True)

@@ -1,0 +1,164 @@
+"""Rebuilding a service: build its image (stopping the old container early once only the label
+steps are left), replace the container unless it runs that image already, keep one image
+generation, and report a failed build with whether the previous container still serves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from devd.context import build_context
+from devd.early_retire import EarlyRetire
+from devd.engine import BuildResult, ContainerInfo, owner_labels
+from devd.errors import BuildContextError, BuildFailed, DevdError
+from devd.plan import Work
+from devd.replace import Replacing
+from devd.runtime import ServiceRuntime, image_tag
+from devd.state import BuildRecord
+
+
+class Rebuilding(Replacing):
+    """Builds a service's image and puts it into service; ``record`` keeps the last builds."""
+
+    record: BuildRecord
+
+    def rebuild_now(self, runtime: ServiceRuntime, work: Work) -> bool:
+        """Build, and replace the container unless the image is the one it runs already."""
+        service = runtime.config
+        started = time.monotonic()
+        self.out.info(
+            "building", service=service.name, trigger=work.trigger, no_cache=work.no_cache
+        )
+        try:
+            result = self.build_image(runtime, work.no_cache)
+        except (BuildFailed, BuildContextError) as error:
+            self.report_build_failure(runtime, work, error)
+            return False
+        built = time.monotonic()
+        current = runtime.container
+        if (
+            current is not None
+            and current.status == "running"
+            and current.image_id == result.image_id
+            and not work.recreate
+        ):
+            self._keep(runtime, current, work, result, build_s=round(built - started, 2))
+            return True
+        if not self._replace(runtime, result.image_id):
+            return False
+        done = time.monotonic()
+        self.record.write(service.name, ok=True, summary=result.summary, image=result.image_id)
+        self.out.info(
+            "running",
+            service=service.name,
+            trigger=work.trigger,
+            kind=str(work.kind) if work.changes else "start",
+            steps=result.summary,
+            rebuilt=[step.instruction for step in result.rebuilt],
+            build_s=round(built - started, 2),
+            restart_s=round(done - built, 2),
+            total_s=round(done - (work.first_seen or started), 2),
+        )
+        self.drop_superseded(service.name, result.image_id)
+        return True
+
+    def _keep(
+        self,
+        runtime: ServiceRuntime,
+        current: ContainerInfo,
+        work: Work,
+        result: BuildResult,
+        build_s: float,
+    ) -> None:
+        """The build made the image the container runs already: it goes on serving."""
+        service = runtime.config
+        self.out.info(
+            "image unchanged; container kept",
+            service=service.name,
+            trigger=work.trigger,
+            steps=result.summary,
+            build_s=build_s,
+        )
+        self.record.write(service.name, ok=True, summary=result.summary, image=result.image_id)
+        self._follow_once(runtime, current)
+        self.drop_superseded(service.name, result.image_id)
+
+    def build_image(self, runtime: ServiceRuntime, no_cache: bool) -> BuildResult:
+        """Build the service's image. Once every Dockerfile step has succeeded and only the
+        label steps are left (the image will be a new one), the old container is stopped
+        alongside, so the replace that follows only removes it; should the build still fail,
+        the old container is started again. A compose service with ``image:`` as well as
+        ``build:`` has the image tagged with that name too, as compose tags it."""
+        service = runtime.config
+        on_line: Callable[[str], None] | None = None
+        if self.project.verbose:
+            on_line = lambda line: self.out.line(service.name, line, stream="build")  # noqa: E731
+        retire = EarlyRetire(self, runtime)
+        try:
+            with build_context(
+                service.context, service.dockerfile, runtime.view.ignore_rules.patterns
+            ) as context:
+                result = self.engine.build(
+                    context,
+                    tag=image_tag(self.project.name, service.name),
+                    labels=owner_labels(self.project.name, service.name),
+                    build_args=service.build_args,
+                    target=service.target,
+                    no_cache=no_cache,
+                    on_line=on_line,
+                    on_labels=retire.start,
+                )
+        except BuildFailed:
+            retire.undo()
+            raise
+        finally:
+            retire.join()
+        if service.image and "@" not in service.image:  # compose's build + image: tag it so
+            self.engine.tag_image(result.image_id, service.image)
+        return result
+
+    def report_build_failure(
+        self, runtime: ServiceRuntime, work: Work, error: BuildFailed | BuildContextError
+    ) -> None:
+        """Say the build failed and whether the previous container still serves (asked of the
+        engine: an outage or an early stop may have ended it)."""
+        service = runtime.config.name
+        self._drop_failed_build(service, error)
+        self.record.write(service, ok=False, error=str(error))
+        output = error.output if isinstance(error, BuildFailed) else ()
+        for line in output:
+            self.out.line(service, line, stream="build")
+        current = runtime.container
+        kept = False
+        if current is not None and self.engine_watch.check():
+            with contextlib.suppress(DevdError):
+                now = self.engine.container(current.id)
+                kept = now is not None and now.status == "running"
+        self.out.error(
+            "build failed; previous container still running" if kept else "build failed",
+            service=service,
+            trigger=work.trigger,
+            step=error.step if isinstance(error, BuildFailed) else None,
+            error=str(error),
+        )
+
+    def drop_superseded(self, service: str, image_id: str) -> None:
+        """Keep one image generation: remove the images this build superseded."""
+        try:
+            removed = self.engine.remove_superseded_images(self.project.name, service, image_id)
+        except DevdError as error:
+            self.out.warning("superseded images kept", service=service, error=str(error))
+            return
+        if removed:
+            self.out.debug("superseded images removed", service=service, count=len(removed))
+
+    def _drop_failed_build(self, service: str, error: DevdError) -> None:
+        """Remove the layers a failed build made: each failure would leave a dangling image."""
+        if not isinstance(error, BuildFailed) or not error.created_images:
+            return
+        try:
+            self.engine.remove_failed_build_images(error.created_images)
+        except DevdError as problem:
+            self.out.warning("failed build's images kept", service=service, error=str(problem))

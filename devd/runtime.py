@@ -1,0 +1,87 @@
+"""What the parts of the daemon share: each service's live state (:class:`ServiceRuntime`),
+the names devd gives a service's image and container, and :class:`DaemonParts`, the base of
+the daemon's mixins (:mod:`devd.follow`, :mod:`devd.replace`, :mod:`devd.rebuild`,
+:mod:`devd.syncing`, :mod:`devd.worker`, :mod:`devd.reload`, :mod:`devd.recovery`), which
+hands work to a service's worker and starts the daemon's threads.
+
+Each mixin declares the attributes it uses beyond these; :class:`devd.daemon.Daemon` sets
+them all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from devd.classify import BuildView
+from devd.config import ProjectConfig, ServiceConfig
+from devd.engine import ContainerInfo, Engine
+from devd.output import Output
+from devd.plan import Work
+from devd.project import service_view
+from devd.scheduler import ServiceSchedule
+
+
+def image_tag(project: str, service: str) -> str:
+    return f"devd-{project}-{service.lower()}:latest"
+
+
+def container_name(project: str, service: str) -> str:
+    return f"{project}-{service}"
+
+
+@dataclass
+class ServiceRuntime:
+    """One service's live state; ``cond`` guards ``schedule``."""
+
+    config: ServiceConfig
+    view: BuildView
+    container: ContainerInfo | None = None
+    schedule: ServiceSchedule = field(default_factory=ServiceSchedule)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    retiring: set[str] = field(default_factory=set)  # containers devd itself is stopping
+    followed: str | None = None  # the container whose output is being printed
+    retired: bool = False  # removed from the configuration while devd up runs
+    outage_failed: bool = False  # its last work failed because the engine had gone
+    started: threading.Event = field(default_factory=threading.Event)  # first start done
+    start_failed: str | None = None  # why the first start failed (its dependents give up)
+
+
+class DaemonParts:
+    """The daemon's services and the engine they run on; the threads it started."""
+
+    project: ProjectConfig
+    engine: Engine
+    out: Output
+    services: dict[str, ServiceRuntime]
+    _threads: list[threading.Thread]
+    _threads_lock: threading.Lock
+
+    def prepare(self, name: str) -> ServiceRuntime:
+        """Read service ``name``'s build definition and find its container, if it has one."""
+        service = self.project.services[name]
+        runtime = ServiceRuntime(service, service_view(self.project, service))
+        runtime.container = self._existing_container(name)
+        self.services[name] = runtime
+        return runtime
+
+    def _existing_container(self, service: str) -> ContainerInfo | None:
+        """A container left by an earlier ``devd up``: adopted if the fresh image matches."""
+        found = self.engine.containers(self.project.name, service)
+        running = [c for c in found if c.status == "running"]
+        return running[0] if len(found) == 1 and running else None
+
+    def _submit(self, runtime: ServiceRuntime, work: Work) -> None:
+        """Hand ``work`` to the service's worker: started at once when it is idle, else folded
+        into the one follow-up it starts when the running work ends."""
+        with runtime.cond:
+            runtime.schedule.submit(work)
+            runtime.cond.notify_all()
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        with self._threads_lock:  # a log follower per container: forget the ended ones
+            self._threads = [alive for alive in self._threads if alive.is_alive()]
+            self._threads.append(thread)
+        thread.start()

@@ -1,0 +1,89 @@
+"""Syncing a service's code into its running container (``sync``, ``sync-restart``, the
+develop.watch rules' ``initial_sync``) and running develop.watch ``sync+exec`` commands.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from devd import rules
+from devd.follow import Following
+from devd.plan import Action, Work
+from devd.project import files_under
+from devd.runtime import ServiceRuntime
+
+
+class Syncing(Following):
+    """Copies saved files into a service's running container."""
+
+    def _sync(self, runtime: ServiceRuntime, work: Work) -> None:
+        service = runtime.config
+        container = runtime.container
+        assert container is not None
+        started = time.monotonic()
+        files = _host_files(self.project.root, work)
+        sent = self.engine.put_files(container.id, files)
+        synced = time.monotonic()
+        if (
+            work.action is Action.SYNC
+            and not work.by_rules
+            and (not sent or service.code_action == "sync-restart")
+        ):
+            # nothing new, or an early copy the final batch's sync-restart will report
+            self.out.debug("copied", service=service.name, files=len(files), sent=sent)
+            return
+        if work.action is Action.SYNC_RESTART:
+            runtime.retiring.add(container.id)
+            runtime.container = self.engine.restart_container(container.id, service.stop_timeout)
+            # the follow of the run before the restart takes the id out of ``retiring`` when
+            # its stream ends, which can be after the restart: not here, or it reports an exit
+            self._follow_once(runtime, runtime.container, again=True)
+        done = time.monotonic()
+        self.out.info(
+            "synced",
+            service=service.name,
+            trigger=work.trigger,
+            files=len(files),
+            restarted=work.action is Action.SYNC_RESTART,
+            sync_s=round(synced - started, 3),
+            restart_s=round(done - synced, 2),
+            total_s=round(done - (work.first_seen or started), 2),
+        )
+        self._run_execs(runtime, work.execs)
+
+    def _initial_sync(self, runtime: ServiceRuntime) -> None:
+        """develop.watch ``initial_sync``: copy the rules' trees into the new container."""
+        service, container = runtime.config, runtime.container
+        if not service.watch or container is None:
+            return
+        root = self.project.root
+        wanted = {i: r.path for i, r in enumerate(service.watch) if r.initial_sync}
+        files = {index: files_under(root, path) for index, path in wanted.items()}
+        copies = rules.initial_sync(service, runtime.view, str(root), files)
+        if copies:
+            self.engine.put_files(container.id, {c: root / p for c, p in copies.items()})
+            self.out.info("initial sync", service=service.name, files=len(copies))
+
+    def _run_execs(self, runtime: ServiceRuntime, commands: tuple[tuple[str, ...], ...]) -> None:
+        """develop.watch ``sync+exec``: run each command in the container, report its exit."""
+        container = runtime.container
+        for command in commands:
+            if container is None:
+                return
+            code, lines = self.engine.exec_in(container.id, command)
+            for line in lines:
+                self.out.line(runtime.config.name, line, stream="exec")
+            report = self.out.info if code == 0 else self.out.error
+            report("exec", service=runtime.config.name, command=list(command), exit_code=code)
+
+
+def _host_files(root: Path, work: Work) -> dict[str, Path | None]:
+    """Each container path ``work`` syncs and its host file, None for one that is gone."""
+    files: dict[str, Path | None] = {}
+    for destination, path in work.sync_files().items():
+        host = root / path
+        if host.is_dir() and not host.is_symlink():
+            continue  # a new directory: its files are in the batch themselves
+        files[destination] = host if host.exists() or host.is_symlink() else None
+    return files
