@@ -3,6 +3,8 @@ load it as devd does, and the seed's team-style sample file."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +95,19 @@ def error_of(text: str, root: Path, environ: dict[str, str] | None = None) -> st
     with pytest.raises(ConfigError) as error:
         load(root, {} if environ is None else environ)
     return str(error.value)
+
+
+def compose_config(root: Path, environ: dict[str, str] | None = None) -> Any:
+    """What ``docker compose config`` makes of the project at ``root`` (the oracle: it needs
+    no engine), with only ``environ`` besides PATH and HOME in its environment."""
+    done = subprocess.run(
+        [COMPOSE, "config", "--format", "json"],
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), **(environ or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -4,7 +4,6 @@ and, where the compose binary is installed, against ``docker compose config`` it
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from devd.compose.interpolate import interpolate, substitute
 from devd.compose.values import Key, Warnings
 from devd.errors import ConfigError
-from tests.composefiles import COMPOSE, HAS_COMPOSE
+from tests.composefiles import COMPOSE, HAS_COMPOSE, compose_config
 
 ENVIRON = {"SET": "value", "EMPTY": "", "OTHER": "other"}
 KEY = Key("compose.yaml", "services.web.environment.X")
@@ -122,16 +121,7 @@ def test_agrees_with_docker_compose_config(tmp_path: Path) -> None:
     lines = ["services:", "  web:", "    image: x", "    environment:"]
     lines += [f"      V{i}: {json.dumps(template)}" for i, (template, _) in enumerate(CASES)]
     (tmp_path / "compose.yaml").write_text("\n".join(lines) + "\n")
-    done = subprocess.run(
-        [COMPOSE, "config", "--format", "json"],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", **ENVIRON},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    theirs = json.loads(done.stdout)["services"]["web"]["environment"]
+    theirs = compose_config(tmp_path, dict(ENVIRON))["services"]["web"]["environment"]
     for i, (template, _) in enumerate(CASES):
         # compose prints a literal $ as $$ (its own escape) in the normalised file
         assert theirs[f"V{i}"].replace("$$", "$") == expand(template), template

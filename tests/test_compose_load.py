@@ -6,8 +6,6 @@ Ports, volumes, healthchecks, watch rules and the file itself have their own tes
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,16 @@ from devd import config
 from devd.compose import load
 from devd.config import Dependency, Healthcheck, Mount, PortMapping
 from devd.errors import ConfigError
-from tests.composefiles import COMPOSE, HAS_COMPOSE, TEAM, compose, error_of, one, write
+from tests.composefiles import (
+    COMPOSE,
+    HAS_COMPOSE,
+    TEAM,
+    compose,
+    compose_config,
+    error_of,
+    one,
+    write,
+)
 
 # -- realistic files -------------------------------------------------------------------------
 
@@ -461,20 +468,6 @@ def test_no_compose_file_keeps_devd_default(tmp_path: Path) -> None:
 # -- the oracle ---------------------------------------------------------------------------------
 
 
-def _compose_config(root: Path, environ: dict[str, str]) -> Any:
-    done = subprocess.run(
-        [COMPOSE, "config", "--format", "json"],
-        cwd=root,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), **environ},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def _their_ports(service: Any) -> list[PortMapping]:
     return [
         PortMapping(int(p.get("published") or 0), p["target"], p["protocol"], p.get("host_ip"))
@@ -493,7 +486,7 @@ def _their_volumes(service: Any, volumes: Any) -> list[Mount]:
 
 
 @pytest.mark.skipif(not HAS_COMPOSE, reason=f"no compose binary at {COMPOSE}")
-def test_agrees_with_docker_compose_config(tmp_path: Path) -> None:
+def test_agrees_with_dockercompose_config(tmp_path: Path) -> None:
     """On a file using every short syntax, devd's values equal compose's own normalisation:
     project name, ports, volumes, environment, command, entrypoint, healthcheck test, build
     context/dockerfile/args/target, depends_on."""
@@ -520,7 +513,7 @@ volumes:
     root = write(tmp_path / "Oracle.Dir", text, **{".env": "DB_PASSWORD=pw\n", ".env.app": "W=1\n"})
     (root / "src").mkdir()
     environ = {"HOSTVAR": "h", "APP_PORT": "8123"}
-    theirs = _compose_config(root, environ)
+    theirs = compose_config(root, environ)
     ours = compose(root, environ)
     assert ours.name == theirs["name"]
     for name, service in ours.services.items():
@@ -666,17 +659,11 @@ def test_env_file_bad_reference_names_the_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not HAS_COMPOSE, reason=f"no compose binary at {COMPOSE}")
-def test_env_file_interpolation_agrees_with_docker_compose_config(tmp_path: Path) -> None:
+def test_env_file_interpolation_agrees_with_dockercompose_config(tmp_path: Path) -> None:
     """The same env file gives compose's own values (``docker compose config``, which prints
     a ``$`` as ``$$``)."""
     _env_file_project(tmp_path)
-    done = subprocess.run(
-        [COMPOSE, "config", "--format", "json"],
-        cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-        timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    printed = json.loads(done.stdout)["services"]["a"]["environment"]
+    printed = compose_config(tmp_path)["services"]["a"]["environment"]
     assert {k: v.replace("$$", "$") for k, v in printed.items()} == ENV_FILE_VALUES
 
 
