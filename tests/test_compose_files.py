@@ -9,7 +9,7 @@ import pytest
 
 from devd.compose import load
 from devd.config import PortMapping
-from tests.composefiles import COMPOSE, HAS_COMPOSE, compose, compose_config, error_of, one, write
+from tests.composefiles import compose, compose_config, error_of, one, write
 
 # -- which file ------------------------------------------------------------------------------
 
@@ -89,7 +89,6 @@ def test_dotenv_syntax_is_composes(tmp_path: Path) -> None:
     assert compose(tmp_path, {"A": "process"}).services["w"].environment["A"] == "process"
 
 
-@pytest.mark.skipif(not HAS_COMPOSE, reason=f"no compose binary at {COMPOSE}")
 def test_dotenv_agrees_with_docker_compose_config(tmp_path: Path) -> None:
     """The same ``.env`` gives compose's own values (``docker compose config``)."""
     names = ", ".join(f"{name}: ${name}" for name in DOTENV_VALUES)

@@ -12,7 +12,7 @@ import pytest
 from devd.compose.interpolate import interpolate, substitute
 from devd.compose.values import Key, Warnings
 from devd.errors import ConfigError
-from tests.composefiles import COMPOSE, HAS_COMPOSE, compose_config
+from tests.composefiles import compose_config
 
 ENVIRON = {"SET": "value", "EMPTY": "", "OTHER": "other"}
 KEY = Key("compose.yaml", "services.web.environment.X")
@@ -114,7 +114,6 @@ def test_error_path_includes_list_index() -> None:
         interpolate(tree, {}, Key("compose.yaml"), Warnings())
 
 
-@pytest.mark.skipif(not HAS_COMPOSE, reason=f"no compose binary at {COMPOSE}")
 def test_agrees_with_docker_compose_config(tmp_path: Path) -> None:
     """Every case gives the value ``docker compose config`` gives (the oracle needs no
     engine); the variables come from the process environment, as for compose."""

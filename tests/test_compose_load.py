@@ -16,8 +16,6 @@ from devd.compose import load
 from devd.config import Dependency, Healthcheck, Mount, PortMapping
 from devd.errors import ConfigError
 from tests.composefiles import (
-    COMPOSE,
-    HAS_COMPOSE,
     TEAM,
     compose,
     compose_config,
@@ -485,7 +483,6 @@ def _their_volumes(service: Any, volumes: Any) -> list[Mount]:
     return result
 
 
-@pytest.mark.skipif(not HAS_COMPOSE, reason=f"no compose binary at {COMPOSE}")
 def test_agrees_with_dockercompose_config(tmp_path: Path) -> None:
     """On a file using every short syntax, devd's values equal compose's own normalisation:
     project name, ports, volumes, environment, command, entrypoint, healthcheck test, build
@@ -658,7 +655,6 @@ def test_env_file_bad_reference_names_the_file(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(not HAS_COMPOSE, reason=f"no compose binary at {COMPOSE}")
 def test_env_file_interpolation_agrees_with_dockercompose_config(tmp_path: Path) -> None:
     """The same env file gives compose's own values (``docker compose config``, which prints
     a ``$`` as ``$$``)."""
