@@ -18,6 +18,7 @@ import posixpath
 import stat
 import tarfile
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
@@ -27,7 +28,9 @@ import docker.errors
 from devd.containers import ContainerOps, short_id
 from devd.errors import ContainerGone, EngineError, SyncRefused, one_line
 
+_SENT_LOCK = threading.Lock()
 _SENT_CONTAINERS = 16  # containers whose synced files put_files remembers
+_SENT_LOCK = threading.Lock()
 
 
 class FileOps(ContainerOps):
@@ -90,16 +93,15 @@ class FileOps(ContainerOps):
     def _sent_to(self, container_id: str) -> dict[str, tuple[int, ...] | None]:
         """What ``put_files`` copied into the container: container path -> host file stamp
         (kept for the last few containers)."""
-        memo: dict[str, dict[str, tuple[int, ...] | None]] | None = self.__dict__.get(
-            "_devd_sent_files"
-        )
-        if memo is None:
-            memo = self.__dict__["_devd_sent_files"] = {}
-        if container_id not in memo:
-            while len(memo) >= _SENT_CONTAINERS:
-                del memo[next(iter(memo))]
-            memo[container_id] = {}
-        return memo[container_id]
+        with _SENT_LOCK:  # every service's worker shares the engine
+            memo: dict[str, dict[str, tuple[int, ...] | None]] = self.__dict__.setdefault(
+                "_devd_sent_files", {}
+            )
+            if container_id not in memo:
+                while len(memo) >= _SENT_CONTAINERS:
+                    del memo[next(iter(memo))]
+                memo[container_id] = {}
+            return memo[container_id]
 
     def _delete(self, container_id: str, paths: list[str]) -> None:
         exec_id = self.client.api.exec_create(container_id, ["rm", "-rf", "--", *paths], user="0")

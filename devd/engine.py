@@ -257,11 +257,7 @@ class Engine(ResourceOps, FileOps, LogOps, ImageOps):
             response = self.client.api.get(
                 f"{self.client.api.base_url}/_ping", timeout=PING_TIMEOUT
             )
-        except (
-            requests.exceptions.RequestException,
-            urllib3.exceptions.HTTPError,
-            OSError,
-        ) as error:
+        except _UNREACHABLE_ERRORS as error:
             return _root_reason(error)
         with response:
             return None if response.ok else f"the engine answered {response.status_code}"

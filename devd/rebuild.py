@@ -125,7 +125,6 @@ class Rebuilding(Replacing):
         """Say the build failed and whether the previous container still serves (asked of the
         engine: an outage or an early stop may have ended it)."""
         service = runtime.config.name
-        self._drop_failed_build(service, error)
         self.record.write(service, ok=False, error=str(error))
         output = error.output if isinstance(error, BuildFailed) else ()
         for line in output:
@@ -143,6 +142,7 @@ class Rebuilding(Replacing):
             step=error.step if isinstance(error, BuildFailed) else None,
             error=str(error),
         )
+        self._drop_failed_build(service, error)  # after the message: it is not news
 
     def drop_superseded(self, service: str, image_id: str) -> None:
         """Keep one image generation: remove the images this build superseded."""

@@ -64,12 +64,19 @@ class Worker(Rebuilding, Syncing):
         return ok
 
     def _do(self, runtime: ServiceRuntime, work: Work) -> bool:
-        """Do ``work``; whether it succeeded (an invalid definition or a failed build: no)."""
-        self.record.record_cycle(  # devd doctor reads this history (manifest churn)
-            runtime.config.name,
-            str(work.kind) if work.changes else "manual",
-            [c.path for c in work.changes.values() if c.kind is work.kind],
-        )
+        """Do ``work``; whether it succeeded (an invalid definition or a failed build: no).
+        The cycle is recorded for devd doctor (manifest churn) after the work, off the path
+        from save to running."""
+        try:
+            return self._do_work(runtime, work)
+        finally:
+            self.record.record_cycle(
+                runtime.config.name,
+                str(work.kind) if work.changes else "manual",
+                [c.path for c in work.changes.values() if c.kind is work.kind],
+            )
+
+    def _do_work(self, runtime: ServiceRuntime, work: Work) -> bool:
         if work.reload_definition and not self._reload(runtime):
             return False
         running = runtime.container is not None and runtime.container.status == "running"
