@@ -117,13 +117,20 @@ class Settings(BaseSettings):
                     f"service name {name!r}: expected a letter or digit, then letters, "
                     "digits, '_', '.' or '-'"
                 )
-            if not is_component(name.lower()) or len(name) > _MAX_NAME:
-                raise ValueError(
-                    f"service name {name!r} cannot be part of an image name: expected at "
-                    f"most {_MAX_NAME} letters and digits, with '.', '_', '__' or '-' only "
-                    "between two of them (e.g. 'api-v2')"
-                )
+            problem = image_part_problem("service", name)
+            if problem:
+                raise ValueError(problem)
         return services
+
+
+def image_part_problem(what: str, name: str) -> str | None:
+    """Why ``name`` (a project or service name) cannot be part of devd's image names."""
+    if is_component(name.lower()) and len(name) <= _MAX_NAME:
+        return None
+    return (
+        f"{what} name {name!r} cannot be part of an image name: expected at most {_MAX_NAME} "
+        "letters and digits, with '.', '_', '__' or '-' only between two of them (e.g. 'api-v2')"
+    )
 
 
 @dataclass(frozen=True)
@@ -452,14 +459,19 @@ def _project_name(name: str, source: str) -> str:
     """A name usable in image tags and container names: lowercase letters, digits, '-', '_'."""
     cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
     # A run of separators the engine's image names do not allow ("_-", "___") becomes "-".
-    cleaned = re.sub(r"[-_]+", lambda run: _separator(run.group()), cleaned)[:_MAX_NAME]
-    cleaned = cleaned.strip("-_")
+    cleaned = image_safe_separators(cleaned)
     if not cleaned:
         raise ConfigError(
             f"{source}: project: {name!r} gives no usable name; expected letters or digits "
             f'(set project = "NAME" in {CONFIG_FILE})'
         )
     return cleaned
+
+
+def image_safe_separators(name: str) -> str:
+    """``name`` with each run of separators the engine's image names do not allow ("_-",
+    "___") made "-", cut to the longest name devd allows."""
+    return re.sub(r"[-_]+", lambda run: _separator(run.group()), name)[:_MAX_NAME].strip("-_")
 
 
 def _separator(run: str) -> str:

@@ -679,3 +679,13 @@ def test_sources_are_the_files_read(tmp_path: Path) -> None:
         root / "config" / "a.env",
         root / "b.env",
     )
+
+
+def test_names_that_cannot_be_part_of_devds_image_tags_are_errors(tmp_path: Path) -> None:
+    """devd tags a built service devd-<project>-<service>: a compose name valid for compose but
+    not in an image name is one error naming the key; an image-only service may keep it."""
+    built = error_of("services:\n  a__-b:\n    build: .\n", tmp_path)
+    assert built.startswith("compose.yaml: services.a__-b: service name 'a__-b' cannot be part")
+    project = error_of("name: a___b\nservices:\n  web:\n    image: x\n", tmp_path)
+    assert project.startswith("compose.yaml: name: project name 'a___b' cannot be part")
+    assert one("  a__-b:\n    image: x\n", tmp_path).name == "a__-b"

@@ -21,7 +21,7 @@ from devd.compose.interpolate import interpolate
 from devd.compose.service import Context, service
 from devd.compose.values import Key, Warnings, check_keys, mapping
 from devd.compose.volumes import MountContext, declared
-from devd.config import ServiceConfig
+from devd.config import ServiceConfig, image_part_problem, image_safe_separators
 from devd.errors import ConfigError
 
 PROJECT_NAME_VARIABLE = "COMPOSE_PROJECT_NAME"
@@ -130,16 +130,24 @@ def project_name(node: Mapping[str, Any], key: Key, environ: Mapping[str, str], 
                 f"{PROJECT_NAME_VARIABLE}: {given!r} is not a valid project name; expected "
                 "lowercase letters, digits, '-' and '_', starting with a letter or digit"
             )
+        if problem := image_part_problem("project", given):
+            raise ConfigError(f"{PROJECT_NAME_VARIABLE}: {problem}")
         return given
     source = key.child("name")
     raw = node.get("name")
+    from_directory = raw is None
     if raw is None:
         raw, source = root.name, Key(str(root), "directory name")
     elif not isinstance(raw, str):
         raise source.error("a string", raw)
     name = re.sub(r"[^a-z0-9_-]", "", raw.lower()).lstrip("_-")
+    if from_directory:  # cleaned, as devd cleans a directory's name without a compose file
+        name = image_safe_separators(name)
     if not name:
         raise source.problem(f"{raw!r} gives no usable project name; expected letters or digits")
+    problem = image_part_problem("project", name)
+    if problem:  # devd tags what it builds devd-<project>-<service>
+        raise source.problem(problem)
     return name
 
 
@@ -159,6 +167,9 @@ def _services(
                 "a service name may use only letters, digits, '.', '_' and '-'"
             )
         result[name] = service(name, value, context, warnings)
+        problem = image_part_problem("service", name) if result[name].build else None
+        if problem:  # devd tags what it builds devd-<project>-<service>
+            raise key.child(name).problem(problem)
     _check_dependencies(result, key)
     return result
 
