@@ -54,8 +54,8 @@ class LiveReload(Worker):
             self._retire(name)
         if changed or added:
             self._reload_resources()
-        for name in changed:
-            self._reconfigure(name)
+        for name in changed:  # the ignore rules alone only change what is watched
+            self._reconfigure(name, recreate=old.services[name] != new.services[name])
         for name in added:
             self._add(name)
         if removed or changed or added:
@@ -97,7 +97,7 @@ class LiveReload(Worker):
         self._spawn(f"worker-{name}", partial(self._worker, runtime))
         self._submit(runtime, manual(no_cache=False, now=time.monotonic(), label="service added"))
 
-    def _reconfigure(self, name: str) -> None:
+    def _reconfigure(self, name: str, recreate: bool) -> None:
         runtime = self.services[name]
         service = self.project.services[name]
         try:
@@ -107,6 +107,8 @@ class LiveReload(Worker):
             return
         with runtime.cond:
             runtime.config, runtime.view = service, view
+        if not recreate:
+            return
         work = manual(False, time.monotonic(), label="configuration changed", recreate=True)
         self._submit(runtime, work)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pytest
@@ -24,6 +25,28 @@ def test_changed_service_config_is_applied_live(sample: Sample) -> None:
         event = up.wait_event("configuration reloaded")
         assert event["changed"] == ["app"]
         assert fetch(sample.port) is None
+    finally:
+        assert up.stop() == 0
+
+
+def test_a_changed_ignore_list_alone_keeps_the_container(
+    sample: Sample, docker_client: Any
+) -> None:
+    """devd's own ignore list only decides what is watched: editing it reloads, the container
+    runs on untouched, and a newly ignored file builds nothing."""
+    up = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+        before = [c.id for c in running_containers(docker_client, sample.name)]
+        toml = sample.devd_toml(sample.port).replace(
+            "debounce_ms = 50\n", 'debounce_ms = 50\nignore = ["**/*.draft"]\n'
+        )
+        sample.write("devd.toml", toml)
+        assert up.wait_event("configuration reloaded")["changed"] == ["app"]
+        sample.write("www/page.draft", "draft")
+        time.sleep(1.5)
+        assert len(up.named("building")) == 1  # the start-up build only
+        assert [c.id for c in running_containers(docker_client, sample.name)] == before
     finally:
         assert up.stop() == 0
 
