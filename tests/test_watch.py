@@ -79,6 +79,15 @@ class Watching:
             return
         raise AssertionError(f"unexpected batch {sorted(batch.paths)}")
 
+    def drain(self, seconds: float = NO_MORE_S) -> list[frozenset[str]]:
+        """The paths of each further batch, until none comes for ``seconds``."""
+        more = []
+        while True:
+            try:
+                more.append(self.batches.get(timeout=seconds)[1].paths)
+            except queue.Empty:
+                return more
+
     def close(self) -> None:
         self.stop.set()
         self.thread.join(timeout=TICK_S + 2)
@@ -170,8 +179,12 @@ def test_relevant_is_asked_once_per_path_of_a_batch(tree: Path) -> None:
     try:
         for number in range(300):
             write(tree / "app" / f"page{number % 10}.html", f"{number}\n")
-        assert len(watcher.paths()) == 10
-        assert sorted(asked) == sorted(set(asked))
+        batches = [watcher.paths()]
+        # A loaded machine may pause the writer past the quiet period and so split the burst
+        # (CI once did): then each batch asks afresh, and once per path it holds.
+        batches.extend(watcher.drain())
+        assert set().union(*batches) == {f"app/page{n}.html" for n in range(10)}
+        assert sorted(asked) == sorted(path for batch in batches for path in batch)
     finally:
         watcher.close()
 
