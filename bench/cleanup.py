@@ -1,6 +1,7 @@
 """Removing what a benchmark run made: containers, images and compose projects.
 
-Every name starts with :data:`PREFIX`; devd's objects carry ``devd.project=<name>``, the
+Every name starts with :data:`PREFIX`; devd's objects carry ``devd.project=<name>`` (its
+anchors ``devd.anchor.project=<name>``, its images ``devd.image=<name>/<service>``), the
 floor's and compose's images ``devd.bench=<run id>``, compose's containers and networks
 ``com.docker.compose.project=<name>``. Nothing else is touched.
 """
@@ -18,10 +19,16 @@ PREFIX = "devdbench"
 COMPOSE_LABEL = "com.docker.compose.project"
 
 
+def _devd_project(labels: dict[str, str]) -> str:
+    """The devd project a container, anchor or image belongs to ("" if none)."""
+    project = labels.get("devd.project") or labels.get("devd.anchor.project")
+    return project or labels.get("devd.image", "").split("/")[0]
+
+
 def _ours(labels: dict[str, str] | None) -> bool:
     labels = labels or {}
     return (
-        labels.get("devd.project", "").startswith(PREFIX)
+        _devd_project(labels).startswith(PREFIX)
         or labels.get(COMPOSE_LABEL, "").startswith(PREFIX)
         or "devd.bench" in labels
     )
@@ -75,7 +82,7 @@ def _this_run(labels: dict[str, str], run_id: str | None, names: list[str] | Non
     wanted = _prefix(run_id)
     return (
         labels.get("devd.bench") == run_id
-        or labels.get("devd.project", "").startswith(wanted)
+        or _devd_project(labels).startswith(wanted)
         or labels.get(COMPOSE_LABEL, "").startswith(wanted)
         or any(name.lstrip("/").startswith(wanted) for name in names or ())
     )

@@ -140,8 +140,9 @@ def stop_running_up(project: ProjectConfig, out: Output) -> None:
 
 
 def down(project: ProjectConfig, engine: Engine, out: Output) -> int:
-    """``devd down``: stop and remove this project's containers, then its networks (not its
-    named volumes, as compose keeps them); nothing that lacks the project's labels."""
+    """``devd down``: stop and remove this project's containers and their anchors, then its
+    networks (not its named volumes, as compose keeps them); nothing that lacks the project's
+    labels."""
     stop_running_up(project, out)
     containers = engine.containers(project.name)
     timeouts = {name: service.stop_timeout for name, service in project.services.items()}
@@ -153,6 +154,7 @@ def down(project: ProjectConfig, engine: Engine, out: Output) -> int:
         thread.start()
     for thread in threads:
         thread.join()
+    engine.remove_anchors(project.name)  # after the containers that use their networks
     networks = engine.remove_project_networks(project.name)
     out.info("down", project=project.name, removed=[c.name for c in containers], networks=networks)
     return 0

@@ -1,10 +1,13 @@
 """What devd tells the engine a container should be, and what it learns back: the labels that
 make a container or image devd's (:func:`owner_labels`), :class:`ContainerSpec` and the create
-request made from it, and :class:`ContainerInfo`.
+requests made from it (the service's container's, and its anchor's: :mod:`devd.anchors`), and
+:class:`ContainerInfo`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +19,11 @@ from devd.config import Healthcheck, Mount, PortMapping
 
 LABEL_PROJECT = "devd.project"
 LABEL_SERVICE = "devd.service"
+# An anchor (devd.anchors) has labels of its own, so that nothing that lists a project's
+# containers by devd.project takes it for a service's container.
+LABEL_ANCHOR_PROJECT = "devd.anchor.project"
+LABEL_ANCHOR_SERVICE = "devd.anchor.service"
+LABEL_ANCHOR_CONFIG = "devd.anchor.config"  # digest of what the anchor was made with
 
 NEVER_STARTED = "0001-01-01T00:00:00Z"
 
@@ -56,6 +64,7 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     network: str | None = None  # joined with the service name as alias; None: default bridge
     healthcheck: Healthcheck | None = None  # None: the image's
+    anchored: bool = False  # keep its network in an anchor container (devd.anchors)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -97,15 +106,11 @@ def _nanoseconds(seconds: float) -> int:
     return round(seconds * 1_000_000_000)
 
 
-def create_options(api: Any, spec: ContainerSpec) -> dict[str, Any]:
-    """The engine's create request for ``spec`` (``api``: docker-py's low-level client)."""
-    bindings: dict[str, list[tuple[str, int | str]]] = {}
-    for port in spec.ports:
-        host_ip = (port.host_ip or "0.0.0.0").strip("[]")
-        bindings.setdefault(f"{port.container}/{port.protocol}", []).append(
-            (host_ip, port.host or "")  # "": the engine picks a free host port
-        )
-    network = spec.network
+def create_options(api: Any, spec: ContainerSpec, anchor: str | None = None) -> dict[str, Any]:
+    """The engine's create request for ``spec`` (``api``: docker-py's low-level client). With
+    ``anchor`` (a container id) the container joins that container's network, which then
+    holds the ports and the network alias: the request names neither."""
+    bindings = {} if anchor else _port_bindings(spec)
     return {
         "image": spec.image,
         "command": list(spec.command) if spec.command is not None else None,
@@ -119,18 +124,66 @@ def create_options(api: Any, spec: ContainerSpec) -> dict[str, Any]:
         "working_dir": spec.working_dir,
         "user": spec.user,
         "healthcheck": _healthcheck(spec.healthcheck),
-        "networking_config": api.create_networking_config(
-            {network: api.create_endpoint_config(aliases=[spec.service])}
-        )
-        if network
-        else None,
+        "networking_config": None if anchor else _networking_config(api, spec),
         "host_config": api.create_host_config(
             port_bindings=bindings,
             init=spec.init,
             mounts=[_mount(mount) for mount in spec.mounts] or None,
-            network_mode=network,
+            network_mode=f"container:{anchor}" if anchor else spec.network,
         ),
     }
+
+
+def anchor_name(name: str) -> str:
+    """The name of the anchor of the container named ``name``."""
+    return f"{name}.anchor"
+
+
+def anchor_labels(spec: ContainerSpec, image: str) -> dict[str, str]:
+    """An anchor's labels: whose it is, and a digest of the network it was made with (its
+    image, ports, network, alias): a different digest means it must be made again."""
+    made_with = [image, sorted(_port_bindings(spec).items()), spec.network, spec.service]
+    digest = hashlib.sha256(json.dumps(made_with).encode()).hexdigest()[:16]
+    return {
+        LABEL_ANCHOR_PROJECT: spec.project,
+        LABEL_ANCHOR_SERVICE: spec.service,
+        LABEL_ANCHOR_CONFIG: digest,
+    }
+
+
+def anchor_options(api: Any, spec: ContainerSpec, image: str) -> dict[str, Any]:
+    """The create request for ``spec``'s anchor, from the anchor image ``image``: the ports,
+    the network and the alias that ``spec`` asks for, nothing else."""
+    bindings = _port_bindings(spec)
+    return {
+        "image": image,
+        "name": anchor_name(spec.name),
+        "labels": anchor_labels(spec, image),
+        "ports": [tuple(key.split("/")) for key in bindings],
+        "detach": True,
+        "stop_signal": "SIGKILL",  # its PID 1 has no handler: SIGTERM would do nothing
+        "networking_config": _networking_config(api, spec),
+        "host_config": api.create_host_config(port_bindings=bindings, network_mode=spec.network),
+    }
+
+
+def _port_bindings(spec: ContainerSpec) -> dict[str, list[tuple[str, int | str]]]:
+    bindings: dict[str, list[tuple[str, int | str]]] = {}
+    for port in spec.ports:
+        host_ip = (port.host_ip or "0.0.0.0").strip("[]")
+        bindings.setdefault(f"{port.container}/{port.protocol}", []).append(
+            (host_ip, port.host or "")  # "": the engine picks a free host port
+        )
+    return bindings
+
+
+def _networking_config(api: Any, spec: ContainerSpec) -> Any:
+    """The project network, with the service's name as alias (None: the default bridge)."""
+    if not spec.network:
+        return None
+    return api.create_networking_config(
+        {spec.network: api.create_endpoint_config(aliases=[spec.service])}
+    )
 
 
 def _healthcheck(check: Healthcheck | None) -> dict[str, Any] | None:

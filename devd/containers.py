@@ -154,7 +154,7 @@ class ContainerOps:
                 old.append(holder["Id"])
             for container_id in old:
                 self._stop_and_remove(container_id, spec.stop_timeout)
-            container_id = self._create(spec)
+            container_id = self._create(spec, self._anchor_for(spec))
             self._start(container_id, spec)
             attrs = self._inspect(container_id)
         if attrs is None:
@@ -181,9 +181,15 @@ class ContainerOps:
                 raise
         self._verified_owned.discard(container_id)  # gone: its id need not be remembered
 
-    def _create(self, spec: ContainerSpec) -> str:
+    def _anchor_for(self, spec: ContainerSpec) -> str | None:
+        """The id of the anchor whose network ``spec``'s container joins (devd.anchors); None:
+        it has a network of its own."""
+        return None
+
+    def _create(self, spec: ContainerSpec, anchor: str | None = None) -> str:
         try:
-            created = self.client.api.create_container(**create_options(self.client.api, spec))
+            options = create_options(self.client.api, spec, anchor)
+            created = self.client.api.create_container(**options)
         except docker.errors.ImageNotFound as error:
             raise ContainerStartFailed(
                 f"cannot create container {spec.name!r}: no image {spec.image!r}"

@@ -157,6 +157,10 @@ class Daemon(LiveReload, EngineRecovery):
                 thread.start()
             for thread in stoppers:
                 thread.join()
+            try:
+                self.engine.stop_anchors(self.project.name)
+            except DevdError as error:
+                self.out.error("could not stop the anchors", error=str(error))
         self.out.info("stopped", project=self.project.name)
 
     # -- planning -------------------------------------------------------------------------

@@ -48,6 +48,7 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
+from devd.anchors import AnchorOps
 from devd.container_files import FileOps
 from devd.container_logs import LogOps
 from devd.container_spec import (
@@ -224,12 +225,13 @@ def _root_reason(error: BaseException) -> str:
     return one_line(str(root))
 
 
-class Engine(ResourceOps, FileOps, LogOps, ImageOps):
+class Engine(ResourceOps, FileOps, LogOps, ImageOps, AnchorOps):
     """A connected engine. ``client`` is the docker-py client, for what this adapter lacks.
     The container operations come from :class:`devd.containers.ContainerOps`, syncing files
     from :class:`devd.container_files.FileOps`, output from :class:`devd.container_logs.LogOps`,
     images from :class:`devd.images.ImageOps`, networks and volumes from
-    :class:`devd.resources.ResourceOps`.
+    :class:`devd.resources.ResourceOps`, the services' anchors from
+    :class:`devd.anchors.AnchorOps`.
 
     ``build_idle_timeout`` (seconds, None: wait forever) bounds how long a build may go
     without any output from the engine: a stuck engine then fails the build instead of

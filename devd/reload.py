@@ -124,6 +124,7 @@ class LiveReload(Worker):
                 try:
                     self.engine.stop_container(container.id, runtime.config.stop_timeout)
                     self.engine.remove_container(container.id)
+                    self.engine.remove_anchors(self.project.name, name)
                 except DevdError as error:  # the engine gone, say: devd up goes on
                     self.engine_watch.check()
                     self.out.error("could not remove the service's container", error=str(error))

@@ -215,4 +215,5 @@ def container_spec(
         mounts=service.volumes,
         network=project.network,
         healthcheck=service.healthcheck,
+        anchored=service.build,  # rebuilt services keep their network between containers
     )

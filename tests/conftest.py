@@ -134,6 +134,9 @@ def remove_project(client: Any, project: str) -> None:
     selector = {"label": f"devd.project={project}"}
     for container in client.containers.list(all=True, filters=selector):
         _ignore_missing(lambda c=container: c.remove(force=True))
+    anchors = {"label": f"devd.anchor.project={project}"}
+    for container in client.containers.list(all=True, filters=anchors):
+        _ignore_missing(lambda c=container: c.remove(force=True))
     for network in client.networks.list(filters=selector):
         _ignore_missing(network.remove)
     for volume in client.volumes.list(filters=selector):

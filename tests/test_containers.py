@@ -70,6 +70,7 @@ def project(test_id: str, image_tag: str, docker_client: Any) -> Iterator[str]:
     name = f"t{test_id}"
     yield name
     _remove_labelled(docker_client, f"{LABEL_PROJECT}={name}")
+    _remove_labelled(docker_client, f"devd.anchor.project={name}")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,126 @@
+"""devd.anchors (through Engine): a service's network kept in an anchor container while its
+containers are replaced, on the real engine."""
+
+# ruff: noqa: F811  (the fixtures of tests.test_containers, imported, are parameters here)
+
+from __future__ import annotations
+
+from typing import Any
+
+import docker.errors
+import pytest
+
+from devd.config import PortMapping
+from devd.container_spec import anchor_name
+from devd.engine import Engine
+from devd.errors import ContainerStartFailed, ForeignContainer
+from tests.test_containers import (  # noqa: F401 (fixtures)
+    HTTPD,
+    INDEX,
+    SpecMaker,
+    free_port,
+    http_get,
+    make_spec,
+    project,
+    web_image,
+)
+
+pytestmark = pytest.mark.engine
+
+
+def _attrs(client: Any, name: str) -> dict[str, Any]:
+    attrs: dict[str, Any] = client.api.inspect_container(name)
+    return attrs
+
+
+def test_replacing_keeps_the_anchor_its_address_and_its_published_port(
+    engine: Engine, make_spec: SpecMaker, docker_client: Any
+) -> None:
+    """An anchored service's containers join one anchor: replacing the container keeps the
+    anchor, its address and the published port, and the new container serves on it."""
+    port = free_port()
+    spec = make_spec(command=HTTPD, ports=(PortMapping(port, 8000),), anchored=True)
+    first = engine.replace_container(spec)
+    anchor = _attrs(docker_client, anchor_name(spec.name))
+    assert (
+        _attrs(docker_client, first.id)["HostConfig"]["NetworkMode"] == f"container:{anchor['Id']}"
+    )
+    assert http_get(port) == INDEX
+    second = engine.replace_container(spec)
+    assert second.id != first.id
+    again = _attrs(docker_client, anchor_name(spec.name))
+    assert again["Id"] == anchor["Id"]
+    assert again["NetworkSettings"]["IPAddress"] == anchor["NetworkSettings"]["IPAddress"]
+    assert http_get(port) == INDEX
+    assert [info.id for info in engine.containers(spec.project)] == [second.id]
+
+
+def test_other_ports_make_a_new_anchor(
+    engine: Engine, make_spec: SpecMaker, docker_client: Any
+) -> None:
+    """A configuration with other ports replaces the anchor (the old port is free again)."""
+    old_port, new_port = free_port(), free_port()
+    engine.replace_container(
+        make_spec(command=HTTPD, ports=(PortMapping(old_port, 8000),), anchored=True)
+    )
+    before = _attrs(docker_client, anchor_name(make_spec().name))["Id"]
+    spec = make_spec(command=HTTPD, ports=(PortMapping(new_port, 8000),), anchored=True)
+    engine.replace_container(spec)
+    assert _attrs(docker_client, anchor_name(spec.name))["Id"] != before
+    assert http_get(new_port) == INDEX
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.api.inspect_container(before)
+
+
+def test_a_stopped_anchor_is_started_again(
+    engine: Engine, make_spec: SpecMaker, docker_client: Any
+) -> None:
+    """After an engine restart the anchor is stopped: the next replace starts it again."""
+    port = free_port()
+    spec = make_spec(command=HTTPD, ports=(PortMapping(port, 8000),), anchored=True)
+    first = engine.replace_container(spec)
+    engine.stop_container(first.id, 1)
+    engine.stop_anchors(spec.project)
+    assert not _attrs(docker_client, anchor_name(spec.name))["State"]["Running"]
+    engine.replace_container(spec)
+    assert _attrs(docker_client, anchor_name(spec.name))["State"]["Running"]
+    assert http_get(port) == INDEX
+
+
+def test_a_container_holding_the_anchors_name_is_left_alone(
+    engine: Engine, make_spec: SpecMaker, docker_client: Any, test_labels: dict[str, str]
+) -> None:
+    """A container devd did not make under the anchor's name: ForeignContainer, untouched."""
+    spec = make_spec(anchored=True)
+    foreign = docker_client.containers.create(
+        spec.image, ["sleep", "1000"], name=anchor_name(spec.name), labels=test_labels
+    )
+    with pytest.raises(ForeignContainer, match="devd did not make"):
+        engine.replace_container(spec)
+    assert docker_client.containers.get(foreign.id).status == "created"
+
+
+def test_a_taken_port_fails_the_anchors_start_naming_the_port(
+    engine: Engine, make_spec: SpecMaker, project: str
+) -> None:
+    """The anchor publishes the ports: a port in use fails with the port named, and neither
+    the anchor nor a container is left."""
+    web = engine.replace_container(
+        make_spec(service="web", ports=(PortMapping(port := free_port(), 8000),))
+    )
+    with pytest.raises(ContainerStartFailed, match=f"host port {port} is already in use"):
+        engine.replace_container(make_spec(ports=(PortMapping(port, 8000),), anchored=True))
+    assert [info.id for info in engine.containers(project)] == [web.id]
+    assert engine.remove_anchors(project) == []
+
+
+def test_remove_anchors_removes_only_the_projects_and_services_anchors(
+    engine: Engine, make_spec: SpecMaker, docker_client: Any
+) -> None:
+    """remove_anchors takes a service's anchor, or every anchor of the project."""
+    web = engine.replace_container(make_spec(service="web", anchored=True))
+    app = engine.replace_container(make_spec(service="app", anchored=True))
+    engine.remove_container(web.id)
+    assert engine.remove_anchors(make_spec().project, "web") == [anchor_name(web.name)]
+    engine.remove_container(app.id)
+    assert engine.remove_anchors(make_spec().project) == [anchor_name(app.name)]
