@@ -180,9 +180,23 @@ class Dependency:
 
 
 @dataclass(frozen=True)
+class ExecHook:
+    """A command to run in a service's running container, as ``docker exec`` runs it: as
+    ``user`` (the container's when None), in ``working_dir`` (the container's when None),
+    with ``environment`` over the container's, with all capabilities when ``privileged``."""
+
+    command: tuple[str, ...]
+    user: str | None = None
+    working_dir: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    privileged: bool = False
+
+
+@dataclass(frozen=True)
 class WatchRule:
     """One ``develop.watch`` rule of a compose service. ``path`` is relative to the project
-    root (posix, no ``..``); ``ignore``/``include`` are patterns relative to ``path``."""
+    root (posix, no ``..``); ``ignore``/``include`` are patterns relative to ``path``. The
+    ``exec_*`` fields are a ``sync+exec`` rule's ``exec:`` (what to run after the sync)."""
 
     action: WatchAction
     path: str
@@ -190,7 +204,24 @@ class WatchRule:
     ignore: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     initial_sync: bool = False
-    exec_command: tuple[str, ...] | None = None  # sync+exec: what to run after the sync
+    exec_command: tuple[str, ...] | None = None
+    exec_user: str | None = None
+    exec_working_dir: str | None = None
+    exec_environment: Mapping[str, str] = field(default_factory=dict)
+    exec_privileged: bool = False
+
+    @property
+    def exec_hook(self) -> ExecHook | None:
+        """What the rule runs after its sync (None: not a ``sync+exec`` rule)."""
+        if self.action != "sync+exec" or not self.exec_command:
+            return None
+        return ExecHook(
+            self.exec_command,
+            user=self.exec_user,
+            working_dir=self.exec_working_dir,
+            environment=self.exec_environment,
+            privileged=self.exec_privileged,
+        )
 
 
 @dataclass(frozen=True)

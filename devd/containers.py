@@ -31,6 +31,7 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
+from devd.config import ExecHook
 from devd.container_spec import (
     LABEL_PROJECT,
     LABEL_SERVICE,
@@ -274,15 +275,27 @@ class ContainerOps:
                 raise
         return int(result["StatusCode"])
 
-    def exec_in(self, container_id: str, command: tuple[str, ...]) -> tuple[int | None, list[str]]:
-        """Run ``command`` in the running container (as its user, in its working directory);
-        its exit code and output lines. ContainerGone if the container is gone."""
-        with self._engine_call(f"running {list(command)} in container {short_id(container_id)}"):
+    def exec_in(
+        self, container_id: str, command: tuple[str, ...] | ExecHook
+    ) -> tuple[int | None, list[str]]:
+        """Run ``command`` in the running container (a bare command as the container's user,
+        in its working directory; an :class:`ExecHook` as it says); its exit code and output
+        lines. ContainerGone if the container is gone."""
+        hook = command if isinstance(command, ExecHook) else ExecHook(command)
+        what = f"running {list(hook.command)} in container {short_id(container_id)}"
+        with self._engine_call(what):
             if not self._owned(container_id, "run a command in"):
                 raise ContainerGone(
                     f"cannot exec in container {short_id(container_id)}: it is gone"
                 )
-            exec_id = self.client.api.exec_create(container_id, list(command))["Id"]
+            exec_id = self.client.api.exec_create(
+                container_id,
+                list(hook.command),
+                user=hook.user or "",
+                workdir=hook.working_dir,
+                environment=dict(hook.environment) or None,
+                privileged=hook.privileged,
+            )["Id"]
             output = self.client.api.exec_start(exec_id)
             code = self.client.api.exec_inspect(exec_id).get("ExitCode")
         text = output.decode("utf-8", errors="replace") if output else ""

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from devd.classify import Classification, Kind
-from devd.config import CodeAction
+from devd.config import CodeAction, ExecHook
 
 
 class Action(enum.Enum):
@@ -48,7 +48,7 @@ class Work:
     # develop.watch rules decided (devd.rules): the files to sync (container path ->
     # project-relative path) and the commands to run after the sync, each once
     syncs: Mapping[str, str] = field(default_factory=dict)
-    execs: tuple[tuple[str, ...], ...] = ()
+    execs: tuple[ExecHook, ...] = ()
     by_rules: bool = False
 
     @property

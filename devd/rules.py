@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from devd.classify import BuildView, Classification, Kind, classify, normalise, subtree_ignored
-from devd.config import ServiceConfig, WatchRule
+from devd.config import ExecHook, ServiceConfig, WatchRule
 from devd.ignore import IgnoreRules
 from devd.plan import Action, Work, plan
 
@@ -171,7 +171,7 @@ def plan_batch(
         return plan(classified, service.code_action, service.dockerfile_no_cache, now=now)
     changes: dict[str, Classification] = {}
     syncs: dict[str, str] = {}
-    execs: list[tuple[str, ...]] = []
+    execs: list[ExecHook] = []
     actions: set[str] = set()
     for path in sorted(paths):
         found = matches(path, service, view, root)
@@ -182,9 +182,9 @@ def plan_batch(
             actions.add(m.rule.action)
             if m.container_path is not None:
                 syncs[m.container_path] = normalise(path)
-            command = m.rule.exec_command if m.rule.action == "sync+exec" else None
-            if command and command not in execs:
-                execs.append(command)
+            hook = m.rule.exec_hook
+            if hook and hook not in execs:
+                execs.append(hook)
     if not changes:
         return Work()
     return Work(

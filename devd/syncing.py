@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from devd import rules
+from devd.config import ExecHook
 from devd.follow import Following
 from devd.plan import Action, Work
 from devd.project import files_under
@@ -65,17 +66,18 @@ class Syncing(Following):
             self.engine.put_files(container.id, {c: root / p for c, p in copies.items()})
             self.out.info("initial sync", service=service.name, files=len(copies))
 
-    def _run_execs(self, runtime: ServiceRuntime, commands: tuple[tuple[str, ...], ...]) -> None:
-        """develop.watch ``sync+exec``: run each command in the container, report its exit."""
+    def _run_execs(self, runtime: ServiceRuntime, hooks: tuple[ExecHook, ...]) -> None:
+        """develop.watch ``sync+exec``: run each command in the container (as its rule's
+        ``exec`` says: user, working dir, environment, privileged), report its exit."""
         container = runtime.container
-        for command in commands:
+        for hook in hooks:
             if container is None:
                 return
-            code, lines = self.engine.exec_in(container.id, command)
+            code, lines = self.engine.exec_in(container.id, hook)
             for line in lines:
                 self.out.line(runtime.config.name, line, stream="exec")
             report = self.out.info if code == 0 else self.out.error
-            report("exec", service=runtime.config.name, command=list(command), exit_code=code)
+            report("exec", service=runtime.config.name, command=list(hook.command), exit_code=code)
 
 
 def _host_files(root: Path, work: Work) -> dict[str, Path | None]:

@@ -406,3 +406,101 @@ def test_a_realistic_stack_runs_the_same_under_devd_up_and_compose_watch(
     finally:
         docker_client.images.remove(db_image)
     assert results["devd"] == results["compose"]
+
+
+EXEC_STACK = """\
+name: ${STACK_NAME}
+services:
+  web:
+    image: devd-busybox:latest
+    command: ["sleep", "1000"]
+    init: true
+    stop_grace_period: 1s
+    labels: {devd.test: "${TEST_ID}"}
+    develop:
+      watch:
+        - action: sync+exec
+          path: ./hooks
+          target: /hooks
+          exec:
+            command: sh -c 'echo "$$(id -u) $$(pwd) $$GREETING $${BARE-unset}" > /tmp/exec.out'
+            user: "1234"
+            working_dir: /tmp
+            environment:
+              - GREETING=hello-${WHO}
+              - BARE
+        - action: sync+exec
+          path: ./broken
+          target: /broken
+          exec:
+            command: ["true"]
+            working_dir: /no/such/dir
+"""
+
+
+def _exec_output(docker_client: Any, test_id: str) -> str | None:
+    selector = {"label": f"devd.test={test_id}", "status": "running"}
+    for container in docker_client.containers.list(filters=selector):
+        code, output = container.exec_run(["cat", "/tmp/exec.out"])
+        if code == 0:
+            return str(output.decode().strip())
+    return None
+
+
+@pytest.mark.parametrize("tool", ["devd", "compose"])
+def test_sync_exec_runs_as_its_user_in_its_dir_with_its_environment(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str, tool: str
+) -> None:
+    """A sync+exec rule's exec runs its command as exec.user, in exec.working_dir, with
+    exec.environment (interpolated from .env; a bare KEY left out even when set) under devd
+    exactly as under `docker compose up --watch` (the oracle). Under devd, an exec that cannot
+    start (a working_dir that does not exist) is reported as an error with its exit code."""
+    root = tmp_path / tool
+    name = f"x{tool}{test_id}"
+    (root / "hooks").mkdir(parents=True)
+    (root / "broken").mkdir()
+    (root / "compose.yaml").write_text(EXEC_STACK)
+    (root / ".env").write_text(f"STACK_NAME={name}\nTEST_ID={test_id}\nWHO=world\nBARE=set\n")
+    env = {"COMPOSE_BAKE": "false", "COMPOSE_MENU": "false", "PATH": "/usr/bin:/bin"}
+    process: Any = None
+    try:
+        if tool == "compose":
+            process = subprocess.Popen(
+                [_compose_binary(), "up", "--watch"],
+                cwd=root,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        else:
+            process = UpProcess(root)
+            process.wait_event("running", service="web", timeout=60)
+        saves = iter(range(1000))
+
+        def saved_and_run() -> str | None:
+            # compose says nothing a test could wait for before it watches: save until it ran
+            (root / "hooks" / "a.txt").write_text(f"save {next(saves)}\n")
+            return _exec_output(docker_client, test_id)
+
+        seen = wait_for(saved_and_run, 90, "the exec's output", interval=2)
+        assert seen == "1234 /tmp hello-world unset"
+        if tool == "devd":
+            (root / "broken" / "b.txt").write_text("saved\n")
+            event = process.wait_event("exec", service="web", command=["true"])
+            assert (event["level"], event["exit_code"]) == ("error", 126), event
+    finally:
+        if tool == "compose" and process is not None:
+            process.terminate()
+            process.wait(timeout=60)
+            subprocess.run(
+                [_compose_binary(), "down", "-t", "1"],
+                cwd=root,
+                env=env,
+                capture_output=True,
+                timeout=120,
+            )
+        elif process is not None:
+            process.stop()
+        remove_project(docker_client, name)
+        remove_stack(docker_client, f"devd.test={test_id}")
+        remove_stack(docker_client, f"devd.project={name}")

@@ -13,7 +13,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from devd.config import Healthcheck, Mount, PortMapping
+from devd.config import ExecHook, Healthcheck, Mount, PortMapping
 from devd.container_spec import ContainerSpec
 from devd.engine import Engine
 from devd.errors import ForeignResource
@@ -172,3 +172,24 @@ def test_exec_in_reports_a_failing_commands_exit_code(
     started = time.monotonic()
     assert engine.exec_in(box.id, ("true",)) == (0, [])
     assert time.monotonic() - started < 10
+
+
+def test_exec_in_runs_a_hook_with_its_user_dir_environment_and_privilege(
+    engine: Engine, project: str, test_labels: dict[str, str]
+) -> None:
+    """An ExecHook runs as its user, in its working dir, with its environment; privileged
+    reaches the engine: more capabilities, or (an engine that cannot grant them, as a nested
+    one) a refusal with an exit code, as for any failing exec."""
+    engine.ensure_network(f"{project}_default", project)
+    box = engine.replace_container(_spec(project, "box", test_labels, command=("sleep", "1000")))
+    hook = ExecHook(
+        ("sh", "-c", 'echo "$(id -u) $(pwd) $V"'),
+        user="1234",
+        working_dir="/tmp",
+        environment={"V": "a b"},
+    )
+    assert engine.exec_in(box.id, hook) == (0, ["1234 /tmp a b"])
+    caps = ("grep", "CapEff", "/proc/self/status")
+    plain = engine.exec_in(box.id, ExecHook(caps))
+    assert plain[0] == 0
+    assert engine.exec_in(box.id, ExecHook(caps, privileged=True)) != plain

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from devd.classify import BuildView, Kind
-from devd.config import Mount, ServiceConfig, WatchRule
+from devd.config import ExecHook, Mount, ServiceConfig, WatchRule
 from devd.plan import Action
 from devd.project import service_view
 from devd.rules import explain, initial_sync, matches, plan_batch, prunable, relevant
@@ -100,11 +100,11 @@ def test_restart_and_sync_restart_restart_and_exec_runs_once(root: Path) -> None
     assert restart.sync_files() == {}
     execs = plan_batch(["hooks/a", "hooks/b"], svc, view, str(root), now=None)
     assert execs.action is Action.SYNC
-    assert execs.execs == (("sh", "-c", "run"),)
+    assert execs.execs == (ExecHook(("sh", "-c", "run")),)
     assert execs.sync_files() == {"/h/a": "hooks/a", "/h/b": "hooks/b"}
     merged = restart.merge(execs).merge(execs)
     assert merged.action is Action.SYNC_RESTART
-    assert merged.execs == (("sh", "-c", "run"),)
+    assert merged.execs == (ExecHook(("sh", "-c", "run")),)
 
 
 def test_no_rule_matching_is_no_work_and_explained(root: Path) -> None:

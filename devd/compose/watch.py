@@ -2,7 +2,9 @@
 
 ``path`` is relative to the compose file's directory and becomes project-root-relative posix
 (it must stay inside the project); sync actions need a ``target``; ``sync+exec`` needs
-``exec.command``. Pure.
+``exec.command``, and its ``user``, ``working_dir``, ``environment`` and ``privileged`` are
+read as compose reads them (``environment``: a mapping or a list of ``KEY=VALUE``; a key
+without a value is left out, as ``docker compose watch`` leaves it out of the exec). Pure.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from devd.compose.values import (
     boolean,
     check_keys,
     command,
+    key_values,
     mapping,
     string,
     strings,
 )
-from devd.config import WatchAction, WatchRule
+from devd.config import ExecHook, WatchAction, WatchRule
 
 _DEVELOP_KNOWN = frozenset({"watch"})
 _RULE_KEYS = frozenset({"action", "path", "target", "ignore", "include", "initial_sync", "exec"})
-_EXEC_KNOWN = frozenset({"user", "privileged", "working_dir", "environment"})
+_EXEC_KEYS = frozenset({"command", "user", "privileged", "working_dir", "environment"})
 _ACTIONS = get_args(WatchAction)
 _NEEDS_TARGET = frozenset({"sync", "sync+restart", "sync+exec"})
 
@@ -59,7 +62,7 @@ def _rule(value: Any, key: Key, places: tuple[Path, Path], warnings: Warnings) -
     target = string(node["target"], key.child("target")) if "target" in node else None
     if action in _NEEDS_TARGET and target is None:
         raise key.problem(f"action {action} needs a target (the path in the container)")
-    exec_command = _exec(node, key, warnings) if action == "sync+exec" else None
+    hook = _exec(node, key, warnings) if action == "sync+exec" else None
     return WatchRule(
         action=cast(WatchAction, action),
         path=_path(string(node["path"], key.child("path")), key.child("path"), places),
@@ -67,18 +70,46 @@ def _rule(value: Any, key: Key, places: tuple[Path, Path], warnings: Warnings) -
         ignore=strings(node.get("ignore", []), key.child("ignore")),
         include=strings(node.get("include", []), key.child("include")),
         initial_sync=boolean(node.get("initial_sync", False), key.child("initial_sync")),
-        exec_command=exec_command,
+        exec_command=hook.command if hook else None,
+        exec_user=hook.user if hook else None,
+        exec_working_dir=hook.working_dir if hook else None,
+        exec_environment=hook.environment if hook else {},
+        exec_privileged=hook.privileged if hook else False,
     )
 
 
-def _exec(node: Mapping[str, Any], key: Key, warnings: Warnings) -> tuple[str, ...]:
+def _exec(node: Mapping[str, Any], key: Key, warnings: Warnings) -> ExecHook:
     if "exec" not in node:
         raise key.problem("action sync+exec needs exec.command")
-    block = mapping(node["exec"], key.child("exec"))
-    check_keys(block, key.child("exec"), frozenset({"command"}), _EXEC_KNOWN, warnings)
+    key = key.child("exec")
+    block = mapping(node["exec"], key)
+    check_keys(block, key, _EXEC_KEYS, frozenset(), warnings)
     if "command" not in block:
-        raise key.child("exec").problem("command is missing")
-    return command(block["command"], key.child("exec").child("command"))
+        raise key.problem("command is missing")
+
+    def text(name: str) -> str | None:  # compose: "" is the same as leaving it out
+        value = block.get(name)
+        if value is None:
+            return None
+        return string(value, key.child(name)) or None
+
+    return ExecHook(
+        command=command(block["command"], key.child("command")),
+        user=text("user"),
+        working_dir=text("working_dir"),
+        environment=_environment(block.get("environment"), key.child("environment")),
+        privileged=boolean(block.get("privileged", False), key.child("privileged")),
+    )
+
+
+def _environment(value: Any, key: Key) -> dict[str, str]:
+    """``exec.environment``: unlike a service's, a key without a value is not looked up in
+    the environment: compose leaves it out of the exec."""
+    if value is None:
+        return {}
+    if not isinstance(value, list | Mapping):
+        raise key.error('a mapping or a list of "KEY=VALUE"', value)
+    return key_values(value, key, {})
 
 
 def _path(text: str, key: Key, places: tuple[Path, Path]) -> str:
