@@ -2,8 +2,9 @@
 failed and project images, tagging). :class:`ImageOps` is mixed into :class:`devd.engine.Engine`.
 
 The containers' rule holds: devd lists and removes only images labelled as the project's
-(:func:`devd.container_spec.owner_labels`), with one exception, the untagged layers of a build that
-just failed (:meth:`ImageOps.remove_failed_build_images`).
+(:func:`devd.container_spec.image_labels`, or an older devd's ``devd.project``), with one
+exception, the untagged layers of a build that just failed
+(:meth:`ImageOps.remove_failed_build_images`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Any
 
 import docker.errors
 
-from devd.container_spec import LABEL_PROJECT, label_selector, owner_labels
+from devd.container_spec import (
+    LABEL_IMAGE,
+    LABEL_PROJECT,
+    image_labels,
+    image_owner,
+    label_selector,
+)
 from devd.containers import ContainerOps, engine_said, explanation
 from devd.errors import EngineError
 from devd.generations import ImageInfo, superseded
@@ -31,8 +38,11 @@ class ImageOps(ContainerOps):
         return [summary["Id"] for summary in summaries]
 
     def _image_summaries(self, project: str) -> list[dict[str, Any]]:
-        summaries = self.client.api.images(filters={"label": label_selector(project, None)})
-        ours = [s for s in summaries if (s.get("Labels") or {}).get(LABEL_PROJECT) == project]
+        found: dict[str, dict[str, Any]] = {}
+        for label in (LABEL_IMAGE, LABEL_PROJECT):  # devd.project: built by an older devd
+            for summary in self.client.api.images(filters={"label": label}):
+                found[summary["Id"]] = summary
+        ours = [s for s in found.values() if (image_owner(s.get("Labels")) or ("",))[0] == project]
         return sorted(ours, key=lambda summary: summary.get("Created", 0), reverse=True)
 
     def remove_project_images(self, project: str) -> int:
@@ -88,12 +98,14 @@ class ImageOps(ContainerOps):
         (:func:`devd.generations.superseded`), with the untagged build layers only they
         used; returns their ids. Never forced: one the engine refuses (a container uses it,
         it was tagged meanwhile) stays."""
-        owner = owner_labels(project, service)
+        owner = image_labels(project, service)
         removed: list[str] = []
         with self._engine_call(f"removing superseded images of service {service!r}"):
-            selector = {"label": label_selector(project, service)}
-            summaries = self.client.api.images(filters=selector)
-            containers = self.client.api.containers(all=True, filters=selector)
+            selector = [f"{key}={value}" for key, value in owner.items()]
+            summaries = self.client.api.images(filters={"label": selector})
+            containers = self.client.api.containers(
+                all=True, filters={"label": label_selector(project, service)}
+            )
             in_use = {str(summary.get("ImageID")) for summary in containers}
             images = [ImageInfo.from_summary(summary) for summary in summaries]
             for image_id in superseded(images, current, owner, in_use):

@@ -9,9 +9,10 @@ import contextlib
 import time
 from collections.abc import Callable
 
+from devd.container_spec import image_labels
 from devd.context import build_context
 from devd.early_retire import EarlyRetire
-from devd.engine import BuildResult, ContainerInfo, owner_labels
+from devd.engine import BuildResult, ContainerInfo
 from devd.errors import BuildContextError, BuildFailed, DevdError
 from devd.plan import Work
 from devd.replace import Replacing
@@ -103,7 +104,7 @@ class Rebuilding(Replacing):
                 result = self.engine.build(
                     context,
                     tag=image_tag(self.project.name, service.name),
-                    labels=owner_labels(self.project.name, service.name),
+                    labels=image_labels(self.project.name, service.name),
                     build_args=service.build_args,
                     target=service.target,
                     no_cache=no_cache,

@@ -141,7 +141,13 @@ def remove_project(client: Any, project: str) -> None:
         _ignore_missing(network.remove)
     for volume in client.volumes.list(filters=selector):
         _ignore_missing(lambda v=volume: v.remove(force=True))
-    remove_images(client, [image.id for image in client.images.list(all=True, filters=selector)])
+    remove_images(client, [image.id for image in project_images(client, project)])
+
+
+def project_images(client: Any, project: str) -> list[Any]:
+    """The images devd built for ``project`` (labelled ``devd.image=<project>/<service>``)."""
+    found = client.images.list(all=True, filters={"label": "devd.image"})
+    return [i for i in found if i.labels.get("devd.image", "").split("/")[0] == project]
 
 
 def running_containers(client: Any, project: str) -> list[Any]:

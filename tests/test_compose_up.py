@@ -15,7 +15,7 @@ import pytest
 
 from tests.composefiles import COMPOSE as COMPOSE_BINARY
 from tests.composefiles import HAS_COMPOSE
-from tests.conftest import missing, remove_project
+from tests.conftest import missing, project_images, remove_project
 from tests.test_resources import remove_stack
 from tests.updriver import UpProcess, free_port, run_devd, served, wait_for
 
@@ -209,7 +209,7 @@ def test_status_logs_down_and_clean_work_per_service(stack: Stack, docker_client
     selector = {"label": f"devd.project={stack.name}"}
     assert docker_client.containers.list(all=True, filters=selector) == []
     assert run_devd(stack.root, "clean").returncode == 0
-    assert docker_client.images.list(filters=selector) == []
+    assert project_images(docker_client, stack.name) == []
     assert docker_client.networks.list(filters=selector) == []
 
 

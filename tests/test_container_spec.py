@@ -16,6 +16,8 @@ from devd.container_spec import (
     anchor_name,
     anchor_options,
     create_options,
+    image_labels,
+    image_owner,
 )
 
 
@@ -99,3 +101,27 @@ def test_the_anchor_digest_ignores_what_the_container_alone_uses() -> None:
     other = _spec(command=("x",), environment={"A": "1"}, image="sha256:new", stop_timeout=3)
     assert anchor_labels(other, "img")[LABEL_ANCHOR_CONFIG] == before
     assert anchor_labels(_spec(), "other-anchor-image")[LABEL_ANCHOR_CONFIG] != before
+
+
+def test_an_image_carries_one_label_naming_project_and_service() -> None:
+    """One label (one build step fewer), read back as (project, service)."""
+    labels = image_labels("p", "web")
+    assert labels == {"devd.image": "p/web"}
+    assert image_owner(labels) == ("p", "web")
+
+
+@pytest.mark.parametrize(
+    ("labels", "owner"),
+    [
+        ({"devd.project": "p", "devd.service": "web"}, ("p", "web")),  # an older devd's
+        ({"devd.image": "p"}, None),
+        ({"devd.image": "/web"}, None),
+        ({"other": "x"}, None),
+        (None, None),
+    ],
+)
+def test_image_owner_reads_older_labels_and_refuses_others(
+    labels: dict[str, str] | None, owner: tuple[str, str] | None
+) -> None:
+    """An older devd's two labels still name the owner; anything else is nobody's."""
+    assert image_owner(labels) == owner

@@ -23,6 +23,7 @@ import docker.errors
 import pytest
 
 from devd.config import PortMapping
+from devd.container_spec import image_labels
 from devd.context import build_context
 from devd.engine import (
     LABEL_PROJECT,
@@ -594,11 +595,11 @@ def test_remove_project_images_removes_only_the_projects_images(
     busybox_image: str,
     tmp_path: Path,
 ) -> None:
-    """images() lists the project's images, untagged ones included; remove_project_images
-    removes exactly those (one built on another too, whatever the order) and leaves an image
-    without the devd.project label."""
+    """images() lists the project's images, untagged ones included, and those an older devd
+    labelled devd.project; remove_project_images removes exactly those (one built on another
+    too, whatever the order) and leaves an image without devd's labels."""
     app_tag = f"{project}-app:latest"
-    labels = {**test_labels, **owner_labels(project, "app")}
+    labels = {**test_labels, **image_labels(project, "app")}
     (tmp_path / "f").write_text("1")
     first = _build(engine, tmp_path, app_tag, labels, busybox_image)
     (tmp_path / "f").write_text("2")
@@ -626,7 +627,7 @@ def test_remove_superseded_images_keeps_one_generation_and_what_others_hold(
     those (with their layers) but keeps the current image, one a container still uses, one
     tagged by someone, and another service's."""
     app_tag = f"devd-{project}-app:latest"
-    labels = {**test_labels, **owner_labels(project, "app")}
+    labels = {**test_labels, **image_labels(project, "app")}
     built = []
     for number in range(4):
         (tmp_path / "f").write_text(str(number))
@@ -634,7 +635,7 @@ def test_remove_superseded_images_keeps_one_generation_and_what_others_hold(
     first, used, tagged, current = built
     engine.client.api.tag(tagged, f"devd-test-keep-{project}", "latest")
     engine.replace_container(make_spec(image=used))
-    worker_labels = {**test_labels, **owner_labels(project, "worker")}
+    worker_labels = {**test_labels, **image_labels(project, "worker")}
     (tmp_path / "f").write_text("w")
     worker = _build(engine, tmp_path, f"devd-{project}-worker:latest", worker_labels, busybox_image)
     engine.client.api.tag(worker, f"devd-{project}-worker", "old")

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import remove_images, remove_project
+from tests.conftest import project_images, remove_images, remove_project
 from tests.soakdriver import FAULTS, SOAK_DOCKERFILE, Resources, Soak, script, soak_layers
 from tests.updriver import Sample, UpProcess, wait_for
 
@@ -110,7 +110,7 @@ def one_generation(soak: Soak, client: Any, base: str) -> dict[str, int]:
     project = soak.sample.name
 
     def state() -> dict[str, Any]:
-        labelled = client.api.images(filters={"label": f"devd.project={project}"})
+        labelled = project_images(client, project)
         layers, parents = soak_layers(client, base, project)
         leaves = [image for image in layers if image["Id"] not in parents]
         return {"labelled": labelled, "layers": layers, "leaves": leaves}

@@ -371,7 +371,7 @@ def test_a_built_service_with_image_is_tagged_so_and_clean_removes_only_devds(
         assert build(config, engine, out, ["web"], no_cache=False) == 0
         built = docker_client.images.get(f"devd-{name}-web:latest")
         assert wanted in built.tags
-        assert built.labels["devd.project"] == name
+        assert built.labels["devd.image"] == f"{name}/web"
         assert clean(config, engine, out) == 0
         assert engine.image_id(wanted) is None
         assert engine.image_id(foreign) == docker_client.images.get(BUSYBOX).id

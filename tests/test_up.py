@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import remove_project, running_containers
+from tests.conftest import project_images, remove_project, running_containers
 from tests.updriver import (
     SAMPLE_DOCKERFILE,
     Sample,
@@ -224,7 +224,7 @@ def test_down_and_clean_leave_foreign_containers_alone(
             == []
         )
         assert run_devd(sample.root, "clean").returncode == 0
-        assert docker_client.images.list(filters={"label": f"devd.project={sample.name}"}) == []
+        assert project_images(docker_client, sample.name) == []
         foreign.reload()
         assert foreign.status == "running"
         docker_client.images.get(busybox_image)
