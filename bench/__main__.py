@@ -166,9 +166,10 @@ def report(results: dict[str, Any]) -> str:
     variants = list(results["settings"]["variants"])
     lines = [
         "| save → new content served (median) | compose watch | floor (SDK) | "
+        "floor, own network | "
         + " | ".join(f"{v}: time, ratio to compose, to floor" for v in variants)
         + " |",
-        "|---|---|---|" + "---|" * len(variants),
+        "|---|---|---|---|" + "---|" * len(variants),
     ]
     for key, label in LABELS.items():
         if key not in results:
@@ -183,7 +184,10 @@ def report(results: dict[str, Any]) -> str:
                 f"{devd:.3f} s, {devd / compose:.2f}{_verdict(devd / compose, vs_compose)}, "
                 f"{devd / floor:.2f}{_verdict(devd / floor, vs_floor)}"
             )
-        lines.append(f"| {label} | {compose:.3f} s | {floor:.3f} s | " + " | ".join(cells) + " |")
+        own = results[key].get("floor-own-network", {}).get("median")
+        own_cell = f"{own:.3f} s" if own is not None else "(same)"
+        row = f"| {label} | {compose:.3f} s | {floor:.3f} s | {own_cell} | "
+        lines.append(row + " | ".join(cells) + " |")
     if "burst" in results:
         lines += [
             "",

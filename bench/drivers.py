@@ -25,8 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+
 from bench.probe import tree, wait_until
 from bench.sample import CONTAINER_PORT, WWW_TARGET, Sample
+from devd import anchor_image
 
 RUN_LABEL = "devd.bench"
 # How devd is started; DEVD_BENCH_COMMAND (split like a shell) runs another one, for example
@@ -240,19 +243,26 @@ class ComposeWatch:
 
 
 class Floor:
-    """The engine's floor: the same work done straight through the SDK, no watcher."""
+    """The engine's floor: the same work done straight through the SDK, no watcher.
 
-    name = "floor"
+    ``anchored`` (the floor devd is measured against): the container joins the network of an
+    anchor made once, as devd's do (devd.anchors); otherwise (``floor-own-network``, for
+    reference) each new container publishes the port on a network endpoint of its own."""
 
-    def __init__(self, client: Any, sample: Sample, project: str, port: int, run_id: str):
+    def __init__(
+        self, client: Any, sample: Sample, project: str, port: int, run_id: str, anchored: bool
+    ):
         self.api = client.api
         self.sample = sample
         self.project = project
         self.port = port
+        self.anchored = anchored
+        self.name = "floor" if anchored else "floor-own-network"
         self.tag = f"{project}:latest"
-        # Two labels, as devd's builds carry two (each is one extra step in a classic build).
-        self.labels = {RUN_LABEL: run_id, f"{RUN_LABEL}.role": project}
+        # One label, as devd's builds carry one (each is one extra step in a classic build).
+        self.labels = {RUN_LABEL: run_id}
         self.container: str | None = None
+        self.anchor: str | None = None
 
     def build(self) -> str:
         image = None
@@ -273,20 +283,46 @@ class Floor:
         return str(image)
 
     def replace(self, image: str) -> None:
-        """Remove the running container and run a new one: ``docker rm -f`` + ``docker run``."""
+        """Remove the running container and run a new one: ``docker rm -f`` + ``docker run``
+        (``--network container:<anchor>`` when anchored)."""
         if self.container is not None:
             self.api.remove_container(self.container, force=True)
-        bindings = {f"{CONTAINER_PORT}/tcp": [("127.0.0.1", self.port)]}
+        if self.anchored:
+            anchor = self.anchor or self._make_anchor()
+            ports: dict[str, Any] = {}
+            host_config = self.api.create_host_config(init=True, network_mode=f"container:{anchor}")
+        else:
+            ports = {"ports": [(str(CONTAINER_PORT), "tcp")]}
+            host_config = self.api.create_host_config(port_bindings=self._bindings(), init=True)
         created = self.api.create_container(
-            image=image,
-            name=self.project,
-            labels=self.labels,
-            detach=True,
-            ports=[(str(CONTAINER_PORT), "tcp")],
-            host_config=self.api.create_host_config(port_bindings=bindings, init=True),
-        )
+            image=image, name=self.project, labels=self.labels, detach=True,
+            host_config=host_config, **ports,
+        )  # fmt: skip
         self.container = str(created["Id"])
         self.api.start(self.container)
+
+    def _bindings(self) -> dict[str, list[tuple[str, int]]]:
+        return {f"{CONTAINER_PORT}/tcp": [("127.0.0.1", self.port)]}
+
+    def _make_anchor(self) -> str:
+        """devd's anchor image (imported if missing) run once, holding the published port."""
+        tag = anchor_image.anchor_tag()
+        try:
+            self.api.inspect_image(tag)
+        except docker.errors.ImageNotFound:
+            repository, version = tag.split(":")
+            self.api.import_image_from_data(
+                anchor_image.anchor_archive(), repository=repository, tag=version,
+                changes=anchor_image.import_changes(),
+            )  # fmt: skip
+        created = self.api.create_container(
+            image=tag, name=f"{self.project}.anchor", labels=self.labels, detach=True,
+            ports=[(str(CONTAINER_PORT), "tcp")], stop_signal="SIGKILL",
+            host_config=self.api.create_host_config(port_bindings=self._bindings()),
+        )  # fmt: skip
+        self.anchor = str(created["Id"])
+        self.api.start(self.anchor)
+        return self.anchor
 
     def put(self, name: str) -> None:
         """``docker cp`` of one file of www/ to where the Dockerfile's COPY puts it."""
@@ -305,9 +341,10 @@ class Floor:
         self.api.restart(self.container, timeout=10)
 
     def close(self) -> None:
-        if self.container is not None:
-            self.api.remove_container(self.container, force=True)
-            self.container = None
+        for container in (self.container, self.anchor):
+            if container is not None:
+                self.api.remove_container(container, force=True)
+        self.container = self.anchor = None
 
 
 def project_dir(base: Path, name: str) -> Path:

@@ -101,8 +101,8 @@ class Run:
         compose.startup_s = time.perf_counter() - started
         return compose
 
-    def start_floor(self, sample: Sample, tag: str) -> Floor:
-        floor = Floor(self.client, sample, self.name(tag), free_port(), self.id)
+    def start_floor(self, sample: Sample, tag: str, anchored: bool = True) -> Floor:
+        floor = Floor(self.client, sample, self.name(tag), free_port(), self.id, anchored)
         self.floors.append(floor)
         floor.replace(floor.build())
         wait_served(floor.port, "index-initial", SERVE_TIMEOUT)
@@ -172,6 +172,9 @@ class Run:
                                      f"{mode}-compose")  # fmt: skip
         floor = self.start_floor(Sample(self.base / f"{mode}-floor", live=live), f"{mode}-floor")
         contenders += [compose, floor]
+        if mode != "sync":  # a sync never replaces the container: the two floors are one
+            own = Sample(self.base / f"{mode}-floor-own", live=live)
+            contenders.append(self.start_floor(own, f"{mode}-floor-own", anchored=False))
         devds = [c for c in contenders if isinstance(c, DevdUp)]
         if mode == "rebuild":
             starters: list[DevdUp | ComposeWatch] = [*devds, compose]
