@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devd import __version__, commands, config, doctor, engine, keys, log, rules
-from devd.classify import Classification
+from devd import __version__, commands, config, doctor, engine, explain, keys, log
 from devd.daemon import Daemon
 from devd.errors import ConfigError, DevdError, EngineUnavailable
 from devd.output import Output
@@ -47,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="say what a change to each PATH means for each service's image",
         description=(
             "Classify each PATH for each service as dockerfile, dependency, code or ignored, "
-            "with the Dockerfile line, ignore pattern or RUN step behind the answer. "
+            "with the Dockerfile line, ignore pattern or RUN step behind the answer; a file "
+            "whose save reloads devd's configuration gets a 'config' row first. "
             "PATH may name a file that does not exist (yet)."
         ),
     )
@@ -140,8 +140,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         services = {args.service: services[args.service]}
     views = [(service, service_view(project, service)) for service in services.values()]
     paths = [relative(project.root, Path.cwd() / path) for path in args.paths]
-    root = str(project.root)
-    results = [rules.explain(path, s, view, root) for path in paths for s, view in views]
+    results = explain.explain(paths, project, views)
     if args.json:
         print(json.dumps([result.as_dict() for result in results], indent=2))
     else:
@@ -272,8 +271,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(results: Sequence[Classification]) -> str:
-    rows = [(r.path or ".", r.service, str(r.kind), r.reason) for r in results]
+def _table(results: Sequence[explain.Row]) -> str:
+    """One row per result: path, service ("-" for a note about devd itself), kind, reason."""
+    rows = [(r.path or ".", _service(r), str(r.kind), r.reason) for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
@@ -281,6 +281,10 @@ def _table(results: Sequence[Classification]) -> str:
         + row[3]
         for row in rows
     )
+
+
+def _service(row: explain.Row) -> str:
+    return "-" if isinstance(row, explain.Note) else row.service
 
 
 def main(argv: Sequence[str] | None = None) -> int:

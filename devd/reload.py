@@ -21,21 +21,23 @@ CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml", *COMPOSE_FILES, DOTENV}
 NEW_COMPOSE_NAME = "a new project name takes effect at the next devd up; the change waits for it"
 
 
+def config_paths(project: ProjectConfig) -> frozenset[str]:
+    """The project-relative paths whose change reloads the configuration: devd.toml,
+    pyproject.toml, the compose files and ``.env``, and the env files a compose file read."""
+    root = project.root
+    read = {
+        path.relative_to(root).as_posix() for path in project.sources if path.is_relative_to(root)
+    }
+    return CONFIG_FILES | read
+
+
 class LiveReload(Worker):
     """Applies a changed configuration; ``loader`` re-reads it (None: no reload)."""
 
     loader: Callable[[], ProjectConfig] | None
 
     def _config_paths(self) -> frozenset[str]:
-        """The project-relative paths whose change reloads the configuration: devd.toml,
-        pyproject.toml, the compose files and ``.env``, and the env files a compose file read."""
-        root = self.project.root
-        read = {
-            path.relative_to(root).as_posix()
-            for path in self.project.sources
-            if path.is_relative_to(root)
-        }
-        return CONFIG_FILES | read
+        return config_paths(self.project)
 
     def reload_configuration(self) -> None:
         """Apply a changed devd.toml / [tool.devd]: only the services that changed are touched.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,10 +162,18 @@ def test_explain_path_that_does_not_exist(
 def test_explain_path_outside_the_project(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A PATH outside the project is outside the build context: ignored."""
-    data = explain_json([str(project.parent / "elsewhere.py")], capsys)
-    assert data[0]["kind"] == "ignored"
-    assert "outside the build context" in str(data[0]["reason"])
+    """A PATH outside the project is one row: ignored, devd up does not watch it, no image
+    gets it (not one "outside the build context" row per service)."""
+    two_services(project)
+    elsewhere = project.parent / "elsewhere.py"
+    code, out, err = run(["explain", str(elsewhere)], capsys)
+    assert (code, err) == (0, "")
+    assert out.split(None, 3) == [
+        str(elsewhere),
+        "-",
+        "ignored",
+        f"outside the project {project}/: devd up does not watch it; no service's image gets it\n",
+    ]
 
 
 def test_explain_dockerfile_and_ignore_file(
@@ -307,3 +317,52 @@ def test_compose_service_missing_dockerfile_names_the_compose_key(
         "devd: Nope: Dockerfile of service 'web' not found; "
         "create it or set services.web.build.dockerfile in compose.yaml\n"
     )
+
+
+def test_explain_config_files_of_a_compose_project(project: Path) -> None:
+    """``devd explain`` on compose.yaml, its .env and an env_file it names: a ``config`` row
+    first (a save during devd up reloads; what the file configures), then what each service's
+    image sees of it: compose.yaml is copied by ``COPY . .`` (code), .env is excluded."""
+    (project / ".dockerignore").write_text("*.md\n.env\n")
+    (project / "compose.yaml").write_text(
+        "services:\n  web:\n    build: .\n    env_file: web.env\n  db:\n    image: pg:16\n"
+    )
+    (project / "web.env").write_text("A=1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "devd.cli", "explain", "--json", "compose.yaml", ".env", "web.env"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert [(d["path"], d.get("service"), d["kind"]) for d in data] == [
+        ("compose.yaml", None, "config"),
+        ("compose.yaml", "web", "code"),
+        ("compose.yaml", "db", "ignored"),
+        (".env", None, "config"),
+        (".env", "web", "ignored"),
+        (".env", "db", "ignored"),
+        ("web.env", None, "config"),
+        ("web.env", "web", "code"),
+        ("web.env", "db", "ignored"),
+    ]
+    assert data[0]["services"] == ["web", "db"]
+    assert "a save during devd up reloads the configuration" in data[0]["reason"]
+    assert data[1]["destination"] == "/app/compose.yaml"
+    assert data[6]["reason"].startswith("an env_file of compose.yaml (its services take")
+
+
+def test_explain_devd_toml(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``devd explain devd.toml`` in a devd.toml project: the config row names the services it
+    defines and says a save reloads; the per-service rows say what the images see of it."""
+    two_services(project)
+    (project / ".dockerignore").write_text("*.md\ndevd.toml\n")
+    code, out, err = run(["explain", "devd.toml"], capsys)
+    assert (code, err) == (0, "")
+    rows = out.splitlines()
+    assert [row.split()[:3] for row in rows] == [
+        ["devd.toml", "-", "config"],
+        ["devd.toml", "web", "ignored"],
+        ["devd.toml", "worker", "ignored"],
+    ]
+    assert "devd's settings (devd.toml), defines services web, worker: a save during" in rows[0]
+    assert "a change to ignore only changes what is watched" in rows[0]
