@@ -21,7 +21,7 @@ from devd.compose.interpolate import interpolate
 from devd.compose.service import Context, service
 from devd.compose.values import Key, Warnings, check_keys, mapping
 from devd.compose.volumes import MountContext, declared
-from devd.config import ServiceConfig, image_part_problem, image_safe_separators
+from devd.config import ExternalVolume, ServiceConfig, image_part_problem, image_safe_separators
 from devd.errors import ConfigError
 
 PROJECT_NAME_VARIABLE = "COMPOSE_PROJECT_NAME"
@@ -39,6 +39,7 @@ class ComposeProject:
     name: str
     network: str  # the project network every service joins: <name>_default
     volumes: tuple[str, ...]  # the engine names of the named volumes the project creates
+    external_volumes: tuple[ExternalVolume, ...]  # the ones it only mounts
     services: Mapping[str, ServiceConfig]
     warnings: tuple[str, ...]
     sources: tuple[Path, ...] = ()  # the files read: the compose file, .env, env files
@@ -114,6 +115,11 @@ def translate(
         name=name,
         network=f"{name}_default",
         volumes=tuple(volume.engine_name for volume in volumes.values() if not volume.external),
+        external_volumes=tuple(
+            ExternalVolume(str(top.child("volumes").child(key)), volume.engine_name)
+            for key, volume in volumes.items()
+            if volume.external
+        ),
         services=services,
         warnings=tuple(warnings.lines),
     )
