@@ -167,10 +167,11 @@ def _stop_and_remove(engine: Engine, container: ContainerInfo, timeout: float) -
 
 def clean(project: ProjectConfig, engine: Engine, out: Output) -> int:
     """``devd clean``: ``down``, then remove every image this project's builds made and the
-    project's named volumes."""
+    project's named volumes (never an external one)."""
     down(project, engine, out)
     removed = engine.remove_project_images(project.name)
-    volumes = engine.remove_project_volumes(project.name)
+    external = [volume.name for volume in project.external_volumes]
+    volumes = engine.remove_project_volumes(project.name, keep=external)
     out.info("cleaned", project=project.name, images_removed=removed, volumes_removed=volumes)
     return 0
 

@@ -159,6 +159,15 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class ExternalVolume:
+    """A compose volume marked ``external``: devd mounts it as it is and never creates, labels
+    or removes it; ``devd up`` stops before starting anything when it does not exist."""
+
+    key: str  # where the file declares it, for messages: "compose.yaml: volumes.data"
+    name: str  # its name in the engine
+
+
+@dataclass(frozen=True)
 class Healthcheck:
     """A container healthcheck; ``test`` as the engine takes it (``("CMD", ...)``,
     ``("CMD-SHELL", "...")`` or ``("NONE",)``)."""
@@ -273,6 +282,7 @@ class ProjectConfig:
     compose_file: Path | None = None  # the compose file the services came from, if any
     network: str | None = None  # compose: the project network every service joins
     volumes: tuple[str, ...] = ()  # compose: the named volumes the project creates
+    external_volumes: tuple[ExternalVolume, ...] = ()  # compose: the ones it only mounts
     warnings: tuple[str, ...] = ()  # compose: keys devd ignores and the like, one line each
     sources: tuple[Path, ...] = ()  # compose: the files read (devd up reloads when one changes)
 
@@ -481,6 +491,7 @@ def _compose_project(
         compose_file=found.file,
         network=found.network,
         volumes=found.volumes,
+        external_volumes=found.external_volumes,
         warnings=found.warnings,
         sources=found.sources,
     )

@@ -58,6 +58,13 @@ class ForeignResource(DevdError):
     exit_code = 2
 
 
+class ExternalVolumeMissing(DevdError):
+    """A volume the compose file marks ``external`` does not exist, and devd does not create
+    one: the user must."""
+
+    exit_code = 2
+
+
 class ImageMissing(DevdError):
     """An image-only service's image is not in the engine, and devd does not pull."""
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
+from devd import stack
 from devd.compose.files import COMPOSE_FILES, DOTENV
 from devd.config import ProjectConfig
 from devd.errors import DevdError
@@ -65,10 +66,12 @@ class LiveReload(Worker):
 
     def _read_again(self) -> ProjectConfig | None:
         """The configuration read again, under the running project's name; None (said why)
-        when it is invalid, or renames a compose project."""
+        when it is invalid, names an external volume that does not exist (a container mounting
+        it would have the engine create it, unlabelled), or renames a compose project."""
         assert self.loader is not None
         try:
             new = self.loader()
+            stack.check_external_volumes(new, self.engine.volume_exists)
         except DevdError as error:
             self.out.error("configuration invalid; services go on unchanged", error=str(error))
             return None

@@ -22,7 +22,9 @@ class Replacing(Following):
     _replace_lock: threading.Lock
 
     def prepare_resources(self) -> None:
-        """Create (or reuse) the project's network and named volumes, devd's labels on them."""
+        """Create (or reuse) the project's network and named volumes, devd's labels on them,
+        once every external volume is known to exist (ExternalVolumeMissing: nothing made)."""
+        stack.check_external_volumes(self.project, self.engine.volume_exists)
         if self.project.network is not None:
             self.engine.ensure_network(self.project.network, self.project.name)
         for volume in self.project.volumes:

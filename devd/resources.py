@@ -3,8 +3,10 @@
 :class:`ResourceOps` is mixed into :class:`devd.engine.Engine`. The rule is the containers'
 rule: devd creates a network or volume with the label ``devd.project=<project>`` and reuses one
 only if it carries that label for this project. One of that name without it is someone
-else's: :class:`ForeignResource`, and devd neither uses nor removes it. Removal lists by label
-and checks the label again on each result, so nothing unlabelled is ever removed.
+else's: :class:`ForeignResource`, and devd neither uses nor removes it. The one exception is a
+volume the compose file marks ``external``: devd only checks that it exists and mounts it, and
+never removes it. Removal lists by label and checks the label again on each result, so nothing
+unlabelled is ever removed.
 
 What the engine (20.10) does that shaped this module:
 
@@ -16,7 +18,7 @@ What the engine (20.10) does that shaped this module:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import docker.errors
@@ -62,6 +64,11 @@ class ResourceOps(ContainerOps):
                 return
             self.client.api.create_volume(name, labels=resource_labels(project, "volume"))
 
+    def volume_exists(self, name: str) -> bool:
+        """Whether volume ``name`` exists, whoever made it (an external volume's check)."""
+        with self._engine_call(f"looking for volume {name!r}"):
+            return self._inspect_volume(name) is not None
+
     def _inspect_network(self, name: str) -> dict[str, Any] | None:
         try:
             attrs: dict[str, Any] = self.client.api.inspect_network(name)
@@ -104,11 +111,14 @@ class ResourceOps(ContainerOps):
             removed.append(name)
         return removed
 
-    def remove_project_volumes(self, project: str) -> list[str]:
-        """Remove the project's named volumes; the names removed. EngineError names a volume a
-        container still uses, once the others are gone."""
+    def remove_project_volumes(self, project: str, keep: Collection[str] = ()) -> list[str]:
+        """Remove the project's named volumes but those in ``keep`` (the external ones, which
+        may carry the label from before they were made external); the names removed.
+        EngineError names a volume a container still uses, once the others are gone."""
         removed, kept = [], []
         for name in self.project_volumes(project):
+            if name in keep:
+                continue
             try:
                 with self._engine_call(f"removing volume {name!r}"):
                     try:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from devd.config import Dependency, Healthcheck, ProjectConfig, ServiceConfig
 from devd.container_spec import ContainerInfo, ContainerSpec
-from devd.errors import ConfigError, DependencyFailed, ImageMissing
+from devd.errors import ConfigError, DependencyFailed, ExternalVolumeMissing, ImageMissing
 
 POLL_S = 0.2
 HEALTH_MARGIN_S = 5.0  # on top of what the healthcheck settings allow
@@ -175,6 +175,17 @@ def check_images(project: ProjectConfig, image_id: Callable[[str], str | None]) 
     for service in project.services.values():
         if not service.build:
             image_of(service, image_id)
+
+
+def check_external_volumes(project: ProjectConfig, exists: Callable[[str], bool]) -> None:
+    """ExternalVolumeMissing for the first external volume not in the engine: devd creates
+    none, as compose does not (``docker volume create`` is the user's)."""
+    for volume in project.external_volumes:
+        if not exists(volume.name):
+            raise ExternalVolumeMissing(
+                f"{volume.key}: external volume {volume.name!r} not found; devd does not create "
+                f"external volumes: create it first (docker volume create {volume.name})"
+            )
 
 
 def image_of(service: ServiceConfig, image_id: Callable[[str], str | None]) -> str:

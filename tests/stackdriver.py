@@ -50,6 +50,7 @@ def project(root: Path, name: str, *services: ServiceConfig, **fields: Any) -> P
         compose_file=root / "compose.yaml",
         network=fields.pop("network", f"{name}_default"),
         volumes=tuple(fields.pop("volumes", ())),
+        external_volumes=tuple(fields.pop("external_volumes", ())),
     )
 
 

@@ -324,7 +324,8 @@ configs:
     )
     assert project.warnings == (
         "compose.yaml: version: ignored, the attribute is obsolete (as in compose)",
-        "compose.yaml: networks.back: ignored, devd runs one network per project",
+        "compose.yaml: networks.back: ignored, devd runs one network per project: "
+        f"the services join only {project.name}_default",
         "compose.yaml: secrets: ignored, devd does not support it",
         "compose.yaml: configs: ignored, devd does not support it",
         "compose.yaml: services.web.deploy: ignored, devd does not support it",
@@ -333,6 +334,45 @@ configs:
         "compose.yaml: services.web.cap_add: ignored, devd does not support it",
         "compose.yaml: services.web.secrets: ignored, devd does not support it",
         "compose.yaml: services.web.networks: ignored, devd runs one network per project",
+    )
+
+
+def test_networks_other_than_the_default_are_one_warning_per_key(tmp_path: Path) -> None:
+    """devd runs one network per project: an external network, a custom one, settings for the
+    default network (its ``name``/``external``) and each service's ``networks`` that names
+    another are one warning each, naming the key and the network the services do join;
+    ``networks: [default]`` and an empty ``default`` say nothing."""
+    project = compose(
+        write(
+            tmp_path,
+            """\
+name: net
+services:
+  a: {image: x, networks: [front, default]}
+  b: {image: x, networks: {front: {aliases: [bee]}}}
+  c: {image: x, networks: [default]}
+networks:
+  front: {external: true}
+  back: {}
+  default: {name: shared-net, external: "true"}
+""",
+        )
+    )
+    assert project.network == "net_default"
+    assert project.warnings == (
+        "compose.yaml: networks.front: ignored, devd does not join external networks: "
+        "the services join only net_default",
+        "compose.yaml: networks.back: ignored, devd runs one network per project: "
+        "the services join only net_default",
+        "compose.yaml: networks.default: ignored, devd does not join external networks: "
+        "the services join only net_default",
+        "compose.yaml: services.a.networks: ignored, devd runs one network per project",
+        "compose.yaml: services.b.networks: ignored, devd runs one network per project",
+    )
+    named = compose(write(tmp_path, "services:\n  a: {image: x}\nnetworks: {default: {name: n}}\n"))
+    assert named.warnings == (
+        "compose.yaml: networks.default: ignored, devd creates and names the project network "
+        f"itself: {named.name}_default",
     )
 
 

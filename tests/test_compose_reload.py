@@ -119,3 +119,35 @@ def test_saving_compose_files_and_env_files_reloads_only_what_changed(
         assert sorted(c.labels["devd.service"] for c in running) == ["app", "cache"]
     finally:
         assert up.stop() == 0
+
+
+def test_a_reload_naming_a_missing_external_volume_changes_nothing(
+    tmp_path: Path, name: str, docker_client: Any
+) -> None:
+    """A saved compose file that mounts an external volume that does not exist is reported as
+    an invalid configuration, and nothing is recreated: the engine is not left to create the
+    volume (unlabelled) when a container mounts it."""
+    write(tmp_path, "Dockerfile", DOCKERFILE)
+    write(tmp_path, "config/app.env", "FROM_FILE=1\n")
+    write(tmp_path, "compose.yaml", APP.format(name=name))
+    up = UpProcess(tmp_path)
+    try:
+        up.wait_event("running", service="app", timeout=120)
+        time.sleep(0.3)  # as above: a margin for the watcher
+        external = (
+            APP.format(name=name)
+            + "    volumes: [shared:/shared]\n"
+            + f"volumes:\n  shared: {{external: true, name: {name}_shared}}\n"
+        )
+        write(tmp_path, "compose.yaml", external)
+        invalid = up.wait_event("configuration invalid; services go on unchanged")
+        assert invalid["error"] == (
+            f"compose.yaml: volumes.shared: external volume '{name}_shared' not found; devd "
+            f"does not create external volumes: create it first (docker volume create "
+            f"{name}_shared)"
+        )
+        time.sleep(0.5)
+        assert docker_client.volumes.list(filters={"name": f"{name}_shared"}) == []
+        assert len(up.named("running", service="app")) == 1
+    finally:
+        assert up.stop() == 0

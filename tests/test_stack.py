@@ -9,10 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from devd.config import Dependency, Healthcheck, Mount, PortMapping
+from devd.config import Dependency, ExternalVolume, Healthcheck, Mount, PortMapping
 from devd.container_spec import ContainerInfo
-from devd.errors import ConfigError, DependencyFailed, ImageMissing
-from devd.stack import Waits, check_images, container_spec, health_budget, one_shot, start_order
+from devd.errors import ConfigError, DependencyFailed, ExternalVolumeMissing, ImageMissing
+from devd.stack import (
+    Waits,
+    check_external_volumes,
+    check_images,
+    container_spec,
+    health_budget,
+    one_shot,
+    start_order,
+)
 from tests.stackdriver import project, service
 
 
@@ -196,6 +204,36 @@ def test_missing_image_of_an_image_only_service_names_both(tmp_path: Path) -> No
         "build or pull it first"
     )
     check_images(config, lambda ref: "sha256:1")
+
+
+def test_check_external_volumes_names_the_first_missing_one(tmp_path: Path) -> None:
+    """Each external volume is looked up by its engine name; the first missing one is an
+    ExternalVolumeMissing (exit 2) naming the compose key, the engine name, and how to create
+    it; when all exist nothing is raised."""
+    config = project(
+        tmp_path,
+        "p",
+        service("db", tmp_path, build=False, image="pg:16"),
+        external_volumes=(
+            ExternalVolume("compose.yaml: volumes.here", "here"),
+            ExternalVolume("compose.yaml: volumes.data", "shared-data"),
+        ),
+    )
+    asked: list[str] = []
+
+    def exists(name: str) -> bool:
+        asked.append(name)
+        return name == "here"
+
+    with pytest.raises(ExternalVolumeMissing) as raised:
+        check_external_volumes(config, exists)
+    assert raised.value.exit_code == 2
+    assert str(raised.value) == (
+        "compose.yaml: volumes.data: external volume 'shared-data' not found; devd does not "
+        "create external volumes: create it first (docker volume create shared-data)"
+    )
+    assert asked == ["here", "shared-data"]
+    check_external_volumes(config, lambda name: True)
 
 
 def test_one_shot_is_a_service_another_waits_to_complete(tmp_path: Path) -> None:

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from devd.commands import build, clean, down, rebuild, status
-from devd.config import Dependency, Healthcheck, Mount, WatchRule
+from devd.config import Dependency, Healthcheck, Mount, WatchRule, load
 from devd.engine import Engine
 from devd.errors import ForeignResource, ImageMissing
 from tests.conftest import remove_project
 from tests.stackdriver import InProcessUp, Recorder, project, service, wait_until
 from tests.test_resources import remove_stack
+from tests.updriver import run_devd
 
 pytestmark = pytest.mark.engine
 
@@ -411,3 +412,85 @@ def test_rebuild_without_up_starts_what_the_service_depends_on_in_order(
     [db_container] = engine.containers(name, "db")
     assert rebuild(config, engine, out, ["app"], no_cache=False) == 0
     assert [c.id for c in engine.containers(name, "db")] == [db_container.id]
+
+
+# -- external volumes ----------------------------------------------------------------------------
+
+EXTERNAL_COMPOSE = """\
+name: {name}
+services:
+  box:
+    image: devd-busybox:latest
+    command: ["sleep", "1000"]
+    init: true
+    stop_grace_period: 1s
+    labels: {{devd.test: "{test_id}"}}
+    volumes: ["cache:/cache", "old:/old"]
+volumes:
+  cache:
+    external: true
+    name: {name}_cache
+  old:
+    external: true
+    name: {name}_old
+"""
+
+
+def test_a_missing_external_volume_stops_devd_up_with_one_line_and_exit_2(
+    tmp_path: Path, name: str, test_id: str, docker_client: Any
+) -> None:
+    """devd up on a compose file whose external volume does not exist: exit 2, one line naming
+    the key and the engine name and saying to create it; no container, network or volume
+    made (the volume is not created for the user, as compose does not)."""
+    write(tmp_path, "compose.yaml", EXTERNAL_COMPOSE.format(name=name, test_id=test_id))
+    result = run_devd(tmp_path, "up", timeout=60)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("devd: ")]
+    assert errors == [
+        f"devd: compose.yaml: volumes.cache: external volume '{name}_cache' not found; devd "
+        f"does not create external volumes: create it first (docker volume create {name}_cache)"
+    ], result.stderr
+    selector = {"label": f"devd.project={name}"}
+    assert docker_client.containers.list(all=True, filters=selector) == []
+    assert docker_client.networks.list(filters=selector) == []
+    assert [v.name for v in docker_client.volumes.list() if v.name.startswith(name)] == []
+
+
+def test_an_existing_external_volume_is_mounted_as_is_and_survives_down_and_clean(
+    tmp_path: Path,
+    name: str,
+    test_id: str,
+    engine: Engine,
+    docker_client: Any,
+    test_labels: dict[str, str],
+    running: list[InProcessUp],
+) -> None:
+    """External volumes that exist are mounted though devd did not make them: one unlabelled
+    (but for the test's label), one carrying this project's devd label (devd's before it was
+    made external). devd adds no label, and neither down nor clean removes them."""
+    write(tmp_path, "compose.yaml", EXTERNAL_COMPOSE.format(name=name, test_id=test_id))
+    docker_client.volumes.create(f"{name}_cache", labels=test_labels)
+    old_labels = {**test_labels, "devd.project": name, "devd.resource": "volume"}
+    docker_client.volumes.create(f"{name}_old", labels=old_labels)
+    config = load(tmp_path, environ={})
+    assert [v.name for v in config.external_volumes] == [f"{name}_cache", f"{name}_old"]
+    up = InProcessUp(config, engine)
+    running.append(up)
+    up.wait_event("running", service="box", timeout=60)
+    [container] = docker_client.containers.list(filters={"label": f"devd.project={name}"})
+    assert container.exec_run(["sh", "-c", "echo kept > /cache/file"]).exit_code == 0
+    up.stop()
+    out = Recorder(["box"])
+    down(config, engine, out)
+    clean(config, engine, out)
+    assert engine.containers(name) == []
+    assert docker_client.volumes.get(f"{name}_cache").attrs["Labels"] == test_labels
+    assert docker_client.volumes.get(f"{name}_old").attrs["Labels"] == old_labels
+    output = docker_client.containers.run(
+        BUSYBOX,
+        ["cat", "/cache/file"],
+        volumes={f"{name}_cache": {"bind": "/cache"}},
+        labels=test_labels,
+        remove=True,
+    )
+    assert output == b"kept\n"

@@ -19,9 +19,9 @@ from typing import Any
 from devd.compose.files import DOTENV, find, parse_yaml, read_dotenv, read_text
 from devd.compose.interpolate import interpolate
 from devd.compose.service import Context, service
-from devd.compose.values import Key, Warnings, check_keys, mapping
+from devd.compose.values import Key, Warnings, boolean, check_keys, mapping
 from devd.compose.volumes import MountContext, declared
-from devd.config import ServiceConfig, image_part_problem, image_safe_separators
+from devd.config import ExternalVolume, ServiceConfig, image_part_problem, image_safe_separators
 from devd.errors import ConfigError
 
 PROJECT_NAME_VARIABLE = "COMPOSE_PROJECT_NAME"
@@ -39,6 +39,7 @@ class ComposeProject:
     name: str
     network: str  # the project network every service joins: <name>_default
     volumes: tuple[str, ...]  # the engine names of the named volumes the project creates
+    external_volumes: tuple[ExternalVolume, ...]  # the ones it only mounts
     services: Mapping[str, ServiceConfig]
     warnings: tuple[str, ...]
     sources: tuple[Path, ...] = ()  # the files read: the compose file, .env, env files
@@ -97,9 +98,9 @@ def translate(
     node = mapping({} if data is None else data, top)
     if "version" in node:
         warnings.unsupported(top.child("version"), "the attribute is obsolete (as in compose)")
-    _networks(node, top, warnings)
-    check_keys(node, top, _TOP_SUPPORTED, _TOP_KNOWN, warnings)
     name = project or project_name(node, top, environ, places.root)
+    _networks(node, top, f"{name}_default", warnings)
+    check_keys(node, top, _TOP_SUPPORTED, _TOP_KNOWN, warnings)
     volumes = declared(node.get("volumes") or {}, top.child("volumes"), name, warnings)
     context = Context(
         file=top.file,
@@ -114,6 +115,11 @@ def translate(
         name=name,
         network=f"{name}_default",
         volumes=tuple(volume.engine_name for volume in volumes.values() if not volume.external),
+        external_volumes=tuple(
+            ExternalVolume(str(top.child("volumes").child(key)), volume.engine_name)
+            for key, volume in volumes.items()
+            if volume.external
+        ),
         services=services,
         warnings=tuple(warnings.lines),
     )
@@ -203,17 +209,32 @@ def _visit(
     done.add(name)
 
 
-def _networks(node: Mapping[str, Any], top: Key, warnings: Warnings) -> None:
-    """Top-level ``networks``: only ``default`` with no settings is what devd does anyway."""
+def _networks(node: Mapping[str, Any], top: Key, network: str, warnings: Warnings) -> None:
+    """Top-level ``networks``: devd creates ``network`` for every service and no other, so any
+    other network, or settings for the default one (``name``, ``external``...), is one
+    warning saying so."""
     value = node.get("networks")
     if not value:
         return
     for name, settings in mapping(value, top.child("networks")).items():
-        if name != "default" or settings:
-            warnings.unsupported(
-                top.child("networks").child(name),
-                "devd runs one network per project",
-            )
+        key = top.child("networks").child(name)
+        if name == "default" and not settings:
+            continue
+        if _external(settings, key):
+            hint = f"devd does not join external networks: the services join only {network}"
+        elif name == "default":
+            hint = f"devd creates and names the project network itself: {network}"
+        else:
+            hint = f"devd runs one network per project: the services join only {network}"
+        warnings.unsupported(key, hint)
+
+
+def _external(settings: Any, key: Key) -> bool:
+    """Whether a top-level network's settings make it ``external`` (compose's values)."""
+    if not isinstance(settings, Mapping) or "external" not in settings:
+        return False
+    value = settings["external"]
+    return isinstance(value, Mapping) or boolean(value, key.child("external"))
 
 
 def _read_if_present(path: Path) -> str | None:

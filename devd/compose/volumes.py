@@ -3,7 +3,8 @@
 
 Relative bind sources are resolved against the compose file's directory; a named volume must
 be declared at the top level, and its engine name is project-scoped (``<project>_<name>``)
-unless it sets ``name:`` or is ``external``. Pure (``~`` is expanded from ``home``).
+unless it sets ``name:`` or is ``external`` (then its key is its name). An external volume is
+the user's: devd never creates, labels or removes it. Pure (``~`` is expanded from ``home``).
 """
 
 from __future__ import annotations
@@ -34,17 +35,43 @@ class NamedVolume:
 
 
 def declared(value: Any, key: Key, project: str, warnings: Warnings) -> dict[str, NamedVolume]:
-    """The top-level ``volumes:`` mapping."""
+    """The top-level ``volumes:`` mapping. A volume's engine name is its ``name:`` when set
+    (literal, not project-scoped), else its key when external, else ``<project>_<key>``."""
     result: dict[str, NamedVolume] = {}
     for name, body in mapping(value, key).items():
         where = key.child(name)
         body = {} if body is None else mapping(body, where)
+        external, legacy_name = _external(body.get("external", False), where, warnings)
+        if external:
+            _no_settings(body, where)
         check_keys(body, where, _TOP_KEYS, _KNOWN_TOP, warnings)
-        external = boolean(body.get("external", False), where.child("external"))
         own = string(body["name"], where.child("name")) if "name" in body else None
-        engine_name = own or (name if external else f"{project}_{name}")
+        if legacy_name and own and own != legacy_name:
+            raise where.problem("name and external.name conflict; only use name (as compose)")
+        engine_name = own or legacy_name or (name if external else f"{project}_{name}")
         result[name] = NamedVolume(engine_name, external)
     return result
+
+
+def _external(value: Any, key: Key, warnings: Warnings) -> tuple[bool, str | None]:
+    """``external``: true/false, or the deprecated ``{name: X}`` (external, named X)."""
+    where = key.child("external")
+    if not isinstance(value, Mapping):
+        return boolean(value, where), None
+    check_keys(mapping(value, where), where, frozenset({"name"}), frozenset(), warnings)
+    warnings.add(f"{where}.name: deprecated (as in compose); set name and external: true")
+    legacy = value.get("name")
+    return True, string(legacy, where.child("name")) if legacy is not None else None
+
+
+def _no_settings(body: Mapping[str, Any], key: Key) -> None:
+    """An external volume exists already: settings for creating it are an error, as in compose."""
+    settings = sorted(_KNOWN_TOP & body.keys())
+    if settings:
+        raise key.problem(
+            f'"external" and "{settings[0]}" conflict, as in compose (devd does not create an '
+            f"external volume: remove {settings[0]})"
+        )
 
 
 @dataclass(frozen=True)
