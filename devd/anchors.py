@@ -25,7 +25,10 @@ as image-only services always do.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import re
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
@@ -47,54 +50,110 @@ from devd.container_spec import (
     anchor_options,
     labels_of,
 )
-from devd.containers import ContainerOps, short_id
-from devd.errors import EngineError, ForeignContainer
+from devd.containers import ContainerOps, engine_said, explanation, short_id
+from devd.errors import ContainerStartFailed, EngineError, ForeignContainer
 
 _image_lock = threading.Lock()  # parallel replaces must not import the image twice
 _UNSET = object()
+_NOT_RUNNING = re.compile(r"non running container: ([0-9a-f]{12,64})")
+
+
+@dataclass(frozen=True)
+class AnchorPlan:
+    """What replacing a container will do about its anchor, decided before the old container
+    is stopped (so that a name devd may not use fails the replace while the old one serves):
+    the anchor image's tag (None: the service has no anchor), and the anchor found under its
+    name (devd's, checked), if any."""
+
+    image: str | None
+    found: dict[str, Any] | None = None
 
 
 class AnchorOps(ContainerOps):
     """The anchors of a project's services; needs ``client``, as ContainerOps does."""
 
-    def _anchor_for(self, spec: ContainerSpec) -> str | None:
-        """The id of ``spec``'s running anchor, made or started as needed; None when ``spec``
-        is not anchored or the engine cannot run anchors. Raises ContainerStartFailed (the
-        ports are taken, say) or ForeignContainer (its name is taken)."""
-        if not spec.anchored:
-            return None
-        image = self._anchor_image()
+    def _anchor_plan(self, spec: ContainerSpec) -> AnchorPlan:
+        """Look before the old container goes: the anchor image (imported on first use) and
+        the container holding the anchor's name. ForeignContainer if devd did not make it."""
+        image = self._anchor_image() if spec.anchored else None
         if image is None:
-            return None
+            return AnchorPlan(None)
         name = anchor_name(spec.name)
-        wanted = anchor_labels(spec, image)[LABEL_ANCHOR_CONFIG]
         attrs = self._name_holder(name)
-        if attrs is not None:
-            labels = labels_of(attrs)
-            if not _anchors(labels, spec.project, spec.service):
-                raise ForeignContainer(
-                    f"container name {name!r} (the anchor of service {spec.service!r}) is "
-                    f"taken by container {short_id(attrs['Id'])}, which devd did not make for "
-                    "that; devd leaves it alone: rename or remove it yourself"
-                )
-            if labels.get(LABEL_ANCHOR_CONFIG) == wanted:
-                if (attrs.get("State") or {}).get("Running"):
-                    return str(attrs["Id"])
-                self._start(str(attrs["Id"]), spec)  # stopped (an engine restart): start it
-                return str(attrs["Id"])
-            self._force_remove(str(attrs["Id"]))  # made for other ports or another network
-        created = self.client.api.create_container(**anchor_options(self.client.api, spec, image))
-        anchor = str(created["Id"])
-        self._start(anchor, spec)
+        if attrs is not None and not _anchors(labels_of(attrs), spec.project, spec.service):
+            raise ForeignContainer(
+                f"container name {name!r} (the anchor of service {spec.service!r}) is taken by "
+                f"container {short_id(attrs['Id'])}, which devd did not make for that; devd "
+                "leaves it alone: rename or remove it yourself (docker rename / docker rm)"
+            )
+        return AnchorPlan(image, attrs)
+
+    def _anchor_up(self, spec: ContainerSpec, plan: Any) -> str | None:
+        """The id of ``spec``'s running anchor, after the old containers are gone: the one
+        found, started if it was stopped (an engine restart, ``devd up`` exiting), or a new
+        one when there is none or it was made for other ports, network or alias. A service
+        that has no anchor now has any it had removed (``build:`` became ``image:``), so that
+        its ports and name are free. Raises ContainerStartFailed (its ports are taken, say)."""
+        if not isinstance(plan, AnchorPlan) or plan.image is None:
+            if not spec.anchored:
+                self.remove_anchors(spec.project, spec.service)
+            return None
+        as_anchor = dataclasses.replace(spec, name=anchor_name(spec.name))
+        found = plan.found
+        if found is not None:
+            wanted = anchor_labels(spec, plan.image)[LABEL_ANCHOR_CONFIG]
+            if labels_of(found).get(LABEL_ANCHOR_CONFIG) == wanted:
+                if (found.get("State") or {}).get("Running"):
+                    return str(found["Id"])
+                with contextlib.suppress(ContainerStartFailed):  # it is removed: make anew
+                    self._start(str(found["Id"]), as_anchor)
+                    return str(found["Id"])
+            else:
+                self._force_remove(str(found["Id"]))  # made for other ports or network
+        anchor = self._create_anchor(spec, plan.image)
+        self._start(anchor, as_anchor)
         return anchor
 
+    def _create_anchor(self, spec: ContainerSpec, image: str) -> str:
+        name = anchor_name(spec.name)
+        try:
+            try:
+                created = self.client.api.create_container(
+                    **anchor_options(self.client.api, spec, image)
+                )
+            except docker.errors.ImageNotFound:  # removed while devd runs: import it again
+                self.__dict__.pop("_devd_anchor_image", None)
+                self._anchor_image()
+                created = self.client.api.create_container(
+                    **anchor_options(self.client.api, spec, image)
+                )
+        except docker.errors.APIError as error:
+            raise ContainerStartFailed(
+                f"cannot create container {name!r}, the anchor of service {spec.service!r}: "
+                f"{explanation(error)}"
+            ) from error
+        return str(created["Id"])
+
+    def _wake_anchor(self, error: docker.errors.APIError) -> bool:
+        """After "cannot join network of a non running container <id>" (a container of devd's
+        whose anchor was stopped): start that container if it is an anchor of devd's."""
+        match = _NOT_RUNNING.search(engine_said(error))
+        attrs = self._inspect(match[1]) if match else None
+        if attrs is None or LABEL_ANCHOR_PROJECT not in labels_of(attrs):
+            return False
+        self.client.api.start(attrs["Id"])
+        return True
+
     def _anchor_image(self) -> str | None:
-        """The anchor image's id, imported on first use; None when the engine's architecture
+        """The anchor image's tag, imported on first use; None when the engine's architecture
         cannot run it. EngineError if an image devd did not make holds its name."""
         cached = self.__dict__.get("_devd_anchor_image", _UNSET)
         if cached is not _UNSET:
             return cached  # type: ignore[no-any-return]
         with _image_lock:
+            cached = self.__dict__.get("_devd_anchor_image", _UNSET)
+            if cached is not _UNSET:  # another thread imported it meanwhile
+                return cached  # type: ignore[no-any-return]
             if self.client.api.version().get("Arch") not in ARCHITECTURES:
                 image = None
             else:
@@ -107,11 +166,9 @@ class AnchorOps(ContainerOps):
         try:
             attrs: dict[str, Any] = self.client.api.inspect_image(tag)
         except docker.errors.ImageNotFound:
+            repository, version = tag.split(":")
             self.client.api.import_image_from_data(
-                anchor_archive(),
-                repository=tag.split(":")[0],
-                tag=tag.split(":")[1],
-                changes=import_changes(),
+                anchor_archive(), repository=repository, tag=version, changes=import_changes()
             )
             attrs = self.client.api.inspect_image(tag)
         if LABEL_ANCHOR_IMAGE not in ((attrs.get("Config") or {}).get("Labels") or {}):
@@ -119,7 +176,7 @@ class AnchorOps(ContainerOps):
                 f"image {tag!r} is not devd's anchor image (it has no {LABEL_ANCHOR_IMAGE} "
                 "label); devd leaves it alone: remove or rename it (docker rmi / docker tag)"
             )
-        return str(attrs["Id"])
+        return tag
 
     def stop_anchors(self, project: str) -> None:
         """Stop ``project``'s anchors (their containers are stopped): the ports are free again

@@ -154,9 +154,10 @@ def down(project: ProjectConfig, engine: Engine, out: Output) -> int:
         thread.start()
     for thread in threads:
         thread.join()
-    engine.remove_anchors(project.name)  # after the containers that use their networks
+    anchors = engine.remove_anchors(project.name)  # after the containers that join them
     networks = engine.remove_project_networks(project.name)
-    out.info("down", project=project.name, removed=[c.name for c in containers], networks=networks)
+    removed = [c.name for c in containers]
+    out.info("down", project=project.name, removed=removed, anchors=anchors, networks=networks)
     return 0
 
 

@@ -184,7 +184,9 @@ def anchor_options(api: Any, spec: ContainerSpec, image: str) -> dict[str, Any]:
         "ports": [tuple(key.split("/")) for key in bindings],
         "detach": True,
         "stop_signal": "SIGKILL",  # its PID 1 has no handler: SIGTERM would do nothing
-        "networking_config": _networking_config(api, spec),
+        # The container's name too: on a project network a container answers to its own name,
+        # and the containers joining the anchor have no endpoint to answer with.
+        "networking_config": _networking_config(api, spec, spec.name),
         "host_config": api.create_host_config(port_bindings=bindings, network_mode=spec.network),
     }
 
@@ -199,13 +201,12 @@ def _port_bindings(spec: ContainerSpec) -> dict[str, list[tuple[str, int | str]]
     return bindings
 
 
-def _networking_config(api: Any, spec: ContainerSpec) -> Any:
+def _networking_config(api: Any, spec: ContainerSpec, *more_aliases: str) -> Any:
     """The project network, with the service's name as alias (None: the default bridge)."""
     if not spec.network:
         return None
-    return api.create_networking_config(
-        {spec.network: api.create_endpoint_config(aliases=[spec.service])}
-    )
+    aliases = [spec.service, *more_aliases]
+    return api.create_networking_config({spec.network: api.create_endpoint_config(aliases=aliases)})
 
 
 def _healthcheck(check: Healthcheck | None) -> dict[str, Any] | None:

@@ -5,10 +5,11 @@ start, stop, restart, wait, exec, inspect) and the ownership checks every operat
 :mod:`devd.images` (the project's images). What a container should be and is, and its
 labels, are :mod:`devd.container_spec`.
 
-The hard rule: devd never touches a container or image it did not create. Everything devd
+The hard rule: devd never touches a container or image it did not create. Every container devd
 creates carries :func:`devd.container_spec.owner_labels`; listing filters on them, and every
 operation that changes a container first checks that it carries ``devd.project`` (replacing
-checks project and service too).
+checks project and service too). Images carry ``devd.image`` (:mod:`devd.images`), anchors
+their own labels (:mod:`devd.anchors`, which checks them).
 
 What the engine (20.10) does that shaped this module:
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import docker.errors
@@ -141,12 +142,15 @@ class ContainerOps:
         """Start a new container for ``spec``'s service after stopping (within
         ``spec.stop_timeout``) and removing the old one: the container named ``spec.name``
         and any other labelled with the project and service. A container holding the name
-        without those labels raises ForeignContainer and is left alone. A failed start
-        removes the new container and raises ContainerStartFailed."""
+        without those labels raises ForeignContainer and is left alone. An anchored spec's
+        container joins the service's anchor (devd.anchors; made or started as needed, its name
+        checked before anything is stopped). A failed start removes the new container (not
+        the anchor, which holds no state) and raises ContainerStartFailed."""
         with self._engine_call(f"replacing container {spec.name!r}"):
             holder = self._name_holder(spec.name)
             if holder is not None and not _belongs(holder, spec.project, spec.service):
                 raise ForeignContainer(_foreign_message(holder, spec))
+            anchor = self._anchor_plan(spec)  # its checks too, while the old one serves
             summaries = self.client.api.containers(
                 all=True, filters={"label": label_selector(spec.project, spec.service)}
             )
@@ -155,7 +159,7 @@ class ContainerOps:
                 old.append(holder["Id"])
             for container_id in old:
                 self._stop_and_remove(container_id, spec.stop_timeout)
-            container_id = self._create(spec, self._anchor_for(spec))
+            container_id = self._create(spec, self._anchor_up(spec, anchor))
             self._start(container_id, spec)
             attrs = self._inspect(container_id)
         if attrs is None:
@@ -182,10 +186,19 @@ class ContainerOps:
                 raise
         self._verified_owned.discard(container_id)  # gone: its id need not be remembered
 
-    def _anchor_for(self, spec: ContainerSpec) -> str | None:
-        """The id of the anchor whose network ``spec``'s container joins (devd.anchors); None:
-        it has a network of its own."""
+    # Anchors (devd.anchors, which overrides these): here, containers have networks of their own.
+
+    def _anchor_plan(self, spec: ContainerSpec) -> Any:
+        """What replacing will do about ``spec``'s anchor, decided before anything stops."""
         return None
+
+    def _anchor_up(self, spec: ContainerSpec, plan: Any) -> str | None:
+        """The id of the anchor whose network ``spec``'s container joins; None: its own."""
+        return None
+
+    def _wake_anchor(self, error: docker.errors.APIError) -> bool:
+        """Whether ``error`` was a stopped anchor, started again now."""
+        return False
 
     def _create(self, spec: ContainerSpec, anchor: str | None = None) -> str:
         try:
@@ -226,13 +239,25 @@ class ContainerOps:
             if not self._owned(container_id, "start"):
                 raise gone
             try:
-                self.client.api.start(container_id)
+                self._with_anchor(lambda: self.client.api.start(container_id))
             except docker.errors.NotFound as error:
                 raise gone from error
             attrs = self._inspect(container_id)
         if attrs is None:
             raise gone
         return ContainerInfo.from_inspect(attrs)
+
+    def _with_anchor(self, request: Callable[[], object]) -> None:
+        """Make ``request``; once more if it failed because the container's anchor was
+        stopped (``docker stop`` by hand, say) and that anchor could be started."""
+        try:
+            request()
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as error:
+            if not self._wake_anchor(error):
+                raise
+            request()
 
     def stop_container(self, container_id: str, timeout: float) -> None:
         """Stop it (SIGTERM, SIGKILL after ``timeout`` s); nothing if stopped or gone."""
@@ -253,7 +278,10 @@ class ContainerOps:
         with self._engine_call(f"restarting container {short_id(container_id)}"):
             if self._owned(container_id, "restart"):
                 with contextlib.suppress(docker.errors.NotFound):
-                    self.client.api.restart(container_id, timeout=whole_seconds(timeout))
+                    seconds = whole_seconds(timeout)
+                    self._with_anchor(
+                        lambda: self.client.api.restart(container_id, timeout=seconds)
+                    )
             attrs = self._inspect(container_id)
         if attrs is None:
             raise ContainerGone(f"cannot restart container {short_id(container_id)}: it is gone")

@@ -13,7 +13,7 @@ from functools import partial
 from devd import stack
 from devd.compose.files import COMPOSE_FILES, DOTENV
 from devd.config import ProjectConfig
-from devd.errors import DevdError
+from devd.errors import DevdError, EngineUnavailable
 from devd.plan import manual
 from devd.project import service_view
 from devd.worker import Worker
@@ -72,6 +72,14 @@ class LiveReload(Worker):
         try:
             new = self.loader()
             stack.check_external_volumes(new, self.engine.volume_exists)
+        except EngineUnavailable as error:  # not the configuration's fault: say so
+            self.engine_watch.check()
+            self.out.error(
+                "configuration not applied: its external volumes cannot be checked while the "
+                "engine does not answer; save it again once the engine is back",
+                error=str(error),
+            )
+            return None
         except DevdError as error:
             self.out.error("configuration invalid; services go on unchanged", error=str(error))
             return None
@@ -129,10 +137,14 @@ class LiveReload(Worker):
                 try:
                     self.engine.stop_container(container.id, runtime.config.stop_timeout)
                     self.engine.remove_container(container.id)
-                    self.engine.remove_anchors(self.project.name, name)
                 except DevdError as error:  # the engine gone, say: devd up goes on
                     self.engine_watch.check()
                     self.out.error("could not remove the service's container", error=str(error))
+            try:  # made before its container: there may be one though no container is
+                self.engine.remove_anchors(self.project.name, name)
+            except DevdError as error:
+                self.engine_watch.check()
+                self.out.error("could not remove the service's anchor", error=str(error))
         self.out.info("service removed", service=name)
 
 

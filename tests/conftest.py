@@ -134,14 +134,19 @@ def remove_project(client: Any, project: str) -> None:
     selector = {"label": f"devd.project={project}"}
     for container in client.containers.list(all=True, filters=selector):
         _ignore_missing(lambda c=container: c.remove(force=True))
-    anchors = {"label": f"devd.anchor.project={project}"}
-    for container in client.containers.list(all=True, filters=anchors):
-        _ignore_missing(lambda c=container: c.remove(force=True))
+    remove_anchors(client, project)
     for network in client.networks.list(filters=selector):
         _ignore_missing(network.remove)
     for volume in client.volumes.list(filters=selector):
         _ignore_missing(lambda v=volume: v.remove(force=True))
     remove_images(client, [image.id for image in project_images(client, project)])
+
+
+def remove_anchors(client: Any, project: str) -> None:
+    """Remove the anchors devd made for ``project``'s services."""
+    anchors = {"label": f"devd.anchor.project={project}"}
+    for container in client.containers.list(all=True, filters=anchors):
+        _ignore_missing(lambda c=container: c.remove(force=True))
 
 
 def project_images(client: Any, project: str) -> list[Any]:

@@ -124,3 +124,75 @@ def test_remove_anchors_removes_only_the_projects_and_services_anchors(
     assert engine.remove_anchors(make_spec().project, "web") == [anchor_name(web.name)]
     engine.remove_container(app.id)
     assert engine.remove_anchors(make_spec().project) == [anchor_name(app.name)]
+
+
+def test_a_service_that_loses_its_anchor_has_it_removed(
+    engine: Engine, make_spec: SpecMaker, docker_client: Any
+) -> None:
+    """build: became image: (a reload): the next container has its own network, and the old
+    anchor goes, so that its port is free for the container."""
+    port = free_port()
+    engine.replace_container(
+        make_spec(command=HTTPD, ports=(PortMapping(port, 8000),), anchored=True)
+    )
+    spec = make_spec(command=HTTPD, ports=(PortMapping(port, 8000),))
+    info = engine.replace_container(spec)
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.api.inspect_container(anchor_name(spec.name))
+    assert _attrs(docker_client, info.id)["HostConfig"]["NetworkMode"] == "default"
+    assert http_get(port) == INDEX
+
+
+def test_a_foreign_anchor_name_fails_the_replace_before_the_old_container_stops(
+    engine: Engine, make_spec: SpecMaker, docker_client: Any, test_labels: dict[str, str]
+) -> None:
+    """The anchor's name is checked while the old container still serves: it keeps running."""
+    old = engine.replace_container(make_spec())
+    spec = make_spec(anchored=True)
+    docker_client.containers.create(
+        spec.image, ["sleep", "1000"], name=anchor_name(spec.name), labels=test_labels
+    )
+    with pytest.raises(ForeignContainer):
+        engine.replace_container(spec)
+    assert docker_client.containers.get(old.id).status == "running"
+
+
+def test_restart_and_start_wake_a_stopped_anchor(
+    engine: Engine, make_spec: SpecMaker, docker_client: Any
+) -> None:
+    """A stopped anchor (docker stop by hand): restarting or starting the container starts
+    the anchor again first, instead of failing on "non running container"."""
+    port = free_port()
+    spec = make_spec(command=HTTPD, ports=(PortMapping(port, 8000),), anchored=True)
+    info = engine.replace_container(spec)
+    docker_client.api.stop(anchor_name(spec.name), timeout=0)
+    assert engine.restart_container(info.id, 1).status == "running"
+    assert http_get(port) == INDEX
+    docker_client.api.stop(info.id, timeout=1)
+    docker_client.api.stop(anchor_name(spec.name), timeout=0)
+    assert engine.start_container(info.id).status == "running"
+    assert http_get(port) == INDEX
+
+
+def test_a_stopped_anchor_that_cannot_start_is_made_anew(
+    engine: Engine, make_spec: SpecMaker, docker_client: Any, project: str
+) -> None:
+    """Its network was removed and made again while it was stopped: starting it fails, so a
+    new anchor is made, and the service's container is reachable on the network by the
+    service's name and by its own name."""
+    network = f"{project}_default"
+    engine.ensure_network(network, project)
+    spec = make_spec(command=HTTPD, network=network, anchored=True)
+    engine.replace_container(spec)
+    before = _attrs(docker_client, anchor_name(spec.name))["Id"]
+    for container in (spec.name, anchor_name(spec.name)):
+        docker_client.api.stop(container, timeout=0)
+    docker_client.api.remove_container(spec.name)
+    docker_client.api.remove_network(network)
+    engine.ensure_network(network, project)
+    engine.replace_container(spec)
+    assert _attrs(docker_client, anchor_name(spec.name))["Id"] != before
+    client = engine.replace_container(make_spec(service="client", network=network))
+    for host in ("app", spec.name):
+        code, lines = engine.exec_in(client.id, ("wget", "-q", "-O", "-", f"http://{host}:8000/"))
+        assert (code, lines) == (0, [INDEX.strip()])

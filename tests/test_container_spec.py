@@ -73,7 +73,8 @@ def test_the_anchor_holds_ports_network_and_alias_and_is_killed_to_stop(api: Any
     assert options["host_config"]["PortBindings"] == {
         "8000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]
     }
-    assert options["networking_config"]["EndpointsConfig"]["p_default"]["Aliases"] == ["web"]
+    aliases = options["networking_config"]["EndpointsConfig"]["p_default"]["Aliases"]
+    assert aliases == ["web", "p-web"]  # the container's name answers too, as on its own
     assert options["stop_signal"] == "SIGKILL"
     assert "command" not in options
     assert "mounts" not in options["host_config"]

@@ -72,6 +72,9 @@ def project(test_id: str, image_tag: str, docker_client: Any) -> Iterator[str]:
     yield name
     _remove_labelled(docker_client, f"{LABEL_PROJECT}={name}")
     _remove_labelled(docker_client, f"devd.anchor.project={name}")
+    for network in docker_client.networks.list(filters={"label": f"{LABEL_PROJECT}={name}"}):
+        with contextlib.suppress(docker.errors.NotFound):
+            network.remove()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from tests.conftest import missing, project_images, remove_images
+from tests.conftest import missing, project_images, remove_anchors, remove_images
 from tests.updriver import UpProcess, free_port, served
 
 pytestmark = pytest.mark.engine
@@ -41,6 +41,7 @@ def example(
         all=True, filters={"label": f"devd.project={name}"}
     ):
         container.remove(force=True)
+    remove_anchors(docker_client, name)
     remove_images(docker_client, [image.id for image in project_images(docker_client, name)])
 
 

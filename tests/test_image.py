@@ -23,7 +23,7 @@ import pytest
 from docker.utils.build import exclude_paths
 
 from devd.ignore import parse_patterns
-from tests.conftest import TEST_LABEL, missing, project_images, remove_images
+from tests.conftest import TEST_LABEL, missing, project_images, remove_anchors, remove_images
 from tests.updriver import free_port, served, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,6 +175,7 @@ def sample(
     selector = {"label": f"devd.project={project.name}"}
     for container in docker_client.containers.list(all=True, filters=selector):
         container.remove(force=True)
+    remove_anchors(docker_client, project.name)
     remove_images(docker_client, [i.id for i in project_images(docker_client, project.name)])
 
 

@@ -17,6 +17,7 @@ from devd.config import ExecHook, Healthcheck, Mount, PortMapping
 from devd.container_spec import ContainerSpec
 from devd.engine import Engine
 from devd.errors import ForeignResource
+from tests.conftest import remove_anchors
 from tests.updriver import fetch, wait_for
 
 pytestmark = pytest.mark.engine
@@ -28,6 +29,9 @@ def remove_stack(client: Any, selector: str) -> None:
     for container in client.containers.list(all=True, filters=filters):
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
+    key, _, project = selector.partition("=")
+    if key == "devd.project":
+        remove_anchors(client, project)
     for network in client.networks.list(filters=filters):
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()

@@ -207,7 +207,8 @@ def test_sync_copies_files_into_the_running_container(
 def test_down_and_clean_leave_foreign_containers_alone(
     sample: Sample, docker_client: Any, busybox_image: str
 ) -> None:
-    """devd down and clean remove this project's containers and images, nothing else."""
+    """devd down and clean remove this project's containers, anchors and images, nothing
+    else; devd up's exit stops the anchor (its port is free), down removes it."""
     foreign = docker_client.containers.run(
         busybox_image, ["sleep", "300"], name=f"{sample.name}-app-foreign", detach=True
     )
@@ -216,7 +217,11 @@ def test_down_and_clean_leave_foreign_containers_alone(
         up = UpProcess(sample.root)
         served(sample.port, "version-1")
         assert up.stop() == 0
+        anchors = {"label": f"devd.anchor.project={sample.name}"}
+        [anchor] = docker_client.containers.list(all=True, filters=anchors)
+        assert anchor.status == "exited"
         assert run_devd(sample.root, "down").returncode == 0
+        assert docker_client.containers.list(all=True, filters=anchors) == []
         assert (
             docker_client.containers.list(
                 all=True, filters={"label": f"devd.project={sample.name}"}
