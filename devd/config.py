@@ -204,8 +204,9 @@ class ExecHook:
 @dataclass(frozen=True)
 class WatchRule:
     """One ``develop.watch`` rule of a compose service. ``path`` is relative to the project
-    root (posix, no ``..``); ``ignore``/``include`` are patterns relative to ``path``. The
-    ``exec_*`` fields are a ``sync+exec`` rule's ``exec:`` (what to run after the sync)."""
+    root (posix, no ``..``); ``ignore``/``include`` are patterns relative to ``path``.
+    ``exec_hook`` is a ``sync+exec`` rule's ``exec:`` (what to run after the sync; None for
+    the other actions)."""
 
     action: WatchAction
     path: str
@@ -213,24 +214,7 @@ class WatchRule:
     ignore: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     initial_sync: bool = False
-    exec_command: tuple[str, ...] | None = None
-    exec_user: str | None = None
-    exec_working_dir: str | None = None
-    exec_environment: Mapping[str, str] = field(default_factory=dict)
-    exec_privileged: bool = False
-
-    @property
-    def exec_hook(self) -> ExecHook | None:
-        """What the rule runs after its sync (None: not a ``sync+exec`` rule)."""
-        if self.action != "sync+exec" or not self.exec_command:
-            return None
-        return ExecHook(
-            self.exec_command,
-            user=self.exec_user,
-            working_dir=self.exec_working_dir,
-            environment=self.exec_environment,
-            privileged=self.exec_privileged,
-        )
+    exec_hook: ExecHook | None = None
 
 
 @dataclass(frozen=True)

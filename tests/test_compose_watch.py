@@ -53,7 +53,7 @@ def test_develop_watch_examples_from_compose_docs(tmp_path: Path) -> None:
             "/src/web/static",
             include=("*.css",),
             initial_sync=True,
-            exec_command=("kill", "-HUP", "1"),
+            exec_hook=ExecHook(("kill", "-HUP", "1")),
         ),
         WatchRule("restart", ""),
     )
@@ -119,12 +119,12 @@ def test_exec_user_working_dir_environment_and_privileged_are_read(tmp_path: Pat
     project = compose(write(tmp_path, text), {"WHO": "world"})
     assert project.warnings == ()
     (rule,) = project.services["web"].watch or ()
-    assert (rule.exec_user, rule.exec_working_dir, rule.exec_privileged) == (
+    assert (rule.exec_hook.user, rule.exec_hook.working_dir, rule.exec_hook.privileged) == (
         "1000:1000",
         "/srv/app",
         True,
     )
-    assert rule.exec_environment == {"GREETING": "hello world", "EMPTY": ""}
+    assert rule.exec_hook.environment == {"GREETING": "hello world", "EMPTY": ""}
     assert rule.exec_hook == ExecHook(
         ("sh", "-c", "echo $GREETING"),
         user="1000:1000",
@@ -142,10 +142,10 @@ def test_exec_environment_mapping_takes_scalars_and_drops_keys_without_value(
     compose leaves it out of the exec (unlike a service's environment)."""
     mapping = _exec_rule("command: make\nenvironment: {A: 1, B: true, C: 1.5, D:}\n")
     (rule,) = one(mapping.removeprefix("services:\n"), tmp_path, {"D": "set"}).watch or ()
-    assert rule.exec_environment == {"A": "1", "B": "true", "C": "1.5"}
+    assert rule.exec_hook.environment == {"A": "1", "B": "true", "C": "1.5"}
     listed = _exec_rule("command: make\nenvironment: [D, E=e]\n")
     (rule,) = one(listed.removeprefix("services:\n"), tmp_path, {"D": "set"}).watch or ()
-    assert rule.exec_environment == {"E": "e"}
+    assert rule.exec_hook.environment == {"E": "e"}
 
 
 def test_exec_without_options_runs_as_the_container_does(tmp_path: Path) -> None:
@@ -195,8 +195,8 @@ def test_exec_options_agree_with_docker_compose_config(tmp_path: Path) -> None:
     expected = compose_config(write(tmp_path, text), environ)
     oracle = expected["services"]["web"]["develop"]["watch"][0]["exec"]
     (rule,) = compose(tmp_path, environ).services["web"].watch or ()
-    assert rule.exec_user == oracle["user"]
-    assert rule.exec_working_dir == oracle["working_dir"]
-    assert rule.exec_privileged is oracle["privileged"]
+    assert rule.exec_hook.user == oracle["user"]
+    assert rule.exec_hook.working_dir == oracle["working_dir"]
+    assert rule.exec_hook.privileged is oracle["privileged"]
     given = {k: v for k, v in oracle["environment"].items() if v is not None}
-    assert rule.exec_environment == given
+    assert rule.exec_hook.environment == given

@@ -92,7 +92,7 @@ def test_restart_and_sync_restart_restart_and_exec_runs_once(root: Path) -> None
     a batch of many files."""
     rules = (
         WatchRule("restart", "conf"),
-        WatchRule("sync+exec", "hooks", target="/h", exec_command=("sh", "-c", "run")),
+        WatchRule("sync+exec", "hooks", target="/h", exec_hook=ExecHook(("sh", "-c", "run"))),
     )
     svc, view = ruled(root, *rules)
     restart = plan_batch(["conf/a.ini"], svc, view, str(root), now=None)

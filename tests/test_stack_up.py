@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from devd.commands import build, clean, down, rebuild, status
-from devd.config import Dependency, Healthcheck, Mount, WatchRule, load
+from devd.config import Dependency, ExecHook, Healthcheck, Mount, WatchRule, load
 from devd.engine import Engine
 from devd.errors import ForeignResource, ImageMissing
 from tests.conftest import remove_project
@@ -160,7 +160,7 @@ def test_develop_watch_actions_do_what_compose_does(
             "sync+exec",
             "app/hooks",
             target="/hooks",
-            exec_command=("sh", "-c", "cat /hooks/* > /tmp/hook.out"),
+            exec_hook=ExecHook(("sh", "-c", "cat /hooks/* > /tmp/hook.out")),
         ),
         WatchRule("sync", "app/extra", target="/extra", initial_sync=True),
     )

@@ -70,11 +70,7 @@ def _rule(value: Any, key: Key, places: tuple[Path, Path], warnings: Warnings) -
         ignore=strings(node.get("ignore", []), key.child("ignore")),
         include=strings(node.get("include", []), key.child("include")),
         initial_sync=boolean(node.get("initial_sync", False), key.child("initial_sync")),
-        exec_command=hook.command if hook else None,
-        exec_user=hook.user if hook else None,
-        exec_working_dir=hook.working_dir if hook else None,
-        exec_environment=hook.environment if hook else {},
-        exec_privileged=hook.privileged if hook else False,
+        exec_hook=hook,
     )
 
 
