@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from devd.config import ProjectConfig
 from devd.daemon import Daemon
 from devd.engine import ContainerInfo, Engine
-from devd.errors import BuildFailed, ConfigError, DevdError
+from devd.errors import BuildFailed, ConfigError, DevdError, DockerfileError
 from devd.output import Output
 from devd.plan import manual
-from devd.runtime import container_name, image_tag
-from devd.stack import start_order
+from devd.runtime import ServiceRuntime, container_name, image_tag
+from devd.stack import needed, start_order
 from devd.state import BuildRecord, RunLock, request_rebuild, state_dir
 
 REBUILD_SIGNAL = signal.SIGUSR1
@@ -53,7 +53,7 @@ def build(
         if not project.services[name].build:
             out.info("image-only service: nothing to build", service=name)
             continue
-        runtime = daemon.prepare(name)
+        runtime = _prepare(daemon, name, services)
         started = time.monotonic()
         try:
             result = daemon.build_image(runtime, no_cache)
@@ -80,7 +80,9 @@ def rebuild(
 
     Without ``devd up``, services go in ``depends_on`` order: an image-only service is
     started from its image unless it runs, a dependent waits for its dependencies as at
-    ``devd up``, and a dependency that does not run is started too."""
+    ``devd up``, and a dependency that does not run is started too. Only the services asked
+    for and what they depend on are read (Dockerfile, ignore file): a broken unrelated
+    service does not stop the command."""
     pid = running_up(project)
     if pid is not None and pid > 0:
         request_rebuild(state_dir(project.name, project.root), services)
@@ -92,9 +94,10 @@ def rebuild(
     daemon = Daemon(project, engine, out)
     daemon.follow = False
     daemon.prepare_resources()
-    order = start_order(project.services)
+    scope = needed(project.services, services)  # an unrelated service's files are not read
+    order = [name for name in start_order(project.services) if name in scope]
     for name in order:
-        if daemon.prepare(name).container is not None:  # it runs: its dependents need not wait
+        if _prepare(daemon, name, services).container is not None:  # it runs: no waiting
             daemon.services[name].started.set()
     chosen = _with_dependencies(project, daemon, services)
     failed = 0
@@ -102,6 +105,21 @@ def rebuild(
         if name in chosen and not daemon.run_work(name, manual(no_cache, time.monotonic())):
             failed += 1
     return 1 if failed else 0
+
+
+def _prepare(daemon: Daemon, name: str, asked: list[str]) -> ServiceRuntime:
+    """``daemon.prepare(name)``; a DockerfileError names the service, and the services asked
+    for when ``name`` is only their dependency (its file is in the message already)."""
+    try:
+        return daemon.prepare(name)
+    except DockerfileError as error:
+        if name not in asked:
+            raise DockerfileError(
+                f"service {name!r} (needed by {', '.join(asked)}): {error}"
+            ) from error
+        if f"service {name!r}" in str(error):  # e.g. its Dockerfile is missing
+            raise
+        raise DockerfileError(f"service {name!r}: {error}") from error
 
 
 def _with_dependencies(project: ProjectConfig, daemon: Daemon, names: Iterable[str]) -> set[str]:

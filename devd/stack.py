@@ -14,7 +14,7 @@ The waits take a :class:`Probe` and an Event, so they are tested without an engi
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +48,20 @@ def start_order(services: Mapping[str, ServiceConfig]) -> list[str]:
             raise ConfigError(f"depends_on: the services {cycle} depend on each other in a cycle")
         order.extend(ready)
     return order
+
+
+def needed(services: Mapping[str, ServiceConfig], names: Iterable[str]) -> set[str]:
+    """``names`` and every service they depend on, through ``depends_on`` transitively: what
+    ``devd rebuild SERVICE`` may start (an optional dependency that is not a service: none)."""
+    found: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in found or name not in services:
+            continue
+        found.add(name)
+        pending.extend(dependency.service for dependency in services[name].depends_on)
+    return found
 
 
 def one_shot(name: str, services: Mapping[str, ServiceConfig]) -> bool:

@@ -18,6 +18,7 @@ from devd.stack import (
     check_images,
     container_spec,
     health_budget,
+    needed,
     one_shot,
     start_order,
 )
@@ -54,6 +55,27 @@ def test_start_order_unknown_dependency_required_or_not(tmp_path: Path) -> None:
         start_order({"a": service("a", tmp_path, depends_on=(Dependency("zz"),))})
     optional = service("a", tmp_path, depends_on=(Dependency("zz", required=False),))
     assert start_order({"a": optional}) == ["a"]
+
+
+def test_needed_is_the_services_named_and_what_they_depend_on_transitively(
+    tmp_path: Path,
+) -> None:
+    """web -> cache -> db: web needs all three; an unrelated service and an optional
+    dependency that is not a service are left out; no names, nothing."""
+    services = {
+        s.name: s
+        for s in (
+            service("web", tmp_path, depends_on=(Dependency("cache"),)),
+            service(
+                "cache", tmp_path, depends_on=(Dependency("db"), Dependency("zz", required=False))
+            ),
+            service("db", tmp_path),
+            service("other", tmp_path, depends_on=(Dependency("db"),)),
+        )
+    }
+    assert needed(services, ["web"]) == {"web", "cache", "db"}
+    assert needed(services, ["db", "other"]) == {"db", "other"}
+    assert needed(services, []) == set()
 
 
 def test_health_budget_follows_the_healthcheck_settings() -> None:

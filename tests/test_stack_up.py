@@ -414,6 +414,55 @@ def test_rebuild_without_up_starts_what_the_service_depends_on_in_order(
     assert [c.id for c in engine.containers(name, "db")] == [db_container.id]
 
 
+SCOPED_COMPOSE = """\
+name: {name}
+services:
+  good:
+    build: good
+    init: true
+    stop_grace_period: 1s
+    labels: {{devd.test: "{test_id}"}}
+  broken:
+    build: broken
+    labels: {{devd.test: "{test_id}"}}
+"""
+
+
+def test_rebuild_of_one_service_ignores_an_unrelated_broken_one(
+    tmp_path: Path,
+    name: str,
+    test_id: str,
+    engine: Engine,
+    docker_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """good and broken (a Dockerfile without FROM), no devd up: ``devd build good`` and
+    ``devd rebuild good`` succeed and leave broken untouched (no image, no container);
+    ``devd rebuild broken`` and ``devd rebuild`` (every service) exit 2 with one line naming
+    broken and its file, and good's container goes on running."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the subprocesses' too
+    write(tmp_path, "compose.yaml", SCOPED_COMPOSE.format(name=name, test_id=test_id))
+    write(tmp_path, "good/Dockerfile", SLEEPER)
+    write(tmp_path, "broken/Dockerfile", "RUN true\n")
+    for command in ("build", "rebuild"):
+        result = run_devd(tmp_path, command, "good", timeout=120)
+        assert result.returncode == 0, result.stderr
+    [good] = engine.containers(name)
+    assert (good.service, good.status) == ("good", "running")
+    images = {tag for image in docker_client.images.list() for tag in image.tags}
+    assert f"devd-{name}-good:latest" in images
+    assert f"devd-{name}-broken:latest" not in images
+    for names in (["broken"], []):
+        result = run_devd(tmp_path, "rebuild", *names, timeout=120)
+        assert result.returncode == 2, result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("devd: ")]
+        assert errors == [
+            "devd: service 'broken': broken/Dockerfile:1: RUN true: expected FROM "
+            "(only ARG may come before it)"
+        ], result.stderr
+    assert [(c.id, c.status) for c in engine.containers(name)] == [(good.id, "running")]
+
+
 # -- external volumes ----------------------------------------------------------------------------
 
 EXTERNAL_COMPOSE = """\
