@@ -48,11 +48,14 @@ from devd.container_spec import (
     anchor_labels,
     anchor_name,
     anchor_options,
+    label_selector,
+    labelled_as,
     labels_of,
 )
 from devd.containers import ContainerOps, engine_said, explanation, short_id
 from devd.errors import ContainerStartFailed, EngineError, ForeignContainer
 
+ANCHOR_KEYS = (LABEL_ANCHOR_PROJECT, LABEL_ANCHOR_SERVICE)  # an anchor's whose-labels
 _image_lock = threading.Lock()  # parallel replaces must not import the image twice
 _UNSET = object()
 _NOT_RUNNING = re.compile(r"non running container: ([0-9a-f]{12,64})")
@@ -80,7 +83,10 @@ class AnchorOps(ContainerOps):
             return AnchorPlan(None)
         name = anchor_name(spec.name)
         attrs = self._name_holder(name)
-        if attrs is not None and not _anchors(labels_of(attrs), spec.project, spec.service):
+        mine = attrs is not None and labelled_as(
+            labels_of(attrs), spec.project, spec.service, ANCHOR_KEYS
+        )
+        if attrs is not None and not mine:
             raise ForeignContainer(
                 f"container name {name!r} (the anchor of service {spec.service!r}) is taken by "
                 f"container {short_id(attrs['Id'])}, which devd did not make for that; devd "
@@ -197,15 +203,6 @@ class AnchorOps(ContainerOps):
         return removed
 
     def _anchor_summaries(self, project: str, service: str | None) -> list[dict[str, Any]]:
-        selector = [f"{LABEL_ANCHOR_PROJECT}={project}"]
-        if service is not None:
-            selector.append(f"{LABEL_ANCHOR_SERVICE}={service}")
+        selector = label_selector(project, service, ANCHOR_KEYS)
         found = self.client.api.containers(all=True, filters={"label": selector})
-        return [s for s in found if _anchors(s.get("Labels") or {}, project, service)]
-
-
-def _anchors(labels: dict[str, str], project: str, service: str | None) -> bool:
-    """Whether ``labels`` are those of an anchor of ``project`` (and ``service``)."""
-    return labels.get(LABEL_ANCHOR_PROJECT) == project and (
-        service is None or labels.get(LABEL_ANCHOR_SERVICE) == service
-    )
+        return [s for s in found if labelled_as(s.get("Labels"), project, service, ANCHOR_KEYS)]

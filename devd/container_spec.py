@@ -55,11 +55,26 @@ def image_owner(labels: Mapping[str, str] | None) -> tuple[str, str] | None:
     return None
 
 
-def label_selector(project: str, service: str | None) -> list[str]:
-    selector = [f"{LABEL_PROJECT}={project}"]
+def label_selector(
+    project: str, service: str | None, keys: tuple[str, str] = (LABEL_PROJECT, LABEL_SERVICE)
+) -> list[str]:
+    """The engine's label filter for ``project`` (and ``service``); ``keys``: the label keys
+    (a container's, or an anchor's)."""
+    selector = [f"{keys[0]}={project}"]
     if service is not None:
-        selector.append(f"{LABEL_SERVICE}={service}")
+        selector.append(f"{keys[1]}={service}")
     return selector
+
+
+def labelled_as(
+    labels: Mapping[str, str] | None,
+    project: str,
+    service: str | None,
+    keys: tuple[str, str] = (LABEL_PROJECT, LABEL_SERVICE),
+) -> bool:
+    """Whether ``labels`` say ``project``'s (and ``service``'s), under ``keys``."""
+    labels = labels or {}
+    return labels.get(keys[0]) == project and (service is None or labels.get(keys[1]) == service)
 
 
 def labels_of(attrs: Mapping[str, Any]) -> dict[str, str]:

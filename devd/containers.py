@@ -40,6 +40,7 @@ from devd.container_spec import (
     ContainerSpec,
     create_options,
     label_selector,
+    labelled_as,
     labels_of,
     whole_seconds,
 )
@@ -334,10 +335,7 @@ class ContainerOps:
 
 
 def _belongs(attrs: Mapping[str, Any], project: str, service: str | None) -> bool:
-    labels = labels_of(attrs)
-    return labels.get(LABEL_PROJECT) == project and (
-        service is None or labels.get(LABEL_SERVICE) == service
-    )
+    return labelled_as(labels_of(attrs), project, service)
 
 
 def short_id(container_id: str) -> str:
