@@ -35,13 +35,12 @@ from collections.abc import Callable, Iterable
 from functools import partial
 
 from devd import rules, stack
-from devd.classify import classify
 from devd.config import ProjectConfig
 from devd.engine import Engine, engine_address
 from devd.enginewatch import EngineWatch
 from devd.errors import DevdError, EngineUnavailable
 from devd.output import Output
-from devd.plan import Action, Work, manual, plan
+from devd.plan import Work, manual
 from devd.recovery import EngineRecovery
 from devd.reload import LiveReload
 from devd.runtime import ServiceRuntime
@@ -189,14 +188,9 @@ class Daemon(LiveReload, EngineRecovery):
     def _plan_early(self, runtime: ServiceRuntime, batch: Batch) -> None:
         """An early look at a batch still open: a sync service copies its code changes in now
         (without a restart); the final batch does the rest and copies nothing twice."""
-        service = runtime.config
-        if service.code_action not in ("sync", "sync-restart") or not service.build:
-            return
-        if service.watch is not None:  # develop.watch rules decide, on the final batch
-            return
-        changes = [classify(path, runtime.view) for path in sorted(batch.paths)]
-        work = plan(changes, "sync", service.dockerfile_no_cache, now=batch.first_seen)
-        if work.action is Action.SYNC:
+        root = str(self.project.root)
+        work = rules.plan_early(batch.paths, runtime.config, runtime.view, root, batch.first_seen)
+        if not work.empty:
             self._submit(runtime, work)
 
     def _relevant(self, path: str) -> bool:
