@@ -13,6 +13,9 @@
 - **shutdown**: on Ctrl-C/SIGTERM, stop watching, let a running build end, stop the project's
   containers within their stop_timeout.
 
+After each build the images it superseded are removed in the background (:mod:`devd.sweeper`),
+off the path from the next save to its container running.
+
 A failed build leaves the previous container running; a container that exits by itself is
 reported with its exit code and last lines, and not restarted (:mod:`devd.follow`).
 
@@ -32,23 +35,26 @@ from collections.abc import Callable, Iterable
 from functools import partial
 
 from devd import rules, stack
-from devd.classify import classify
 from devd.config import ProjectConfig
 from devd.engine import Engine, engine_address
 from devd.enginewatch import EngineWatch
 from devd.errors import DevdError, EngineUnavailable
 from devd.output import Output
-from devd.plan import Action, Work, manual, plan
+from devd.plan import Work, manual
 from devd.recovery import EngineRecovery
 from devd.reload import LiveReload
 from devd.runtime import ServiceRuntime
 from devd.state import BuildRecord, RunLock, state_dir
+from devd.sweeper import Sweeper
 from devd.watch import Batch, watch
 
 # A batch quiet this long is handed over early (not final) for sync services to copy at once:
 # an editor's save is over within a millisecond or two, the quiet period (debounce_ms) is for
 # bursts such as a checkout, and the final batch still does the rest (see watch()).
 SETTLE_MS = 3
+# How long shutdown waits, once the containers are stopped, for the superseded images still
+# being removed (a removal takes 20-100 ms; what is left then stays for the next build).
+SWEEP_WAIT_S = 5.0
 
 
 class Daemon(LiveReload, EngineRecovery):
@@ -75,6 +81,7 @@ class Daemon(LiveReload, EngineRecovery):
         self._threads: list[threading.Thread] = []
         self._threads_lock = threading.Lock()
         self.follow = True  # print containers' output (one-shot commands turn it off)
+        self.sweeper = Sweeper(self.remove_superseded, self.builds)
         self.engine_watch = EngineWatch(
             engine.unreachable, output, engine_address(os.environ), self.engine_back, self.stop
         )
@@ -95,6 +102,7 @@ class Daemon(LiveReload, EngineRecovery):
         """Ask the loop to end (signal handlers call this); safe from any thread."""
         self.stop.set()
         self.engine_watch.wake()
+        self.sweeper.close()
         self.batches.put(None)
         for runtime in self.services.values():
             with runtime.cond:
@@ -118,6 +126,7 @@ class Daemon(LiveReload, EngineRecovery):
         self.prepare_resources()
         for name in self.project.services:
             self.prepare(name)
+        self.sweeper.start()
         for runtime in self.services.values():
             self._submit(runtime, manual(no_cache=False, now=time.monotonic(), label="start"))
             self._spawn(f"worker-{runtime.config.name}", partial(self._worker, runtime))
@@ -161,6 +170,8 @@ class Daemon(LiveReload, EngineRecovery):
                 self.engine.stop_anchors(self.project.name)
             except DevdError as error:
                 self.out.error("could not stop the anchors", error=str(error))
+        if not self.sweeper.join(SWEEP_WAIT_S):
+            self.out.debug("left superseded images for the next build to remove")
         self.out.info("stopped", project=self.project.name)
 
     # -- planning -------------------------------------------------------------------------
@@ -177,14 +188,9 @@ class Daemon(LiveReload, EngineRecovery):
     def _plan_early(self, runtime: ServiceRuntime, batch: Batch) -> None:
         """An early look at a batch still open: a sync service copies its code changes in now
         (without a restart); the final batch does the rest and copies nothing twice."""
-        service = runtime.config
-        if service.code_action not in ("sync", "sync-restart") or not service.build:
-            return
-        if service.watch is not None:  # develop.watch rules decide, on the final batch
-            return
-        changes = [classify(path, runtime.view) for path in sorted(batch.paths)]
-        work = plan(changes, "sync", service.dockerfile_no_cache, now=batch.first_seen)
-        if work.action is Action.SYNC:
+        root = str(self.project.root)
+        work = rules.plan_early(batch.paths, runtime.config, runtime.view, root, batch.first_seen)
+        if not work.empty:
             self._submit(runtime, work)
 
     def _relevant(self, path: str) -> bool:

@@ -10,7 +10,9 @@ supersedes, which are exactly those that are:
 * untagged: a tag, even one a person added, means someone still wants it;
 * not the image just built, and created no later than it: an image newer than the current one
   belongs to a build still running elsewhere (``devd build`` in another terminal), which tags
-  it when it finishes;
+  it when it finishes. Creation times are whole seconds, so a build that ends within the
+  same second is not told apart this way: ``devd up`` keeps its own builds and removals
+  apart (:mod:`devd.sweeper`);
 * not used by any container (the engine checks that too: removal is never forced).
 
 This module only decides; :meth:`devd.images.ImageOps.remove_superseded_images` asks

@@ -9,7 +9,7 @@ exception, the untagged layers of a build that just failed
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import docker.errors
@@ -93,11 +93,18 @@ class ImageOps(ContainerOps):
                 if self._image_id(tag) == image_id:
                     self.client.api.remove_image(tag)
 
-    def remove_superseded_images(self, project: str, service: str, current: str) -> list[str]:
+    def remove_superseded_images(
+        self,
+        project: str,
+        service: str,
+        current: str,
+        proceed: Callable[[], bool] = lambda: True,
+    ) -> list[str]:
         """Remove the images of ``project``'s ``service`` that image ``current`` supersedes
         (:func:`devd.generations.superseded`), with the untagged build layers only they
         used; returns their ids. Never forced: one the engine refuses (a container uses it,
-        it was tagged meanwhile) stays."""
+        it was tagged meanwhile) stays. ``proceed`` is asked before each removal (after the
+        listing): False stops there, the rest kept (a build of the service has started)."""
         owner = image_labels(project, service)
         removed: list[str] = []
         with self._engine_call(f"removing superseded images of service {service!r}"):
@@ -109,6 +116,8 @@ class ImageOps(ContainerOps):
             in_use = {str(summary.get("ImageID")) for summary in containers}
             images = [ImageInfo.from_summary(summary) for summary in summaries]
             for image_id in superseded(images, current, owner, in_use):
+                if not proceed():
+                    break
                 if self._remove_unless_refused(image_id, noprune=False):
                     removed.append(image_id)
         return removed

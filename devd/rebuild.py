@@ -1,6 +1,7 @@
 """Rebuilding a service: build its image (stopping the old container early once only the label
 steps are left), replace the container unless it runs that image already, keep one image
-generation, and report a failed build with whether the previous container still serves.
+generation (the sweeper, :mod:`devd.sweeper`, removes the older ones in the background), and
+report a failed build with whether the previous container still serves.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from devd.plan import Work
 from devd.replace import Replacing
 from devd.runtime import ServiceRuntime, image_tag
 from devd.state import BuildRecord
+from devd.sweeper import Sweeper
 
 
 class Rebuilding(Replacing):
     """Builds a service's image and puts it into service; ``record`` keeps the last builds."""
 
     record: BuildRecord
+    sweeper: Sweeper
 
     def rebuild_now(self, runtime: ServiceRuntime, work: Work) -> bool:
         """Build, and replace the container unless the image is the one it runs already."""
@@ -97,6 +100,8 @@ class Rebuilding(Replacing):
         if self.project.verbose:
             on_line = lambda line: self.out.line(service.name, line, stream="build")  # noqa: E731
         retire = EarlyRetire(self, runtime)
+        runtime.builds += 1
+        runtime.building = True
         try:
             with build_context(
                 service.context, service.dockerfile, runtime.view.ignore_rules.patterns
@@ -116,6 +121,8 @@ class Rebuilding(Replacing):
             raise
         finally:
             retire.join()
+            runtime.building = False  # its image, if any, is tagged: no removal takes it
+            self.sweeper.wake()
         if service.image and "@" not in service.image:  # compose's build + image: tag it so
             self.engine.tag_image(result.image_id, service.image)
         return result
@@ -146,14 +153,38 @@ class Rebuilding(Replacing):
         self._drop_failed_build(service, error)  # after the message: it is not news
 
     def drop_superseded(self, service: str, image_id: str) -> None:
-        """Keep one image generation: remove the images this build superseded."""
+        """Keep one image generation: have the images this build superseded removed (by the
+        sweeper, off the path of the next save's work)."""
+        self.sweeper.request(service, image_id)
+
+    def remove_superseded(self, service: str, image_id: str, proceed: Callable[[], bool]) -> None:
+        """Remove the images ``image_id`` superseded (the sweeper's work; never raises)."""
+        started = time.monotonic()
         try:
-            removed = self.engine.remove_superseded_images(self.project.name, service, image_id)
+            removed = self.engine.remove_superseded_images(
+                self.project.name, service, image_id, proceed=proceed
+            )
         except DevdError as error:
             self.out.warning("superseded images kept", service=service, error=str(error))
             return
+        except Exception as error:  # the sweeper must outlive any one failure
+            self.out.error("removing superseded images failed", service=service, error=repr(error))
+            return
         if removed:
-            self.out.debug("superseded images removed", service=service, count=len(removed))
+            self.out.debug(
+                "superseded images removed",
+                service=service,
+                count=len(removed),
+                remove_s=round(time.monotonic() - started, 3),
+            )
+
+    def builds(self, service: str) -> int | None:
+        """How many builds of ``service`` have started; None while one runs (the sweeper
+        waits for it)."""
+        runtime = self.services.get(service)
+        if runtime is None:
+            return 0
+        return None if runtime.building else runtime.builds
 
     def _drop_failed_build(self, service: str, error: DevdError) -> None:
         """Remove the layers a failed build made: each failure would leave a dangling image."""

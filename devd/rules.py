@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from devd.classify import BuildView, Classification, Kind, classify, normalise, subtree_ignored
-from devd.config import ExecHook, ServiceConfig, WatchRule
+from devd.config import CodeAction, ExecHook, ServiceConfig, WatchRule
 from devd.ignore import IgnoreRules
 from devd.plan import Action, Work, plan
 
@@ -167,8 +167,7 @@ def plan_batch(
     if service.watch is None:
         if not service.build:
             return Work()
-        classified = [classify(path, view) for path in sorted(paths)]
-        return plan(classified, service.code_action, service.dockerfile_no_cache, now=now)
+        return _classified(paths, service, view, service.code_action, now)
     changes: dict[str, Classification] = {}
     syncs: dict[str, str] = {}
     execs: list[ExecHook] = []
@@ -196,6 +195,32 @@ def plan_batch(
         execs=tuple(execs),
         by_rules=True,
     )
+
+
+def plan_early(
+    paths: Iterable[str], service: ServiceConfig, view: BuildView, root: str, now: float | None
+) -> Work:
+    """The work an early look at a batch still open calls for (``Work()``: none): a service
+    that syncs its code (``sync``, ``sync-restart``, no develop.watch rules: those decide on
+    the final batch) copies its code changes in at once, without a restart; anything more
+    waits for the final batch (:func:`plan_batch`), which copies nothing twice."""
+    syncs_code = service.code_action in ("sync", "sync-restart")
+    if not syncs_code or not service.build or service.watch is not None:
+        return Work()
+    work = _classified(paths, service, view, "sync", now)
+    return work if work.action is Action.SYNC else Work()
+
+
+def _classified(
+    paths: Iterable[str],
+    service: ServiceConfig,
+    view: BuildView,
+    code_action: CodeAction,
+    now: float | None,
+) -> Work:
+    """The work devd's classification plans for a batch (a service without rules)."""
+    changes = [classify(path, view) for path in sorted(paths)]
+    return plan(changes, code_action, service.dockerfile_no_cache, now=now)
 
 
 def _action(actions: set[str]) -> Action:

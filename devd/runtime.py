@@ -42,6 +42,8 @@ class ServiceRuntime:
     cond: threading.Condition = field(default_factory=threading.Condition)
     retiring: set[str] = field(default_factory=set)  # containers devd itself is stopping
     followed: str | None = None  # the container whose output is being printed
+    building: bool = False  # its image is being built (removals of superseded ones wait)
+    builds: int = 0  # builds started (a removal stops when one starts)
     retired: bool = False  # removed from the configuration while devd up runs
     outage_failed: bool = False  # its last work failed because the engine had gone
     started: threading.Event = field(default_factory=threading.Event)  # first start done

@@ -651,6 +651,35 @@ def test_remove_superseded_images_keeps_one_generation_and_what_others_hold(
         engine.client.api.remove_image(f"devd-test-keep-{project}:latest")
 
 
+def test_remove_superseded_images_stops_when_told_not_to_proceed(
+    engine: Engine,
+    project: str,
+    test_labels: dict[str, str],
+    busybox_image: str,
+    tmp_path: Path,
+) -> None:
+    """``proceed`` False (a build of the service started): the superseded images are listed
+    but none is removed; asked again with it True, they go."""
+    app_tag = f"devd-{project}-app:latest"
+    labels = {**test_labels, **image_labels(project, "app")}
+    built = []
+    for number in range(2):
+        (tmp_path / "f").write_text(f"{project}-{number}")
+        built.append(_build(engine, tmp_path, app_tag, labels, busybox_image))
+    first, current = built
+    asked: list[str] = []
+
+    def stop() -> bool:
+        asked.append("proceed?")
+        return False
+
+    assert engine.remove_superseded_images(project, "app", current, stop) == []
+    assert asked == ["proceed?"]
+    assert engine.image_id(first) == first
+    assert engine.remove_superseded_images(project, "app", current) == [first]
+    assert engine.image_id(first) is None
+
+
 def test_remove_failed_build_images_removes_what_the_failed_build_made(
     engine: Engine, test_labels: dict[str, str], busybox_image: str, tmp_path: Path
 ) -> None:

@@ -104,7 +104,9 @@ class FakeEngine:
     def stop_anchors(self, project: str) -> None:
         self._call("stop anchors")
 
-    def remove_superseded_images(self, project: str, service: str, image_id: str) -> list[str]:
+    def remove_superseded_images(
+        self, project: str, service: str, image_id: str, proceed: Callable[[], bool] = bool
+    ) -> list[str]:
         return []  # image hygiene is pinned in test_generations.py and test_soak.py
 
     def remove_failed_build_images(self, image_ids: Any) -> None:

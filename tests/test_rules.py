@@ -8,9 +8,17 @@ import pytest
 
 from devd.classify import BuildView, Kind
 from devd.config import ExecHook, Mount, ServiceConfig, WatchRule
-from devd.plan import Action
+from devd.plan import Action, Work
 from devd.project import service_view
-from devd.rules import explain, initial_sync, matches, plan_batch, prunable, relevant
+from devd.rules import (
+    explain,
+    initial_sync,
+    matches,
+    plan_batch,
+    plan_early,
+    prunable,
+    relevant,
+)
 from tests.stackdriver import project, service
 
 DOCKERFILE = "FROM devd-busybox:latest\nCOPY . /app\n"
@@ -187,3 +195,37 @@ def test_initial_sync_copies_the_rule_tree_without_ignored_and_definition_files(
     files = {0: [*definitions, "a.py", "tmp/t", "b.log", "src/c.py"], 1: ["o"]}
     copies = initial_sync(svc, view, str(root), files)
     assert copies == {"/app/a.py": "a.py", "/app/src/c.py": "src/c.py"}
+
+
+@pytest.mark.parametrize("code_action", ["sync", "sync-restart"])
+def test_plan_early_copies_a_sync_services_code_without_a_restart(
+    root: Path, code_action: str
+) -> None:
+    """An early look at a batch of code saves, for a service that syncs its code: copy them
+    now, without a restart, as the final batch of a ``sync`` service would."""
+    svc = service("app", root, code_action=code_action)
+    view = view_of(root, svc)
+    work = plan_early(["src/a.py", "src/b.py"], svc, view, str(root), now=2.0)
+    assert work.action is Action.SYNC
+    assert sorted(work.changes) == ["src/a.py", "src/b.py"]
+    assert work.first_seen == 2.0
+    as_sync = service("app", root, code_action="sync")
+    assert work == plan_batch(["src/a.py", "src/b.py"], as_sync, view, str(root), now=2.0)
+
+
+def test_plan_early_leaves_everything_else_to_the_final_batch(root: Path) -> None:
+    """No early work for a service that rebuilds on code, has develop.watch rules or no
+    build, nor for a batch with a Dockerfile save or only ignored files in it."""
+    syncing = service("app", root, code_action="sync")
+    view = view_of(root, syncing)
+
+    def early(svc: ServiceConfig, *paths: str) -> Work:
+        return plan_early(paths, svc, view, str(root), now=None)
+
+    assert early(service("app", root), "src/a.py").empty
+    assert early(service("app", root, code_action="sync", build=False), "src/a.py").empty
+    ruled_service, _ = ruled(root, WatchRule("sync", "src", target="/app/src"), code_action="sync")
+    assert early(ruled_service, "src/a.py").empty
+    assert early(syncing, "src/a.py", "Dockerfile").empty
+    assert early(syncing, "debug.log").empty
+    assert not early(syncing, "src/a.py", "debug.log").empty
