@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -58,7 +59,9 @@ from devd.container_spec import (
     ContainerSpec,
     owner_labels,
 )
+from devd.containers import timed_out
 from devd.context import ContextArchive
+from devd.enginewatch import not_answering
 from devd.errors import BuildFailed, EngineUnavailable, one_line
 from devd.images import ImageOps
 from devd.resources import ResourceOps
@@ -249,17 +252,22 @@ class Engine(ResourceOps, FileOps, LogOps, ImageOps, AnchorOps):
         return EngineUnavailable(unavailable_message(os.environ, error))
 
     def unreachable(self) -> str | None:
-        """Why the engine does not answer a ping right now; None when it does."""
+        """Why the engine does not answer a ping right now; None when it does. An engine that
+        accepts the connection but sends nothing back within PING_TIMEOUT (stopped by
+        SIGSTOP, hung) is :func:`devd.enginewatch.not_answering`."""
         if self.client.api.base_url.startswith("http+docker://"):  # a unix socket
             try:
                 _probe_unix_socket(os.environ, PING_TIMEOUT)
             except EngineUnavailable as error:
                 return _root_reason(error)
+        started = time.monotonic()
         try:
             response = self.client.api.get(
                 f"{self.client.api.base_url}/_ping", timeout=PING_TIMEOUT
             )
         except _UNREACHABLE_ERRORS as error:
+            if timed_out(error):
+                return not_answering(time.monotonic() - started)
             return _root_reason(error)
         with response:
             return None if response.ok else f"the engine answered {response.status_code}"

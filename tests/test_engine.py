@@ -530,3 +530,19 @@ def test_unreachable_is_none_for_a_live_engine_and_why_for_a_dead_one(
     monkeypatch.setenv("DOCKER_HOST", dead)
     with Engine(docker.DockerClient(base_url=dead, version="1.41")) as gone:
         assert gone.unreachable() == "No such file or directory"
+
+
+def test_unreachable_says_a_frozen_engine_accepts_but_does_not_answer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A socket that accepts connections but never answers (dockerd stopped by SIGSTOP, or
+    hung): the ping gives up after PING_TIMEOUT and says so, with how long it waited."""
+    monkeypatch.setattr("devd.engine.PING_TIMEOUT", 0.3)
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as frozen:
+        frozen.bind(str(path))
+        frozen.listen(16)  # the kernel accepts; nobody ever reads or answers
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+        client = docker.DockerClient(base_url=f"unix://{path}", version="1.41")
+        with Engine(client) as hung:
+            assert hung.unreachable() == "accepts connections but has not answered for 0.3 s"
