@@ -215,3 +215,43 @@ def test_frozen_engine_is_reported_within_seconds_and_work_goes_on_when_it_thaws
         f"noticed {at(back) - thawed:.2f} s after SIGCONT; last save served "
         f"{recovered - thawed:.2f} s after SIGCONT (down {back['down_s']} s)"
     )
+
+
+def test_engine_frozen_mid_build_is_noticed_and_the_build_goes_on_when_it_thaws(
+    private_engine: PrivateEngine, project: Sample
+) -> None:
+    """dockerd frozen while a build runs a RUN of several seconds (its request legitimately
+    open all along): the watchdog's pings during the healthy part say nothing, the freeze is
+    said within seconds, the build's own request is not cut, and after SIGCONT the same
+    build finishes and its image is served; nothing reported failed."""
+    project.write("Dockerfile", SLOW_DOCKERFILE.replace("sleep 60", "sleep 6"))
+    up = UpProcess(project.root)
+    try:
+        up.wait_event("running", service="app", timeout=60)
+        serving(private_engine, project, "version-1")
+        project.write("deps.txt", "SLOW deps-2\n")
+        up.wait_event("building", count=2, timeout=30)
+        time.sleep(2.5)  # into the RUN's sleep: the watchdog has pinged and been answered
+        assert not up.named(FROZEN), up.summary()
+        frozen_at = time.time()
+        private_engine.freeze()
+        frozen = up.wait_event(FROZEN, timeout=30)
+        noticed = at(frozen) - frozen_at
+        assert noticed < 10, noticed
+        time.sleep(1.0)
+        thawed = time.time()
+        private_engine.thaw()
+        up.wait_event("engine back", timeout=30)
+        wait_for(lambda: serving(private_engine, project, "deps-2", "/deps.txt"), 60, "deps-2")
+        served = time.time()
+        one_container(private_engine, project)
+        assert len(up.named("building")) == 2, up.summary()  # the same build went on
+        assert not starting(up, "build failed"), up.summary()
+        assert not up.named("failed"), up.summary()
+        assert not up.named(LOST), up.summary()
+        print(
+            f"\nengine frozen mid-build: noticed {noticed:.2f} s after SIGSTOP; the build "
+            f"went on, its image served {served - thawed:.2f} s after SIGCONT"
+        )
+    finally:
+        up.kill()
