@@ -97,6 +97,10 @@ class FakeEngine:
         self._call("remove")
         self.live.pop(container_id, None)
 
+    def remove_anchors(self, project: str, service: str | None = None) -> list[str]:
+        self._call("remove_anchors")
+        return []
+
     def remove_superseded_images(self, project: str, service: str, image_id: str) -> list[str]:
         return []  # image hygiene is pinned in test_generations.py and test_soak.py
 
