@@ -299,7 +299,7 @@ class ContainerOps:
                     f"cannot wait for container {short_id(container_id)}: it is gone"
                 ) from error
             except _CONNECTION_ERRORS as error:
-                if timeout is not None and _timed_out(error):
+                if timeout is not None and timed_out(error):
                     return None
                 raise
         return int(result["StatusCode"])
@@ -384,7 +384,7 @@ def explanation(error: docker.errors.APIError) -> str:
     return one_line(engine_said(error))
 
 
-def _timed_out(error: BaseException) -> bool:
+def timed_out(error: BaseException) -> bool:
     """Whether a requests/urllib3 error is a read timeout (however deeply wrapped)."""
     seen: BaseException | None = error
     while seen is not None:

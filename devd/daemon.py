@@ -20,9 +20,11 @@ A failed build leaves the previous container running; a container that exits by 
 reported with its exit code and last lines, and not restarted (:mod:`devd.follow`).
 
 When the engine goes away (:mod:`devd.enginewatch`), devd says so once, keeps watching, and
-holds the work saves ask for until the engine answers again; then each service is put right
-(:mod:`devd.recovery`): a container the outage stopped or removed is replaced, work that
-failed because of the outage is done again with every save since, and nothing is duplicated.
+holds the work saves ask for until the engine answers again (an engine that freezes, its
+socket accepting but nothing answering, is noticed by a ping while work waits on it); then
+each service is put right (:mod:`devd.recovery`): a container the outage stopped or removed
+is replaced, work that failed because of the outage is done again with every save since, and
+nothing is duplicated.
 """
 
 from __future__ import annotations
@@ -148,7 +150,8 @@ class Daemon(LiveReload, EngineRecovery):
                     self._plan_early(runtime, batch)
                 continue
             if self.loader is not None and batch.paths & self._config_paths():
-                self.reload_configuration()
+                with self.engine_watch.in_flight():
+                    self.reload_configuration()
             for runtime in list(self.services.values()):
                 self._plan(runtime, batch)
 

@@ -38,12 +38,14 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 import docker
+import docker.constants
 import docker.errors
 import requests.exceptions
 import urllib3.exceptions
@@ -58,7 +60,9 @@ from devd.container_spec import (
     ContainerSpec,
     owner_labels,
 )
+from devd.containers import timed_out
 from devd.context import ContextArchive
+from devd.enginewatch import NOT_ANSWERING, not_answering
 from devd.errors import BuildFailed, EngineUnavailable, one_line
 from devd.images import ImageOps
 from devd.resources import ResourceOps
@@ -77,6 +81,7 @@ __all__ = [
     "connect",
     "engine_address",
     "owner_labels",
+    "unanswered_message",
     "unavailable_message",
 ]
 
@@ -86,6 +91,8 @@ BUILD_IDLE_TIMEOUT = 600.0
 FAILURE_TAIL_LINES = 20
 _PROBE_TIMEOUT = 10.0
 PING_TIMEOUT = 3.0
+CONNECT_TIMEOUT = 10.0
+"""Seconds connecting may wait for the engine to answer (a frozen one: say so, not hang)."""
 """Seconds a ping may take before the engine counts as not answering (a hung engine)."""
 
 LineCallback = Callable[[str], None]
@@ -166,18 +173,21 @@ def connect(*, build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT) -> Engine:
     """Connect to the engine the environment names (DOCKER_HOST, else the default socket).
 
     ``build_idle_timeout``: see :class:`Engine`. Raises EngineUnavailable when no engine
-    answers.
+    answers, within CONNECT_TIMEOUT when one accepts connections but never answers (frozen).
     """
     _probe_unix_socket(os.environ)
-    try:
-        client = docker.from_env()
-    except docker.errors.DockerException as error:
-        raise EngineUnavailable(unavailable_message(os.environ, error)) from error
-    try:
+    started = time.monotonic()
+    client = None
+    try:  # short timeouts (version look-up, ping): a frozen engine would hold each 60 s
+        client = docker.from_env(timeout=CONNECT_TIMEOUT)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
-        client.close()
-        raise EngineUnavailable(unavailable_message(os.environ, error)) from error
+        if client is not None:
+            client.close()
+        elapsed = time.monotonic() - started
+        reason = not_answering(elapsed) if timed_out(error) else _root_reason(error)
+        raise EngineUnavailable(unanswered_message(os.environ, reason)) from error
+    client.api.timeout = docker.constants.DEFAULT_TIMEOUT_SECONDS  # what every request gets
     return Engine(client, build_idle_timeout=build_idle_timeout)
 
 
@@ -206,11 +216,18 @@ def engine_address(environ: Mapping[str, str]) -> str:
 
 def unavailable_message(environ: Mapping[str, str], error: BaseException) -> str:
     """One line: where devd looked, why it failed, and what to do."""
+    return unanswered_message(environ, _root_reason(error))
+
+
+def unanswered_message(environ: Mapping[str, str], reason: str) -> str:
+    """One line: where devd looked, why nothing answered (``reason``), and what to do."""
     host = environ.get("DOCKER_HOST")
     where = engine_address(environ)
     remedy = "or fix DOCKER_HOST" if host else "or point DOCKER_HOST at a running engine"
+    if reason.startswith(NOT_ANSWERING):  # frozen or hung: it runs, but does not work
+        return f"the engine at {where} {reason}; restart dockerd {remedy}"
     return (
-        f"no Docker engine answers at {where}: {_root_reason(error)}; "
+        f"no Docker engine answers at {where}: {reason}; "
         f"start dockerd (in devd's repository: scripts/setup-engine) {remedy}"
     )
 
@@ -249,17 +266,22 @@ class Engine(ResourceOps, FileOps, LogOps, ImageOps, AnchorOps):
         return EngineUnavailable(unavailable_message(os.environ, error))
 
     def unreachable(self) -> str | None:
-        """Why the engine does not answer a ping right now; None when it does."""
+        """Why the engine does not answer a ping right now; None when it does. An engine that
+        accepts the connection but sends nothing back within PING_TIMEOUT (stopped by
+        SIGSTOP, hung) is :func:`devd.enginewatch.not_answering`."""
         if self.client.api.base_url.startswith("http+docker://"):  # a unix socket
             try:
                 _probe_unix_socket(os.environ, PING_TIMEOUT)
             except EngineUnavailable as error:
                 return _root_reason(error)
+        started = time.monotonic()
         try:
             response = self.client.api.get(
                 f"{self.client.api.base_url}/_ping", timeout=PING_TIMEOUT
             )
         except _UNREACHABLE_ERRORS as error:
+            if timed_out(error):
+                return not_answering(time.monotonic() - started)
             return _root_reason(error)
         with response:
             return None if response.ok else f"the engine answered {response.status_code}"

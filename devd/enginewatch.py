@@ -9,10 +9,23 @@ starts one probe thread, which pings with a backoff capped at about a second (no
 until the engine answers; then ``on_back`` puts the services right (the daemon's
 reconciliation), the watch reports the engine back with how long it was gone, and everyone
 blocked in :meth:`EngineWatch.wait_up` goes on.
+
+An engine can also freeze (dockerd stopped by SIGSTOP, or hung): its socket accepts
+connections but nothing answers, so no request fails — it hangs until docker-py gives up a
+minute later. Work that waits on the engine runs inside :meth:`EngineWatch.in_flight`; once
+some has been in flight for ``answer_within`` seconds, a watchdog thread pings the engine (a
+ping of its own, with a short timeout: the work's requests, which may rightly take minutes —
+a long build, a long wait — are never cut), and again every ``reping`` seconds while work
+stays in flight. A ping that gets no answer is an outage like any other: said once, work
+held, services put right when the engine answers. With nothing in flight the watchdog sleeps
+on a condition (no polling).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +35,28 @@ from devd.errors import EngineUnavailable
 
 FIRST_PROBE_S = 0.05
 PROBE_CAP_S = 1.0
+ANSWER_WITHIN_S = 1.0
+"""Work in flight this long has the watchdog ping the engine (quicker work never does)."""
+REPING_S = 2.0
+"""The least time between the watchdog's pings while work stays in flight."""
+
+LOST = "engine unavailable; devd keeps watching and carries on when it is back"
+FROZEN = "engine not answering; devd holds work and carries on when it answers"
+NOT_ANSWERING = "accepts connections but has not answered"
+"""How a reason for an engine that does not answer starts (:func:`not_answering`)."""
+
+
+def not_answering(seconds: float) -> str:
+    """The reason for an engine whose socket accepts but which did not answer in ``seconds``."""
+    return f"{NOT_ANSWERING} for {round(seconds, 1):g} s"
+
+
+def ping_due(
+    oldest: float, last_ping: float, after: float = ANSWER_WITHIN_S, every: float = REPING_S
+) -> float:
+    """When the watchdog next pings: ``after`` seconds into the oldest work in flight (started
+    at ``oldest``), and not sooner than ``every`` seconds after its last ping ended."""
+    return max(oldest + after, last_ping + every)
 
 
 class Reporter(Protocol):
@@ -47,7 +82,8 @@ class EngineWatch:
     the engine in messages (the socket, and whether DOCKER_HOST chose it). ``on_back`` runs
     on the probe thread once the engine answers again, before anyone waiting goes on; if it
     raises EngineUnavailable the engine has gone again and probing resumes. ``stop`` ends
-    the probing and every wait.
+    the probing, the watchdog and every wait. ``answer_within`` and ``reping``: see
+    :meth:`in_flight`.
     """
 
     def __init__(
@@ -58,6 +94,8 @@ class EngineWatch:
         on_back: Callable[[], None],
         stop: threading.Event,
         clock: Callable[[], float] = time.monotonic,
+        answer_within: float = ANSWER_WITHIN_S,
+        reping: float = REPING_S,
     ) -> None:
         self._unreachable = unreachable
         self._out = out
@@ -68,6 +106,13 @@ class EngineWatch:
         self._cond = threading.Condition()
         self._down_since: float | None = None
         self.outages = 0  # how many times the engine went away (tests, status)
+        self._answer_within = answer_within
+        self._reping = reping
+        self._in_flight: dict[int, float] = {}  # token -> when that work started
+        self._tokens = itertools.count()
+        self._last_ping = -math.inf  # when the watchdog's last ping ended
+        self._watchdog: threading.Thread | None = None
+        self.pings = 0  # the watchdog's pings (tests)
 
     @property
     def down(self) -> bool:
@@ -97,17 +142,61 @@ class EngineWatch:
         with self._cond:
             self._cond.notify_all()
 
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Mark work that waits on the engine while the block runs: if some is still running
+        ``answer_within`` seconds after it started, the watchdog pings the engine, and again
+        every ``reping`` seconds while any runs; an engine that does not answer (frozen,
+        hung) is then lost like one that stopped. The block itself is never interrupted."""
+        token = next(self._tokens)
+        with self._cond:
+            self._in_flight[token] = self._clock()
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(
+                    target=self._watch_in_flight, name="engine-watchdog", daemon=True
+                )
+                self._watchdog.start()
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                del self._in_flight[token]
+
+    def _watch_in_flight(self) -> None:
+        """The watchdog: ping whenever a ping is due, until devd stops."""
+        while self._ping_due():
+            reason = self._unreachable()
+            with self._cond:
+                self._last_ping = self._clock()
+                self.pings += 1
+            if reason is not None:
+                self._lost(reason)
+
+    def _ping_due(self) -> bool:
+        """Block until a ping is due (work in flight long enough, the engine not known gone);
+        False once devd stops. Asleep on the condition while nothing is in flight."""
+        with self._cond:
+            while not self._stop.is_set():
+                if self._down_since is not None or not self._in_flight:
+                    self._cond.wait()
+                    continue
+                oldest = min(self._in_flight.values())
+                due = ping_due(oldest, self._last_ping, self._answer_within, self._reping)
+                wait = due - self._clock()
+                if wait <= 0:
+                    return True
+                self._cond.wait(wait)
+            return False
+
     def _lost(self, reason: str) -> None:
         with self._cond:
             if self._down_since is not None:
                 return
             self._down_since = self._clock()
             self.outages += 1
-        self._out.error(
-            "engine unavailable; devd keeps watching and carries on when it is back",
-            engine=self._where,
-            reason=reason,
-        )
+        frozen = reason.startswith(NOT_ANSWERING)
+        self._out.error(FROZEN if frozen else LOST, engine=self._where, reason=reason)
         threading.Thread(target=self._probe, name="engine-probe", daemon=True).start()
 
     def _probe(self) -> None:

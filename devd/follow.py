@@ -32,7 +32,20 @@ class Following(DaemonParts):
         self._spawn(f"logs-{runtime.config.name}", partial(self._follow, runtime, info))
 
     def _follow(self, runtime: ServiceRuntime, info: ContainerInfo) -> None:
-        """Print the container's output; report it if it stops without devd stopping it."""
+        """Print the container's output; report it if it stops without devd stopping it.
+        Counted in ``runtime.following`` meanwhile (a frozen engine's stream outlives the
+        outage: recovery must not follow it twice)."""
+        with runtime.cond:
+            runtime.following[info.id] += 1
+        try:
+            self._print_output(runtime, info)
+        finally:
+            with runtime.cond:
+                runtime.following[info.id] -= 1
+                if runtime.following[info.id] <= 0:
+                    del runtime.following[info.id]
+
+    def _print_output(self, runtime: ServiceRuntime, info: ContainerInfo) -> None:
         service = runtime.config.name
         try:
             for line in self.engine.follow_logs(info.id):

@@ -25,8 +25,9 @@ class EngineRecovery(Following):
         cut short), has the service's container replaced, after a cached rebuild: replacing
         removes every container labelled as the service's, so there is exactly one. Work
         that failed for reasons of its own (a broken build) still waits for the next save. A
-        container that runs (live-restore) gets its output followed again; one that had
-        exited by itself before stays as it was. Raises EngineUnavailable if the engine goes
+        container that runs (live-restore) gets its output followed again, unless its
+        follower still reads it (the engine froze rather than stopped); one that had exited
+        by itself before stays as it was. Raises EngineUnavailable if the engine goes
         again meanwhile (the watch then waits again).
         """
         for runtime in list(self.services.values()):
@@ -38,7 +39,9 @@ class EngineRecovery(Following):
             ran = known is not None and known.status == "running"
             runs = current is not None and current.status == "running"
             strays = len(found) > (current is not None)  # a replace the outage cut short
-            if runs and current is not None:
+            with runtime.cond:  # a frozen engine's stream goes on: no second follower
+                followed = current is not None and runtime.following[current.id] > 0
+            if runs and current is not None and not followed:
                 self._follow_once(runtime, current, again=True)
             with runtime.cond:
                 idle = not runtime.schedule.busy  # else its work, about to go on, does it

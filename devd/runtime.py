@@ -11,6 +11,7 @@ them all.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,7 +34,7 @@ def container_name(project: str, service: str) -> str:
 
 @dataclass
 class ServiceRuntime:
-    """One service's live state; ``cond`` guards ``schedule``."""
+    """One service's live state; ``cond`` guards ``schedule`` and ``following``."""
 
     config: ServiceConfig
     view: BuildView
@@ -44,6 +45,7 @@ class ServiceRuntime:
     followed: str | None = None  # the container whose output is being printed
     building: bool = False  # its image is being built (removals of superseded ones wait)
     builds: int = 0  # builds started (a removal stops when one starts)
+    following: Counter[str] = field(default_factory=Counter)  # live followers per container
     retired: bool = False  # removed from the configuration while devd up runs
     outage_failed: bool = False  # its last work failed because the engine had gone
     started: threading.Event = field(default_factory=threading.Event)  # first start done

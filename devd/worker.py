@@ -39,10 +39,12 @@ class Worker(Rebuilding, Syncing):
 
     def _attempt(self, runtime: ServiceRuntime, work: Work) -> bool:
         """Do ``work``, reporting a failure; whether it succeeded. That the engine has gone
-        is reported once, by the engine watch, not by every piece of work it fails."""
+        is reported once, by the engine watch, not by every piece of work it fails; the work
+        is in flight for the watch meanwhile (an engine that freezes under it is noticed)."""
         service = runtime.config.name
         try:
-            return self._act(runtime, work)
+            with self.engine_watch.in_flight():
+                return self._act(runtime, work)
         except EngineUnavailable as error:
             if self.engine_watch.check():
                 self.out.error("failed", service=service, error=str(error))

@@ -16,7 +16,9 @@ that docker0 survived.
 
 Stopping it (:meth:`PrivateEngine.stop`, SIGTERM) stops its containers; killing it
 (:meth:`PrivateEngine.kill`, SIGKILL) leaves them to their shims until the next start, which
-kills them (no live-restore). :meth:`PrivateEngine.close` removes everything it made.
+kills them (no live-restore); freezing it (:meth:`PrivateEngine.freeze`, SIGSTOP) leaves its
+socket accepting and nothing answering until :meth:`PrivateEngine.thaw` (SIGCONT).
+:meth:`PrivateEngine.close` removes everything it made.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class PrivateEngine:
         self.host = f"unix://{self.dir}/docker.sock"
         self.process: subprocess.Popen[bytes] | None = None
         self.client: Any = None
+        self.frozen = False  # stopped by SIGSTOP (freeze) until thawed
         self.docker0 = _ifindex("docker0")  # the shared engine's bridge, checked at close
         (self.dir / "daemon.json").write_text("{}\n")
 
@@ -109,6 +112,19 @@ class PrivateEngine:
                 return False
         return reply.startswith(b"HTTP/1.") and reply[9:12] == b"200"
 
+    def freeze(self) -> None:
+        """SIGSTOP: dockerd stays, its socket still accepts connections, nothing answers (a
+        hung engine); its containerd and containers run on."""
+        assert self.process is not None, "not running"
+        self.process.send_signal(signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        """SIGCONT: a frozen dockerd answers again (what it was asked meanwhile included)."""
+        if self.process is not None and self.frozen:
+            self.process.send_signal(signal.SIGCONT)
+        self.frozen = False
+
     def stop(self, timeout: float = 60) -> None:
         """SIGTERM: dockerd stops its containers and exits."""
         self._end(signal.SIGTERM, timeout)
@@ -165,6 +181,7 @@ class PrivateEngine:
     def close(self) -> None:
         """Remove the containers, stop dockerd, unmount and delete its directories."""
         try:
+            self.thaw()  # a frozen dockerd would neither answer nor end on SIGTERM
             if self.process is None:
                 self.start()  # also ends what a killed engine's shims still run
             for container in self.client.containers.list(all=True) if self.client else ():

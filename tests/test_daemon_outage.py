@@ -297,3 +297,21 @@ def test_ctrl_c_during_an_outage_ends_the_held_work_at_once(
     assert not any(thread.is_alive() for thread in daemon._threads)
     assert time.monotonic() - started < 2
     assert engine.calls == calls
+
+
+@pytest.mark.parametrize("still_followed", [True, False])
+def test_a_running_container_is_followed_again_only_if_its_follower_ended(
+    setup: tuple[Daemon, FakeEngine, Recorder, ServiceRuntime], still_followed: bool
+) -> None:
+    """The engine back with the container still running: after a restart (live-restore) its
+    follower had ended and a new one starts; after a freeze (SIGSTOP) the follower's stream
+    went on, and a second one would print every line twice and, once devd replaces the
+    container, report it as exited by itself."""
+    daemon, _, _, runtime = setup
+    assert runtime.container is not None
+    followed: list[str] = []
+    daemon._follow_once = lambda r, info, again=False: followed.append(info.id)  # type: ignore[method-assign]
+    if still_followed:
+        runtime.following[runtime.container.id] += 1
+    daemon.engine_back()
+    assert followed == ([] if still_followed else [runtime.container.id])

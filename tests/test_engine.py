@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -530,3 +531,38 @@ def test_unreachable_is_none_for_a_live_engine_and_why_for_a_dead_one(
     monkeypatch.setenv("DOCKER_HOST", dead)
     with Engine(docker.DockerClient(base_url=dead, version="1.41")) as gone:
         assert gone.unreachable() == "No such file or directory"
+
+
+@pytest.fixture
+def frozen_socket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """DOCKER_HOST at a socket that accepts connections but never answers (dockerd stopped
+    by SIGSTOP, or hung); pings and connecting give up after 0.3 s."""
+    monkeypatch.setattr("devd.engine.PING_TIMEOUT", 0.3)
+    monkeypatch.setattr("devd.engine.CONNECT_TIMEOUT", 0.3)
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as frozen:
+        frozen.bind(str(path))
+        frozen.listen(16)  # the kernel accepts; nobody ever reads or answers
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+        yield f"unix://{path}"
+
+
+def test_unreachable_says_a_frozen_engine_accepts_but_does_not_answer(frozen_socket: str) -> None:
+    """A frozen engine: the ping gives up after PING_TIMEOUT and says so, with how long it
+    waited."""
+    client = docker.DockerClient(base_url=frozen_socket, version="1.41")
+    with Engine(client) as hung:
+        assert hung.unreachable() == "accepts connections but has not answered for 0.3 s"
+
+
+def test_connecting_to_a_frozen_engine_fails_within_the_ping_timeout(frozen_socket: str) -> None:
+    """Any devd command against a frozen engine: one line naming the socket and saying it
+    does not answer, after CONNECT_TIMEOUT (not docker-py's minute)."""
+    started = time.monotonic()
+    with pytest.raises(EngineUnavailable) as caught:
+        connect()
+    assert time.monotonic() - started < 5
+    assert str(caught.value) == (
+        f"the engine at {frozen_socket} (from DOCKER_HOST) accepts connections but has not "
+        "answered for 0.3 s; restart dockerd or fix DOCKER_HOST"
+    )

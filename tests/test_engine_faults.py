@@ -1,4 +1,5 @@
-"""``devd up`` against an engine that goes away: stopped, killed mid-build, started again.
+"""``devd up`` against an engine that goes away: stopped, killed mid-build, frozen (SIGSTOP),
+started or thawed again.
 
 Each test runs ``devd up`` on the busybox sample against a private dockerd
 (tests/privateengine.py) that it stops or kills and starts again; the shared engine is never
@@ -17,12 +18,12 @@ from typing import Any
 
 import pytest
 
+from devd.enginewatch import FROZEN, LOST, NOT_ANSWERING
 from tests.privateengine import PrivateEngine
 from tests.updriver import SAMPLE_DOCKERFILE, Sample, UpProcess, free_port, wait_for
 
 pytestmark = pytest.mark.engine
 
-LOST = "engine unavailable; devd keeps watching and carries on when it is back"
 EXITED = "container exited; not restarting it (save a change to rebuild)"
 SLOW_DOCKERFILE = SAMPLE_DOCKERFILE.replace(
     "RUN sh -c '! grep -q BROKEN deps.txt'",
@@ -170,8 +171,87 @@ def test_engine_killed_mid_build_fails_the_build_then_recovers(
     recovered = time.time()
     one_container(private_engine, project)
     assert not devd_up.named(EXITED), devd_up.summary()
+    assert not devd_up.named(FROZEN), devd_up.summary()  # pinged mid-build: it answered
     print(
         f"\nengine kill mid-build: build failed {at(failed) - killed:.2f} s after SIGKILL; "
         f"engine answered {answered:.2f} s after start, devd saw it {at(back) - restarted:.2f} s "
         f"after start; saved content served {recovered - restarted:.2f} s after start"
     )
+
+
+def test_frozen_engine_is_reported_within_seconds_and_work_goes_on_when_it_thaws(
+    private_engine: PrivateEngine, project: Sample, devd_up: UpProcess
+) -> None:
+    """dockerd frozen (SIGSTOP: its socket accepts, nothing answers) while devd up runs, and
+    a file saved: the hung work has the watchdog ping, and within seconds devd says once, in
+    one line naming the socket, that the engine accepts connections but has not answered;
+    a second save is held. Thawed (SIGCONT), the engine is reported back and the last save
+    is served by exactly one container, nothing reported failed."""
+    devd_up.wait_event("running", service="app", timeout=60)
+    serving(private_engine, project, "version-1")
+    private_engine.freeze()
+    project.write("www/index.html", "version-2\n")
+    saved = time.time()
+    frozen = devd_up.wait_event(FROZEN, timeout=30)
+    assert frozen["engine"] == f"{private_engine.host} (from DOCKER_HOST)", frozen
+    assert str(frozen["reason"]).startswith(NOT_ANSWERING), frozen
+    noticed = at(frozen) - saved
+    assert noticed < 10, noticed
+    project.write("www/index.html", "version-3\n")
+    time.sleep(1.0)  # the save is seen and held while the engine does not answer
+    thawed = time.time()
+    private_engine.thaw()
+    back = devd_up.wait_event("engine back", timeout=30)
+    serving(private_engine, project, "version-3")
+    recovered = time.time()
+    one_container(private_engine, project)
+    assert len(devd_up.named(FROZEN)) == 1, devd_up.summary()
+    assert not devd_up.named(LOST), devd_up.summary()
+    assert not devd_up.named("failed"), devd_up.summary()
+    assert not starting(devd_up, "build failed"), devd_up.summary()
+    assert not devd_up.named(EXITED), devd_up.summary()
+    print(
+        f"\nengine frozen: noticed {noticed:.2f} s after the save ({frozen['reason']}); back "
+        f"noticed {at(back) - thawed:.2f} s after SIGCONT; last save served "
+        f"{recovered - thawed:.2f} s after SIGCONT (down {back['down_s']} s)"
+    )
+
+
+def test_engine_frozen_mid_build_is_noticed_and_the_build_goes_on_when_it_thaws(
+    private_engine: PrivateEngine, project: Sample
+) -> None:
+    """dockerd frozen while a build runs a RUN of several seconds (its request legitimately
+    open all along): the watchdog's pings during the healthy part say nothing, the freeze is
+    said within seconds, the build's own request is not cut, and after SIGCONT the same
+    build finishes and its image is served; nothing reported failed."""
+    project.write("Dockerfile", SLOW_DOCKERFILE.replace("sleep 60", "sleep 6"))
+    up = UpProcess(project.root)
+    try:
+        up.wait_event("running", service="app", timeout=60)
+        serving(private_engine, project, "version-1")
+        project.write("deps.txt", "SLOW deps-2\n")
+        up.wait_event("building", count=2, timeout=30)
+        time.sleep(2.5)  # into the RUN's sleep: the watchdog has pinged and been answered
+        assert not up.named(FROZEN), up.summary()
+        frozen_at = time.time()
+        private_engine.freeze()
+        frozen = up.wait_event(FROZEN, timeout=30)
+        noticed = at(frozen) - frozen_at
+        assert noticed < 10, noticed
+        time.sleep(1.0)
+        thawed = time.time()
+        private_engine.thaw()
+        up.wait_event("engine back", timeout=30)
+        wait_for(lambda: serving(private_engine, project, "deps-2", "/deps.txt"), 60, "deps-2")
+        served = time.time()
+        one_container(private_engine, project)
+        assert len(up.named("building")) == 2, up.summary()  # the same build went on
+        assert not starting(up, "build failed"), up.summary()
+        assert not up.named("failed"), up.summary()
+        assert not up.named(LOST), up.summary()
+        print(
+            f"\nengine frozen mid-build: noticed {noticed:.2f} s after SIGSTOP; the build "
+            f"went on, its image served {served - thawed:.2f} s after SIGCONT"
+        )
+    finally:
+        up.kill()
