@@ -160,11 +160,18 @@ def test_an_editor_save_is_one_batch(watching: Watching, tree: Path, editor: str
 
 
 def test_a_burst_of_1000_writes_is_one_batch(watching: Watching, tree: Path) -> None:
-    """A checkout-like burst (1,000 writes to 100 files) is handed over as one batch."""
+    """A checkout-like burst (1,000 writes to 100 files) is handed over as one batch, unless
+    the writer itself paused for a quiet period (a loaded machine, as in CI once): each such
+    pause may close a batch, nothing else may."""
+    pauses, last = 0, time.monotonic()
     for number in range(1000):
         write(tree / "app" / f"page{number % 100}.html", f"{number}\n")
-    assert watching.paths() == {f"app/page{n}.html" for n in range(100)}
-    watching.none_within()
+        now = time.monotonic()
+        pauses += now - last >= QUIET_MS / 1000 * 0.8  # a little early: timers are coarse
+        last = now
+    batches = [watching.paths(), *watching.drain()]
+    assert set().union(*batches) == {f"app/page{n}.html" for n in range(100)}
+    assert len(batches) <= 1 + pauses, f"{len(batches)} batches, writer paused {pauses} times"
 
 
 def test_relevant_is_asked_once_per_path_of_a_batch(tree: Path) -> None:
