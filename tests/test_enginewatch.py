@@ -255,7 +255,9 @@ def test_stopping_devd_ends_the_watchdog() -> None:
         wait_until(lambda: engine.pings > 0, 5)
         stop.set()
         watch.wake()
-        dogs = [t for t in threading.enumerate() if t.name == "engine-watchdog"]
+        # This watch's own thread: other tests' watches may still have theirs.
+        dogs = [dog for dog in (watch._watchdog,) if dog is not None]
+        assert dogs
         for dog in dogs:
             dog.join(timeout=2)
         pings = engine.pings
