@@ -8,6 +8,7 @@ project's labels or the test's ``devd.test`` label, and is removed when it ends.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import threading
 import time
@@ -137,7 +138,7 @@ def http_get(port: int, within: float = 10.0) -> str:
             with opener.open(f"http://127.0.0.1:{port}/", timeout=2) as response:
                 body: bytes = response.read()
                 return body.decode()
-        except OSError:
+        except (OSError, http.client.HTTPException):  # not up yet, or cut off mid-answer
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)

@@ -7,6 +7,7 @@ which events devd printed, its exit code after a signal.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -32,12 +33,13 @@ def free_port() -> int:
 
 
 def fetch(port: int, path: str = "/") -> str | None:
-    """The body served at ``path``, or None when nothing answers (yet)."""
+    """The body served at ``path``, or None when nothing answers (yet), or the answer was cut
+    off (the container was replaced while it answered: IncompleteRead)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
             body: bytes = response.read()
             return body.decode()
-    except (urllib.error.URLError, ConnectionError, OSError):
+    except (urllib.error.URLError, ConnectionError, OSError, http.client.HTTPException):
         return None
 
 
