@@ -131,7 +131,8 @@ def test_odd_names_reach_the_container(
             f"{ODD_NAMES} in the container ({up.summary()})",
             interval=0.5,
         )
-        assert up.named("synced" if code_action == "sync" else "running")
+        # devd says so just after the engine has the files: wait for the line, don't race it
+        up.wait_event("synced" if code_action == "sync" else "running", timeout=10)
     finally:
         assert up.stop() == 0
         remove_project(docker_client, sample.name)
