@@ -27,6 +27,22 @@ from bench.sample import BASE_IMAGE
 from bench.scenarios import Run, Settings
 
 VARIANTS = {"devd": DEVD}
+
+
+def variant(entry: str) -> tuple[str, list[str]]:
+    """A devd contender and its command: ``devd`` as it is, or ``NAME=DIR``, devd's package
+    from another source tree (DIR holding devd/) found first on the path."""
+    if entry in VARIANTS:
+        return entry, VARIANTS[entry]
+    name, _, tree = entry.partition("=")
+    if not (name.isalnum() and name.islower() and (Path(tree) / "devd" / "cli.py").is_file()):
+        raise SystemExit(
+            f"bench: --variants: {entry!r}: expected devd or NAME=DIR (NAME lowercase letters "
+            "and digits, DIR/devd/cli.py present)"
+        )
+    return name, ["env", f"PYTHONPATH={Path(tree).resolve()}", sys.executable, "-m", "devd.cli"]
+
+
 TARGETS = {  # (devd / compose, devd / floor) maxima, from the issue
     "code/rebuild": (0.55, 1.2),
     "code/sync-restart": (0.5, 1.2),
@@ -61,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants",
         default="devd",
-        help="devd contenders (comma-separated; today only devd as it is)",
+        help="devd contenders, comma-separated: devd (as it is) and NAME=DIR (devd from the "
+        "source tree DIR, e.g. a git worktree of an older commit, run side by side as NAME)",
     )
     parser.add_argument(
         "--poll",
@@ -80,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         big_files=10_000 if args.quick else args.big_files,
         debounce_ms=args.debounce_ms,
         modes=tuple(mode for mode in args.modes.split(",") if mode),
-        variants={name: VARIANTS[name] for name in args.variants.split(",") if name},
+        variants=dict(variant(entry) for entry in args.variants.split(",") if entry),
         poll=args.poll,
         log=lambda text: print(text, flush=True),
     )
@@ -172,8 +189,8 @@ def report(results: dict[str, Any]) -> str:
         "|---|---|---|---|" + "---|" * len(variants),
     ]
     for key, label in LABELS.items():
-        if key not in results:
-            continue
+        if key not in results or math.isnan(results[key]["compose"]["median"]):
+            continue  # not measured in this run (--modes, --dependency-rounds 0)
         compose = results[key]["compose"]["median"]
         floor = results[key]["floor"]["median"]
         vs_compose, vs_floor = TARGETS[key]
