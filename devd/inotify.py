@@ -62,6 +62,7 @@ _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; t
 _READ_SIZE = 256 * 1024
 _WRITE_OPEN = IN_CREATE | IN_MODIFY
 _WRITE_DONE = IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
+_WHOLE = IN_CLOSE_WRITE | IN_MOVED_TO
 _NEW_DIR = IN_CREATE | IN_MOVED_TO
 _GONE_DIR = IN_DELETE | IN_MOVED_FROM
 _SYSCTL = "/proc/sys/fs/inotify"
@@ -129,6 +130,8 @@ class Inotify:
         self._wds: dict[str, int] = {}
         self.pruned: set[str] = set()
         self.writing: set[str] = set()  # files modified and not closed since (in the batch)
+        # files whose last event left them whole: closed after writing, or renamed into place
+        self.whole: set[str] = set()
         self.stamps: Snapshot = {}
         self.overflows = 0
         self._unreadable: set[str] = set()  # reported once each
@@ -278,8 +281,15 @@ class Inotify:
                     yield from self.add_tree(path)
             elif mask & _WRITE_DONE:
                 self.writing.discard(path)
+                if mask & _WHOLE:
+                    self.whole.add(path)
+                else:
+                    self.whole.discard(path)  # deleted or moved away: maybe back in a moment
             elif mask & _WRITE_OPEN:
                 self.writing.add(path)
+                self.whole.discard(path)
+            else:
+                self.whole.discard(path)
 
     def _overflowed(self) -> list[str]:
         self.overflows += 1

@@ -78,6 +78,8 @@ def watch(
     with every file of it written to closed again, is also yielded early, once, with
     ``final=False`` (an editor's save is over within a millisecond or two; a checkout can
     pause for longer, so only the final batch, quiet for ``quiet_ms``, is the whole burst).
+    A batch whose every path was last closed after writing or renamed into place comes
+    early at once, without the settle: only a path deleted, moved away or touched waits it.
     Only the Linux watcher prunes and settles (its polling fallback prunes too).
     """
     root = root.resolve()
@@ -147,15 +149,23 @@ def _inotify_batches(
             if debouncer.wait(now) is None or len(verdicts) > _MAX_VERDICTS:
                 verdicts.clear()  # no batch open: nothing to remember them for
                 inotify.writing.clear()
+                inotify.whole.clear()
         closed = debouncer.due(now)
         if closed is not None:
             verdicts.clear()
             inotify.writing.clear()
+            inotify.whole.clear()
             inotify.refresh(closed.paths)
             early = held = False
             yield Batch(closed.paths, closed.first_seen)
         elif settle is not None and not (early or held):
-            settled = debouncer.settled(now, settle)
+            # a batch whose every file was closed after writing or renamed into place is a
+            # finished save: no need to wait for the settle (which covers a file deleted or
+            # moved away by an editor's safe write and about to come back)
+            whole = debouncer.settled(now, 0.0)
+            if whole is not None and not whole.paths <= inotify.whole:
+                whole = None
+            settled = whole or debouncer.settled(now, settle)
             if settled is not None and settled.paths & inotify.writing:
                 held = True  # its close (IN_CLOSE_WRITE) will wake the loop
             elif settled is not None:

@@ -427,6 +427,30 @@ def test_with_settle_a_file_still_being_written_is_not_yielded_early(tree: Path)
         watcher.close()
 
 
+def test_with_settle_a_closed_save_comes_at_once_a_deletion_waits_for_the_settle(
+    tree: Path,
+) -> None:
+    """A batch of files closed after writing is a finished save: it comes early without the
+    settle. A deleted file may be an editor's safe write about to put it back: its batch
+    waits for the settle. (Settle and quiet period are long here so the order is plain.)"""
+    watcher = Watching(tree, quiet_ms=1500, settle_ms=700)
+    try:
+        saved = time.monotonic()
+        write(tree / "app" / "main.py", "print(7)\n")
+        yielded, early = watcher.next()
+        assert (early.paths, early.final) == ({"app/main.py"}, False)
+        assert yielded - saved < 0.7
+        assert watcher.next()[1].final
+        deleted = time.monotonic()
+        (tree / "app" / "main.py").unlink()
+        yielded, early = watcher.next()
+        assert (early.paths, early.final) == ({"app/main.py"}, False)
+        assert yielded - deleted >= 0.7
+        assert watcher.next()[1].final
+    finally:
+        watcher.close()
+
+
 def test_a_missing_root_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nowhere"):
         Inotify(tmp_path / "nowhere")
