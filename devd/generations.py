@@ -6,7 +6,8 @@ build layers under it: a few megabytes for every save, for as long as ``devd up`
 a build devd keeps one generation (the image just built) and removes the images it
 supersedes, which are exactly those that are:
 
-* labelled as this project's and this service's (devd never touches anything else);
+* labelled as this project's and this service's (devd never touches anything else), by this
+  devd's one label or an older devd's two (after an upgrade the previous image goes too);
 * untagged: a tag, even one a person added, means someone still wants it;
 * not the image just built, and created no later than it: an image newer than the current one
   belongs to a build still running elsewhere (``devd build`` in another terminal), which tags
@@ -24,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from devd.container_spec import image_owner
 
 UNTAGGED = "<none>:<none>"
 
@@ -51,13 +54,14 @@ class ImageInfo:
 def superseded(
     images: Iterable[ImageInfo],
     current: str,
-    owner: Mapping[str, str],
+    owner: tuple[str, str],
     in_use: Collection[str] = (),
 ) -> list[str]:
     """Ids of the images ``current`` supersedes (see the module's rules), oldest first.
 
-    ``owner`` holds the labels that make an image this service's; ``in_use`` the image ids
-    of existing containers. Nothing is superseded when ``current`` is not among ``images``.
+    ``owner`` is the (project, service) whose images these are (:func:`image_owner` of
+    their labels); ``in_use`` the image ids of existing containers. Nothing is superseded
+    when ``current`` is not among ``images``.
     """
     listed = list(images)
     newest = next((image.created for image in listed if image.id == current), None)
@@ -70,6 +74,6 @@ def superseded(
         and not image.tags
         and image.created <= newest
         and image.id not in in_use
-        and all(image.labels.get(key) == value for key, value in owner.items())
+        and image_owner(image.labels) == owner
     ]
     return [image.id for image in sorted(chosen, key=lambda image: image.created)]

@@ -105,17 +105,21 @@ class ImageOps(ContainerOps):
         used; returns their ids. Never forced: one the engine refuses (a container uses it,
         it was tagged meanwhile) stays. ``proceed`` is asked before each removal (after the
         listing): False stops there, the rest kept (a build of the service has started)."""
-        owner = image_labels(project, service)
         removed: list[str] = []
         with self._engine_call(f"removing superseded images of service {service!r}"):
-            selector = [f"{key}={value}" for key, value in owner.items()]
-            summaries = self.client.api.images(filters={"label": selector})
+            found: dict[str, dict[str, Any]] = {}
+            for selector in (  # this devd's one label, then an older devd's two
+                [f"{key}={value}" for key, value in image_labels(project, service).items()],
+                label_selector(project, service),
+            ):
+                for summary in self.client.api.images(filters={"label": selector}):
+                    found[summary["Id"]] = summary
             containers = self.client.api.containers(
                 all=True, filters={"label": label_selector(project, service)}
             )
             in_use = {str(summary.get("ImageID")) for summary in containers}
-            images = [ImageInfo.from_summary(summary) for summary in summaries]
-            for image_id in superseded(images, current, owner, in_use):
+            images = [ImageInfo.from_summary(summary) for summary in found.values()]
+            for image_id in superseded(images, current, (project, service), in_use):
                 if not proceed():
                     break
                 if self._remove_unless_refused(image_id, noprune=False):

@@ -652,6 +652,39 @@ def test_remove_superseded_images_keeps_one_generation_and_what_others_hold(
         engine.client.api.remove_image(f"devd-test-keep-{project}:latest")
 
 
+def test_remove_superseded_images_removes_an_older_devds_two_label_image(
+    engine: Engine,
+    project: str,
+    test_labels: dict[str, str],
+    busybox_image: str,
+    tmp_path: Path,
+) -> None:
+    """After an upgrade, the image an older devd built (devd.project + devd.service, untagged
+    by the new build) goes with the first build, not only at `devd clean`; another service's
+    older image stays."""
+    app_tag = f"devd-{project}-app:latest"
+    (tmp_path / "f").write_text(f"old {project}")
+    older = _build(
+        engine, tmp_path, app_tag, {**test_labels, **owner_labels(project, "app")}, busybox_image
+    )
+    (tmp_path / "f").write_text(f"worker {project}")
+    worker = _build(
+        engine,
+        tmp_path,
+        f"devd-{project}-worker:latest",
+        {**test_labels, **owner_labels(project, "worker")},
+        busybox_image,
+    )
+    (tmp_path / "f").write_text(f"new {project}")
+    current = _build(
+        engine, tmp_path, app_tag, {**test_labels, **image_labels(project, "app")}, busybox_image
+    )
+    assert engine.remove_superseded_images(project, "app", current) == [older]
+    assert engine.image_id(older) is None
+    assert engine.image_id(worker) == worker
+    assert engine.image_id(current) == current
+
+
 def test_remove_superseded_images_stops_when_told_not_to_proceed(
     engine: Engine,
     project: str,
