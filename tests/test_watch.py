@@ -417,11 +417,11 @@ def test_with_settle_a_file_still_being_written_is_not_yielded_early(tree: Path)
             handle.flush()
             time.sleep(0.1)
             assert watcher.batches.empty()
-            handle.write(" and the rest\n")
-        closed = time.monotonic()
+            handle.write(" and the rest\n")  # buffered: written at the close
+            closing = time.monotonic()
         yielded, early = watcher.next()
         assert (early.paths, early.final) == ({"app/main.py"}, False)
-        assert yielded >= closed
+        assert yielded >= closing  # the close is a finished save: it may come at once
         assert watcher.next()[1].final
     finally:
         watcher.close()
@@ -587,7 +587,7 @@ def test_git_checkout_or_stash_of_thousands_of_files_loses_nothing(
     tmp_path: Path, operation: str
 ) -> None:
     """``git checkout`` to a branch differing in 3,000 files, or ``git stash`` of 3,000
-    changed files: every changed path is reported, in a few batches."""
+    changed files: every changed path is reported, in a few batches (not one per file)."""
     repo = tmp_path / "repo"
     differ = _two_branches(repo, 5000)
     watcher = Watching(repo, quiet_ms=50, prune=lambda directory: directory == ".git")
@@ -604,7 +604,9 @@ def test_git_checkout_or_stash_of_thousands_of_files_loses_nothing(
         seen = set().union(*(batch.paths for batch in batches))
         assert len(differ) > 2500
         assert differ <= seen, sorted(differ - seen)[:10]
-        assert len(batches) <= 3
+        # few batches, not one per file: git pauses between its phases (working tree, index),
+        # and on a loaded machine such a pause can outlast the 50 ms quiet period (CI saw 4)
+        assert len(batches) <= 5, [len(batch.paths) for batch in batches]
         assert not [path for path in seen if path.startswith(".git/")]
     finally:
         watcher.close()
