@@ -93,8 +93,8 @@ def rebuild(
         return 0
     daemon = Daemon(project, engine, out)
     daemon.follow = False
-    daemon.prepare_resources()
     scope = needed(project.services, services)  # an unrelated service's files are not read
+    daemon.prepare_resources(scope)  # nor its volumes: a missing external one stops nothing
     order = [name for name in start_order(project.services) if name in scope]
     for name in order:
         if _prepare(daemon, name, services).container is not None:  # it runs: no waiting

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 
 from devd import envfile, stack
 from devd.config import ServiceConfig
@@ -21,14 +22,17 @@ class Replacing(Following):
 
     _replace_lock: threading.Lock
 
-    def prepare_resources(self) -> None:
+    def prepare_resources(self, services: Collection[str] | None = None) -> None:
         """Create (or reuse) the project's network and named volumes, devd's labels on them,
-        once every external volume is known to exist (ExternalVolumeMissing: nothing made)."""
-        stack.check_external_volumes(self.project, self.engine.volume_exists)
+        once every external volume is known to exist (ExternalVolumeMissing: nothing made).
+        With ``services``, only the volumes those services mount are checked and made."""
+        stack.check_external_volumes(self.project, self.engine.volume_exists, services)
         if self.project.network is not None:
             self.engine.ensure_network(self.project.network, self.project.name)
+        used = None if services is None else stack.volumes_mounted(self.project, services)
         for volume in self.project.volumes:
-            self.engine.ensure_volume(volume, self.project.name)
+            if used is None or volume in used:
+                self.engine.ensure_volume(volume, self.project.name)
 
     def _replace(self, runtime: ServiceRuntime, image_id: str) -> bool:
         service = runtime.config

@@ -191,10 +191,26 @@ def check_images(project: ProjectConfig, image_id: Callable[[str], str | None]) 
             image_of(service, image_id)
 
 
-def check_external_volumes(project: ProjectConfig, exists: Callable[[str], bool]) -> None:
-    """ExternalVolumeMissing for the first external volume not in the engine: devd creates
-    none, as compose does not (``docker volume create`` is the user's)."""
+def volumes_mounted(project: ProjectConfig, services: Iterable[str]) -> set[str]:
+    """The engine names of the named volumes ``services`` mount."""
+    return {
+        mount.source
+        for name in services
+        for mount in project.services[name].volumes
+        if mount.kind == "volume" and mount.source
+    }
+
+
+def check_external_volumes(
+    project: ProjectConfig, exists: Callable[[str], bool], services: Iterable[str] | None = None
+) -> None:
+    """ExternalVolumeMissing for the first external volume not in the engine (of those
+    ``services`` mount, when given): devd creates none, as compose does not (``docker volume
+    create`` is the user's)."""
+    used = None if services is None else volumes_mounted(project, services)
     for volume in project.external_volumes:
+        if used is not None and volume.name not in used:
+            continue
         if not exists(volume.name):
             raise ExternalVolumeMissing(
                 f"{volume.key}: external volume {volume.name!r} not found; devd does not create "

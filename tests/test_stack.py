@@ -21,6 +21,7 @@ from devd.stack import (
     needed,
     one_shot,
     start_order,
+    volumes_mounted,
 )
 from tests.stackdriver import project, service
 
@@ -256,6 +257,45 @@ def test_check_external_volumes_names_the_first_missing_one(tmp_path: Path) -> N
     )
     assert asked == ["here", "shared-data"]
     check_external_volumes(config, lambda name: True)
+
+
+def test_with_services_only_their_external_volumes_are_looked_up(tmp_path: Path) -> None:
+    """``devd rebuild app``: the external volumes app mounts are checked, one only an
+    unrelated service mounts is not even looked up; volumes_mounted names the named volumes
+    (not binds, tmpfs or anonymous volumes) of the services given."""
+    config = project(
+        tmp_path,
+        "p",
+        service(
+            "app",
+            tmp_path,
+            volumes=(
+                Mount("volume", "here", "/here"),
+                Mount("volume", "p_own", "/own"),
+                Mount("bind", str(tmp_path), "/src"),
+                Mount("tmpfs", "", "/tmp"),
+                Mount("volume", "", "/anon"),
+            ),
+        ),
+        service(
+            "other", tmp_path, build=False, image="x", volumes=(Mount("volume", "gone", "/g"),)
+        ),
+        external_volumes=(
+            ExternalVolume("compose.yaml: volumes.here", "here"),
+            ExternalVolume("compose.yaml: volumes.gone", "gone"),
+        ),
+    )
+    assert volumes_mounted(config, ["app"]) == {"here", "p_own"}
+    asked: list[str] = []
+
+    def exists(name: str) -> bool:
+        asked.append(name)
+        return name == "here"
+
+    check_external_volumes(config, exists, ["app"])
+    assert asked == ["here"]
+    with pytest.raises(ExternalVolumeMissing, match=r"volumes\.gone"):
+        check_external_volumes(config, exists, ["app", "other"])
 
 
 def test_one_shot_is_a_service_another_waits_to_complete(tmp_path: Path) -> None:

@@ -463,6 +463,53 @@ def test_rebuild_of_one_service_ignores_an_unrelated_broken_one(
     assert [(c.id, c.status) for c in engine.containers(name)] == [(good.id, "running")]
 
 
+LONELY_COMPOSE = """\
+name: {name}
+services:
+  good:
+    build: good
+    init: true
+    stop_grace_period: 1s
+    labels: {{devd.test: "{test_id}"}}
+    volumes: ["own:/own"]
+  lonely:
+    image: devd-busybox:latest
+    command: ["sleep", "1000"]
+    labels: {{devd.test: "{test_id}"}}
+    volumes: ["cache:/cache", "spare:/spare"]
+volumes:
+  own: {{}}
+  spare: {{}}
+  cache:
+    external: true
+    name: {name}_cache
+"""
+
+
+def test_rebuild_of_one_service_ignores_an_unrelated_services_volumes(
+    tmp_path: Path, name: str, test_id: str, engine: Engine, docker_client: Any
+) -> None:
+    """No devd up: ``devd rebuild good`` makes only the volume good mounts, and an external
+    volume only the unrelated lonely mounts, though missing, does not stop it; ``devd
+    rebuild`` of every service stops on it (exit 2, one line naming it) and good goes on."""
+    write(tmp_path, "compose.yaml", LONELY_COMPOSE.format(name=name, test_id=test_id))
+    write(tmp_path, "good/Dockerfile", SLEEPER)
+    result = run_devd(tmp_path, "rebuild", "good", timeout=120)
+    assert result.returncode == 0, result.stderr
+    [good] = engine.containers(name)
+    assert (good.service, good.status) == ("good", "running")
+    volumes = sorted(v.name for v in docker_client.volumes.list() if v.name.startswith(name))
+    assert volumes == [f"{name}_own"]
+    result = run_devd(tmp_path, "rebuild", timeout=120)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("devd: ")]
+    assert errors == [
+        f"devd: compose.yaml: volumes.cache: external volume '{name}_cache' not found; devd "
+        f"does not create external volumes: create it first (docker volume create {name}_cache)"
+    ], result.stderr
+    assert [(c.id, c.status) for c in engine.containers(name)] == [(good.id, "running")]
+
+
 # -- external volumes ----------------------------------------------------------------------------
 
 EXTERNAL_COMPOSE = """\
