@@ -79,15 +79,23 @@ def test_ignored_and_excluded_files_do_not_restart(
 
 
 def test_burst_of_1000_writes_gives_one_rebuild(sample: Sample, up: UpProcess) -> None:
-    """A burst (a git checkout) is one batch: exactly one rebuild, ending on the last state."""
+    """A burst (a git checkout) is one batch: exactly one rebuild, ending on the last state.
+    Unless the writer itself paused for the quiet period (50 ms; a loaded machine, as in CI
+    once): each such pause may close a batch, and so start one more build, nothing else may."""
     served(sample.port, "version-1")
     up.wait_event("running")
-    for number in range(1000):
-        sample.write(f"www/page{number % 100}.html", f"page {number}\n")
-    sample.write("www/index.html", "after-burst\n")
+    pauses, last = 0, time.monotonic()
+    for number in range(1001):
+        if number < 1000:
+            sample.write(f"www/page{number % 100}.html", f"page {number}\n")
+        else:
+            sample.write("www/index.html", "after-burst\n")
+        now = time.monotonic()
+        pauses += now - last >= 0.05 * 0.8  # a little early: timers are coarse
+        last = now
     served(sample.port, "after-burst")
     time.sleep(1.0)
-    assert len(up.named("building")) == 2, up.summary()
+    assert 2 <= len(up.named("building")) <= 2 + pauses, f"{pauses} pause(s): {up.summary()}"
     assert "page 999" in (fetch(sample.port, "/page99.html") or "")
 
 
