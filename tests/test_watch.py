@@ -267,7 +267,7 @@ def test_irrelevant_paths_neither_open_nor_prolong_a_batch(tree: Path) -> None:
             time.sleep(0.02)
         yielded, batch = watcher.next()
         assert batch.paths == {"app/main.py"}
-        assert yielded - saved < 0.2
+        assert yielded - saved < 0.3  # prolonged by the noise, it would come after 0.35 s
     finally:
         watcher.close()
 
@@ -390,19 +390,20 @@ def test_the_fallback_notifier_batches_too(tree: Path, monkeypatch: pytest.Monke
 
 def test_with_settle_a_save_is_yielded_early_then_whole(tree: Path) -> None:
     """``settle_ms``: a save quiet for that long comes early (``final=False``); the final
-    batch, quiet for ``quiet_ms``, follows with every path of the burst."""
-    watcher = Watching(tree, settle_ms=3)
+    batch, quiet for ``quiet_ms``, follows with every path of the burst. (A long quiet
+    period, so that a loaded machine cannot close the batch before the early look.)"""
+    watcher = Watching(tree, quiet_ms=400, settle_ms=3)
     try:
         saved = time.monotonic()
         write(tree / "app" / "main.py", "print(6)\n")
         yielded, early = watcher.next()
         assert (early.paths, early.final) == ({"app/main.py"}, False)
-        assert yielded - saved < QUIET_MS / 1000
+        assert yielded - saved < 0.4
         write(tree / "app" / "other.py")
         final_at, final = watcher.next()
         assert (final.paths, final.final) == ({"app/main.py", "app/other.py"}, True)
         assert final.first_seen == early.first_seen
-        assert final_at - saved >= QUIET_MS / 1000
+        assert final_at - saved >= 0.4
         watcher.none_within()
     finally:
         watcher.close()
