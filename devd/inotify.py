@@ -291,6 +291,12 @@ class Inotify:
             else:
                 self.whole.discard(path)
 
+    def forget_writes(self) -> None:
+        """Drop what :attr:`writing` and :attr:`whole` know (the batch they were for is
+        over)."""
+        self.writing.clear()
+        self.whole.clear()
+
     def _overflowed(self) -> list[str]:
         self.overflows += 1
         changed = self.rescan()

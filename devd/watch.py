@@ -148,24 +148,21 @@ def _inotify_batches(
             held = False
             if debouncer.wait(now) is None or len(verdicts) > _MAX_VERDICTS:
                 verdicts.clear()  # no batch open: nothing to remember them for
-                inotify.writing.clear()
-                inotify.whole.clear()
+                inotify.forget_writes()
         closed = debouncer.due(now)
         if closed is not None:
             verdicts.clear()
-            inotify.writing.clear()
-            inotify.whole.clear()
+            inotify.forget_writes()
             inotify.refresh(closed.paths)
             early = held = False
             yield Batch(closed.paths, closed.first_seen)
         elif settle is not None and not (early or held):
-            # a batch whose every file was closed after writing or renamed into place is a
-            # finished save: no need to wait for the settle (which covers a file deleted or
-            # moved away by an editor's safe write and about to come back)
-            whole = debouncer.settled(now, 0.0)
-            if whole is not None and not whole.paths <= inotify.whole:
-                whole = None
-            settled = whole or debouncer.settled(now, settle)
+            settled = debouncer.settled(now, 0.0)
+            if settled is not None and not settled.paths <= inotify.whole:
+                # not a finished save (every file closed after writing or renamed into place)
+                # yet: a file deleted or moved away may be an editor's safe write about to
+                # put it back, so wait for the settle
+                settled = settled if debouncer.settle_wait(now, settle) == 0 else None
             if settled is not None and settled.paths & inotify.writing:
                 held = True  # its close (IN_CLOSE_WRITE) will wake the loop
             elif settled is not None:
