@@ -17,7 +17,6 @@ import docker.errors
 from devd.container_spec import (
     LABEL_IMAGE,
     LABEL_PROJECT,
-    image_labels,
     image_owner,
     label_selector,
 )
@@ -107,18 +106,12 @@ class ImageOps(ContainerOps):
         listing): False stops there, the rest kept (a build of the service has started)."""
         removed: list[str] = []
         with self._engine_call(f"removing superseded images of service {service!r}"):
-            found: dict[str, dict[str, Any]] = {}
-            for selector in (  # this devd's one label, then an older devd's two
-                [f"{key}={value}" for key, value in image_labels(project, service).items()],
-                label_selector(project, service),
-            ):
-                for summary in self.client.api.images(filters={"label": selector}):
-                    found[summary["Id"]] = summary
+            summaries = self._image_summaries(project)  # older devd's two labels too
             containers = self.client.api.containers(
                 all=True, filters={"label": label_selector(project, service)}
             )
             in_use = {str(summary.get("ImageID")) for summary in containers}
-            images = [ImageInfo.from_summary(summary) for summary in found.values()]
+            images = [ImageInfo.from_summary(summary) for summary in summaries]
             for image_id in superseded(images, current, (project, service), in_use):
                 if not proceed():
                     break
