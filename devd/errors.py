@@ -87,6 +87,10 @@ class SyncRefused(DevdError):
     exit_code = 2
 
 
+class TraceError(DevdError):
+    """A BuildKit progress message that devd cannot decode (a protocol devd does not know)."""
+
+
 class BuildFailed(DevdError):
     """An image build did not produce an image.
 
