@@ -38,6 +38,8 @@ class Instruction:
     line: int
     end_line: int
     text: str
+    flags: tuple[str, ...] = ()  # as written: ("--mount=type=cache,target=/root/.cache",)
+    heredoc: bool = False  # it carries a heredoc (<<EOF ... EOF)
 
     @property
     def display(self) -> str:
@@ -124,10 +126,62 @@ class Dockerfile:
                 pending.extend(self.stages[index].depends_on)
         return tuple(stage for stage in self.stages if stage.index in needed)
 
+    def base_images(self, target: str | None) -> tuple[str, ...]:
+        """The images the stages ``target`` needs are built FROM (not stages, not
+        ``scratch``, not a name still holding an unset ``$VARIABLE``), each once."""
+        found: dict[str, None] = {}
+        for stage in self.needed_stages(target):
+            base = stage.base
+            if stage.base_stage is None and base and "$" not in base and base != "scratch":
+                found[base] = None
+        return tuple(found)
+
     def steps_until(self, target: str | None) -> int:
         """How many instructions the classic builder runs for ``target`` (its ``Step N/M``)."""
         final = self.stage(target) if target else self.stages[-1]
         return len(self.preamble) + sum(len(s.steps) for s in self.stages[: final.index + 1])
+
+
+BUILDKIT_OPS = frozenset({"FROM", "ADD", "COPY", "RUN", "WORKDIR"})
+"""The instructions BuildKit's Dockerfile frontend reports as steps (``[stage 2/5] COPY``);
+the others only change the image's configuration and are not reported."""
+
+
+@dataclass(frozen=True)
+class StepLines:
+    """Where each step a builder reports comes from in the Dockerfile (its first line).
+
+    ``classic``: the line of the classic builder's ``Step N/M`` at index N-1 (every
+    instruction of every stage up to the target, the ARGs before the first FROM first).
+    ``buildkit``: the line of BuildKit's ``[STAGE N/M]`` under the key ``"STAGE N"`` (``"N"``
+    alone when the Dockerfile has a single stage, as BuildKit names it): per stage, its FROM
+    and each instruction of :data:`BUILDKIT_OPS`, the stage named by its ``AS`` name in lower
+    case, else ``stage-INDEX``. ``name`` is the Dockerfile's, for messages.
+    """
+
+    name: str = "Dockerfile"
+    classic: tuple[int, ...] = ()
+    buildkit: Mapping[str, int] = field(default_factory=dict)
+
+    def of_classic(self, number: int) -> int | None:
+        return self.classic[number - 1] if 0 < number <= len(self.classic) else None
+
+    def of_buildkit(self, stage: str | None, number: int) -> int | None:
+        return self.buildkit.get(f"{stage} {number}" if stage else str(number))
+
+
+def step_lines(dockerfile: Dockerfile) -> StepLines:
+    """The :class:`StepLines` of ``dockerfile``."""
+    classic = [instruction.line for instruction in dockerfile.preamble]
+    buildkit: dict[str, int] = {}
+    single = len(dockerfile.stages) == 1
+    for stage in dockerfile.stages:
+        classic += [step.instruction.line for step in stage.steps]
+        label = "" if single else (stage.name or f"stage-{stage.index}")
+        ops = [step for step in stage.steps if step.keyword in BUILDKIT_OPS]
+        for number, step in enumerate(ops, start=1):
+            buildkit[f"{label} {number}".strip()] = step.instruction.line
+    return StepLines(dockerfile.name, tuple(classic), buildkit)
 
 
 @dataclass
@@ -169,7 +223,14 @@ def _instruction(command: buildkit.Command, name: str) -> Instruction:
             f"{name}:{command.start_line}: unknown instruction {command.cmd!r}; "
             "expected a Dockerfile instruction such as FROM, RUN, COPY"
         )
-    return Instruction(keyword, command.start_line, command.end_line, command.original)
+    return Instruction(
+        keyword,
+        command.start_line,
+        command.end_line,
+        command.original,
+        tuple(command.flags),
+        bool(command.heredocs),
+    )
 
 
 class _Builder:
