@@ -57,7 +57,7 @@ except ImportError:  # Windows: tarfile then leaves the names empty too
     grp = pwd = None  # type: ignore[assignment]
 
 from devd.errors import BuildContextError
-from devd.ignore import DOCKERIGNORE
+from devd.ignore import DOCKERIGNORE, IgnoreRules
 
 GENERATED_DOCKERFILE = ".devd.Dockerfile"
 """Name inside the archive of a Dockerfile that lies outside the context directory."""
@@ -105,8 +105,14 @@ class _Dockerfile:
     text: str | None
 
 
-def build_context(context_dir: Path, dockerfile: Path, excludes: Sequence[str]) -> ContextArchive:
+def build_context(
+    context_dir: Path, dockerfile: Path, excludes: Sequence[str], *, ignore_file: bool = True
+) -> ContextArchive:
     """Tar ``context_dir`` minus what ``excludes`` (.dockerignore patterns) exclude.
+
+    ``ignore_file`` False (for BuildKit, which applies no ignore file to a tar body and would
+    copy one into the image with ``COPY . .``): no ``.dockerignore`` of devd's is added; the
+    context's own goes in as any file, unless ``excludes`` exclude it.
 
     Raises BuildContextError when the directory or the Dockerfile is missing or a file or
     directory in the context cannot be read (naming it).
@@ -118,7 +124,12 @@ def build_context(context_dir: Path, dockerfile: Path, excludes: Sequence[str]) 
         files = exclude_paths(str(root), list(excludes), dockerfile=placed.name)
     except OSError as error:  # a directory it may not list
         raise _unreadable(root, error) from error
-    extra_files = [(DOCKERIGNORE, _ignore_text(root, excludes, placed))]
+    if ignore_file:
+        extra_files = [(DOCKERIGNORE, _ignore_text(root, excludes, placed))]
+    else:
+        extra_files = []
+        if IgnoreRules(excludes).excludes_own_file():
+            files.discard(DOCKERIGNORE)
     if placed.text is not None:
         extra_files.append((placed.name, placed.text))
     fileobj, file_count = _archive(root, sorted(files), extra_files, excludes)

@@ -35,6 +35,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -50,7 +51,11 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
+from devd import builders
 from devd.anchors import AnchorOps
+from devd.build_result import FAILURE_TAIL_LINES, BuildResult, LineCallback, StepResult
+from devd.builders import Builder, BuilderChoice
+from devd.buildkit_stream import BuildKitStreamParser
 from devd.container_files import FileOps
 from devd.container_logs import LogOps
 from devd.container_spec import (
@@ -62,6 +67,7 @@ from devd.container_spec import (
 )
 from devd.containers import timed_out
 from devd.context import ContextArchive
+from devd.dockerfile import StepLines
 from devd.enginewatch import NOT_ANSWERING, not_answering
 from devd.errors import BuildFailed, EngineUnavailable, one_line
 from devd.images import ImageOps
@@ -88,14 +94,11 @@ __all__ = [
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 BUILD_IDLE_TIMEOUT = 600.0
 """Seconds a build may go without the engine sending anything before devd gives up on it."""
-FAILURE_TAIL_LINES = 20
 _PROBE_TIMEOUT = 10.0
 PING_TIMEOUT = 3.0
 CONNECT_TIMEOUT = 10.0
 """Seconds connecting may wait for the engine to answer (a frozen one: say so, not hang)."""
 """Seconds a ping may take before the engine counts as not answering (a hung engine)."""
-
-LineCallback = Callable[[str], None]
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -117,58 +120,6 @@ _TRANSPORT_ERRORS = (
 _UNREACHABLE_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
-@dataclass(frozen=True)
-class StepResult:
-    """One "Step N/M" of a build, as the engine reported it."""
-
-    number: int
-    total: int
-    instruction: str
-    cached: bool
-    output: tuple[str, ...]
-    from_labels: bool = False
-
-    @property
-    def keyword(self) -> str:
-        """The instruction's keyword in upper case (``RUN``, ``COPY``...)."""
-        return self.instruction.split(maxsplit=1)[0].upper() if self.instruction else ""
-
-    @property
-    def label(self) -> str:
-        """``"step 4/7 (RUN make)"``: how messages name the step."""
-        return f"step {self.number}/{self.total} ({self.instruction})"
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    """A finished build: the image id and what each step did."""
-
-    image_id: str
-    steps: tuple[StepResult, ...]
-    messages: tuple[str, ...] = ()
-    """Lines outside any step: warnings, ``Successfully built/tagged``."""
-
-    @property
-    def dockerfile_steps(self) -> tuple[StepResult, ...]:
-        """The steps that come from the Dockerfile (not the engine's build-label steps)."""
-        return tuple(step for step in self.steps if not step.from_labels)
-
-    @property
-    def rebuilt(self) -> tuple[StepResult, ...]:
-        return tuple(step for step in self.dockerfile_steps if not step.cached)
-
-    @property
-    def cached(self) -> tuple[StepResult, ...]:
-        return tuple(step for step in self.dockerfile_steps if step.cached)
-
-    @property
-    def summary(self) -> str:
-        """``"1 of 7 steps rebuilt, 6 cached"``."""
-        total = len(self.dockerfile_steps)
-        noun = "step" if total == 1 else "steps"
-        return f"{len(self.rebuilt)} of {total} {noun} rebuilt, {len(self.cached)} cached"
-
-
 def connect(*, build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT) -> Engine:
     """Connect to the engine the environment names (DOCKER_HOST, else the default socket).
 
@@ -180,7 +131,10 @@ def connect(*, build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT) -> Engine:
     client = None
     try:  # short timeouts (version look-up, ping): a frozen engine would hold each 60 s
         client = docker.from_env(timeout=CONNECT_TIMEOUT)
-        client.ping()
+        answer = client.api.get(f"{client.api.base_url}/_ping", timeout=CONNECT_TIMEOUT)
+        with answer:
+            client.api._raise_for_status(answer)  # docker-py's own check: APIError
+            headers = dict(answer.headers)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
         if client is not None:
             client.close()
@@ -188,7 +142,9 @@ def connect(*, build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT) -> Engine:
         reason = not_answering(elapsed) if timed_out(error) else _root_reason(error)
         raise EngineUnavailable(unanswered_message(os.environ, reason)) from error
     client.api.timeout = docker.constants.DEFAULT_TIMEOUT_SECONDS  # what every request gets
-    return Engine(client, build_idle_timeout=build_idle_timeout)
+    return Engine(
+        client, build_idle_timeout=build_idle_timeout, recommends=builders.recommended(headers)
+    )
 
 
 def _probe_unix_socket(environ: Mapping[str, str], timeout: float = _PROBE_TIMEOUT) -> None:
@@ -255,9 +211,31 @@ class Engine(ResourceOps, FileOps, LogOps, ImageOps, AnchorOps):
     hanging it. A step that runs silently for longer than that fails too.
     """
 
-    def __init__(self, client: Any, *, build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT):
+    def __init__(
+        self,
+        client: Any,
+        *,
+        build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT,
+        recommends: Builder = "classic",
+    ):
         self.client = client
         self.build_idle_timeout = build_idle_timeout
+        self.recommends = recommends
+        """The builder the engine recommends (its ``/_ping``): what ``builder = "auto"`` is."""
+        self._major: int | None = None
+
+    def builder(self, choice: BuilderChoice) -> Builder:
+        """The builder ``choice`` (a service's ``builder``) means on this engine."""
+        return builders.resolve(choice, self.recommends)
+
+    def major_version(self) -> int | None:
+        """The engine's major version (20 for 20.10.24), asked once; None if it says none."""
+        if self._major is None:
+            with self._engine_call("reading the engine's version"):
+                version = str(self.client.api.version().get("Version", ""))
+            digits = version.split(".", 1)[0]
+            self._major = int(digits) if digits.isdigit() else 0
+        return self._major or None
 
     def close(self) -> None:
         self.client.close()
@@ -306,20 +284,34 @@ class Engine(ResourceOps, FileOps, LogOps, ImageOps, AnchorOps):
         build_args: Mapping[str, str],
         target: str | None,
         no_cache: bool,
+        builder: Builder = "classic",
+        network: str | None = None,
+        lines: StepLines | None = None,
         on_line: LineCallback | None = None,
         on_labels: Callable[[], None] | None = None,
     ) -> BuildResult:
-        """Build ``context`` into an image tagged ``tag``; raises BuildFailed on any failure.
+        """Build ``context`` into an image tagged ``tag`` with ``builder``; raises BuildFailed
+        on any failure. ``lines`` names each step's Dockerfile line in the result.
 
         ``on_line`` is called with each output line as it arrives. ``on_labels`` is called
-        once, when the engine starts the first build-label step after rebuilding at least
-        one step of the Dockerfile: every step has then succeeded, the image will be a new
-        one, and what is left only writes the labels into its configuration (about 70 ms a
-        label on the classic builder), so a caller can start retiring the old container
-        while they run. Both are called from the thread reading the build's output and must
-        return at once.
+        once, when every step of the Dockerfile has succeeded, at least one was rebuilt (the
+        image will be a new one) and what is left only writes the image: the classic
+        builder's build-label steps (about 70 ms a label), BuildKit's export. A caller can
+        start retiring the old container meanwhile. Both are called from the thread reading
+        the build's output and must return at once. ``network`` is the network mode of the
+        build's RUN steps (``host``, ``none``...; None: the builder's default).
         """
-        parser = BuildStreamParser(label_count=len(labels), on_line=on_line, on_labels=on_labels)
+        if builder == "buildkit":
+            return self._build_with_buildkit(
+                context,
+                BuildKitStreamParser(lines, on_line=on_line, on_labels=on_labels),
+                _buildkit_params(
+                    tag, labels, build_args, target, no_cache, network, context.dockerfile
+                ),
+            )
+        parser = BuildStreamParser(
+            label_count=len(labels), lines=lines, on_line=on_line, on_labels=on_labels
+        )
         context.fileobj.seek(0)
         try:
             chunks = self.client.api.build(
@@ -331,6 +323,7 @@ class Engine(ResourceOps, FileOps, LogOps, ImageOps, AnchorOps):
                 buildargs=dict(build_args),
                 target=target,
                 nocache=no_cache,
+                network_mode=network,
                 decode=True,
                 rm=True,
                 forcerm=True,
@@ -341,6 +334,58 @@ class Engine(ResourceOps, FileOps, LogOps, ImageOps, AnchorOps):
             refused = isinstance(error, docker.errors.APIError)
             raise parser.interrupted(error, None if refused else self.unreachable()) from error
         return parser.finish()
+
+    def _build_with_buildkit(
+        self, context: ContextArchive, parser: BuildKitStreamParser, params: dict[str, str]
+    ) -> BuildResult:
+        """``POST /build?version=2`` with the context as the tar body (no session: nothing
+        the build needs is asked of devd, and the engine applies no ignore file to a tar
+        body, so devd's own context, already filtered, is what the build sees)."""
+        api = self.client.api
+        context.fileobj.seek(0)
+        try:  # docker-py's build() has no "version": its request, with the parameter added
+            response = api._post(
+                api._url("/build"),
+                params=params,
+                data=context.fileobj,
+                headers={"Content-Type": "application/x-tar"},
+                stream=True,
+                timeout=self.build_idle_timeout,
+            )
+            api._raise_for_status(response)
+            parser.feed_all(api._stream_helper(response, decode=True))
+        except _TRANSPORT_ERRORS as error:
+            refused = isinstance(error, docker.errors.APIError)
+            raise parser.interrupted(error, None if refused else self.unreachable()) from error
+        return parser.finish()
+
+
+def _buildkit_params(
+    tag: str,
+    labels: Mapping[str, str],
+    build_args: Mapping[str, str],
+    target: str | None,
+    no_cache: bool,
+    network: str | None,
+    dockerfile: str,
+) -> dict[str, str]:
+    """The query of a BuildKit build, as the docker CLI sends it."""
+    params = {
+        "version": "2",
+        "t": tag,
+        "dockerfile": dockerfile,
+        "labels": json.dumps(dict(labels)),
+        "buildargs": json.dumps(dict(build_args)),
+        "rm": "1",
+        "forcerm": "1",
+    }
+    if target:
+        params["target"] = target
+    if no_cache:
+        params["nocache"] = "1"
+    if network:
+        params["networkmode"] = network
+    return params
 
 
 @dataclass
@@ -357,7 +402,7 @@ class _StepDraft:
     def is_from(self) -> bool:
         return [word.upper() for word in self.instruction.split(maxsplit=1)[:1]] == ["FROM"]
 
-    def freeze(self) -> StepResult:
+    def freeze(self, lines: StepLines) -> StepResult:
         # FROM only looks its base up; an ARG before the first FROM prints nothing at all.
         keyword = self.instruction.split(maxsplit=1)[0].upper()
         cached = self.cached or keyword == "FROM" or not self.made_image
@@ -368,6 +413,7 @@ class _StepDraft:
             cached=cached,
             output=tuple(self.output),
             from_labels=self.from_labels,
+            line=None if self.from_labels else lines.of_classic(self.number),
         )
 
 
@@ -382,10 +428,12 @@ class BuildStreamParser:
         self,
         *,
         label_count: int = 0,
+        lines: StepLines | None = None,
         on_line: LineCallback | None = None,
         on_labels: Callable[[], None] | None = None,
     ) -> None:
         self._label_count = label_count
+        self._lines = lines or StepLines()
         self._on_line = on_line
         self._on_labels = on_labels
         self._pending = ""
@@ -479,7 +527,7 @@ class BuildStreamParser:
 
     def _close_step(self) -> None:
         if self._current is not None:
-            self._steps.append(self._current.freeze())
+            self._steps.append(self._current.freeze(self._lines))
             self._current = None
 
     def _aux(self, aux: Any) -> None:

@@ -64,6 +64,16 @@ class IgnoreRules:
     def excludes(self, path: str) -> bool:
         return self.verdict(path).excluded
 
+    def excludes_own_file(self) -> bool:
+        """Whether the patterns exclude ``.dockerignore`` itself: what the engine checks
+        before deleting it from the context (docker-py's matcher always keeps it)."""
+        own = [(text, pattern) for text, pattern in self._compiled if text != "!" + DOCKERIGNORE]
+        excluded = False
+        for _, pattern in own:
+            if pattern.match(DOCKERIGNORE):
+                excluded = not pattern.exclusion
+        return excluded
+
     def excludes_tree(self, directory: str) -> bool:
         """Whether ``directory`` is excluded with everything under it: it, or an ancestor,
         is excluded and no ``!`` pattern reaches into it (the walk skips it whole)."""

@@ -21,7 +21,7 @@ from devd.container_spec import (
     label_selector,
 )
 from devd.containers import ContainerOps, engine_said, explanation
-from devd.errors import EngineError
+from devd.errors import EngineError, one_line
 from devd.generations import ImageInfo, superseded
 from devd.imagename import split_reference
 
@@ -159,6 +159,23 @@ class ImageOps(ContainerOps):
             return str(self.client.api.inspect_image(ref)["Id"])
         except docker.errors.NotFound:
             return None
+
+    def pull_image(self, reference: str) -> str | None:
+        """Pull ``reference`` through the images API, with the registry credentials of the
+        user's Docker config (docker-py reads ``~/.docker/config.json`` and its credential
+        helpers); None when it arrived, else the engine's reason, one line."""
+        name, tag = split_reference(reference)
+        try:
+            with self._engine_call(f"pulling image {reference!r}"):
+                try:
+                    for chunk in self.client.api.pull(name, tag, stream=True, decode=True):
+                        if isinstance(chunk, Mapping) and "error" in chunk:
+                            return one_line(str(chunk["error"]))
+                except docker.errors.APIError as error:  # refused at once: its reason only
+                    return explanation(error)
+        except EngineError as error:
+            return str(error)
+        return None
 
     def tag_image(self, image_id: str, reference: str) -> None:
         """Tag image ``image_id`` as ``reference`` (``name[:tag]``, tag ``latest`` when none),

@@ -22,6 +22,7 @@ import pytest
 from devd.engine import Engine, connect
 from devd.errors import EngineUnavailable
 from tests.privateengine import PrivateEngine
+from tests.registry import Registry
 from tests.updriver import Sample, UpProcess, free_port
 
 BUSYBOX_IMAGE = "devd-busybox:latest"
@@ -176,6 +177,21 @@ def up(sample: Sample) -> Iterator[UpProcess]:
     process = UpProcess(sample.root)
     yield process
     process.kill()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry with basic auth on 127.0.0.1 (tests/registry.py), user ``devd``."""
+    if shutil.which("docker-registry") is None or shutil.which("htpasswd") is None:
+        missing("a registry needs docker-registry and htpasswd (scripts/setup-engine --registry)")
+    directory = tmp_path / "registry"
+    directory.mkdir()
+    server = Registry(directory, "devd", "right-password")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture
