@@ -248,23 +248,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("SERVICE", "CONTAINER", "STATE", "IMAGE", "LAST BUILD")
+    header = ("SERVICE", "CONTAINER", "STATE", "IMAGE", "BUILDER", "LAST BUILD")
     table = [header] + [
         (
             str(r["service"]),
             str(r["container"]),
             str(r["state"]),
             str(r["image"] or "-"),
+            str(r["builder"] or "-"),
             str(r["last_build"]),
         )
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
     for row in table:
         print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
+            "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True))
             + "  "
-            + row[4]
+            + row[5]
         )
     pid = rows[0]["devd_up"] if rows else None
     print(f"devd up: running (pid {pid})" if pid else "devd up: not running")

@@ -210,6 +210,9 @@ def status(project: ProjectConfig, engine: Engine) -> list[dict[str, object]]:
                 "container": container.name if container else container_name(project.name, name),
                 "state": _state(container),
                 "image": container.image_id[7:19] if container else None,
+                "builder": engine.builder(project.services[name].builder)
+                if project.services[name].build
+                else None,
                 "last_build": _last_build(last)
                 if project.services[name].build
                 else f"image-only: {project.services[name].image}",

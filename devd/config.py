@@ -15,6 +15,7 @@ set, names the project instead of compose's ``COMPOSE_PROJECT_NAME`` / ``name:``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from devd.builders import BuilderChoice
 from devd.errors import ConfigError
 from devd.imagename import is_component
 
@@ -74,6 +76,7 @@ class ServiceSettings(BaseModel):
     context: str = "."
     target: str | None = None
     build_args: dict[str, str] = Field(default_factory=dict)
+    build_network: str | None = None  # the network RUN steps use: default, host, none...
     ports: list[str] = Field(default_factory=list)
     environment: dict[str, str] = Field(default_factory=dict)
     env_file: str | None = None
@@ -81,6 +84,7 @@ class ServiceSettings(BaseModel):
     code_action: CodeAction = "rebuild"
     stop_timeout: float = Field(default=10.0, ge=0, le=3600)
     dockerfile_no_cache: bool = False
+    builder: BuilderChoice | None = None  # None: the project's
 
     @field_validator("ports")
     @classmethod
@@ -106,6 +110,7 @@ class Settings(BaseSettings):
     verbose: bool = False
     debounce_ms: int = Field(default=50, ge=0, le=10_000)
     ignore: list[str] = Field(default_factory=list)
+    builder: BuilderChoice = "auto"
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
 
     @field_validator("services")
@@ -249,6 +254,8 @@ class ServiceConfig:
     depends_on: tuple[Dependency, ...] = ()
     healthcheck: Healthcheck | None = None
     watch: tuple[WatchRule, ...] | None = None
+    builder: BuilderChoice = "auto"
+    build_network: str | None = None  # the builder's network for RUN steps; None: its default
 
 
 @dataclass(frozen=True)
@@ -449,7 +456,9 @@ def _project(root: Path, settings: Settings, source: str, name_source: str) -> P
         verbose=settings.verbose,
         debounce_ms=settings.debounce_ms,
         ignore=tuple(settings.ignore),
-        services={key: _service(root, key, value) for key, value in services.items()},
+        services={
+            key: _service(root, key, value, settings.builder) for key, value in services.items()
+        },
     )
 
 
@@ -471,7 +480,10 @@ def _compose_project(
         verbose=settings.verbose,
         debounce_ms=settings.debounce_ms,
         ignore=tuple(settings.ignore),
-        services=found.services,
+        services={
+            name: dataclasses.replace(service, builder=settings.builder)
+            for name, service in found.services.items()
+        },
         compose_file=found.file,
         network=found.network,
         volumes=found.volumes,
@@ -504,7 +516,9 @@ def _separator(run: str) -> str:
     return run if run in ("_", "__") or set(run) == {"-"} else "-"
 
 
-def _service(root: Path, name: str, settings: ServiceSettings) -> ServiceConfig:
+def _service(
+    root: Path, name: str, settings: ServiceSettings, builder: BuilderChoice
+) -> ServiceConfig:
     context = (root / settings.context).resolve()
     command = settings.command
     if isinstance(command, str):
@@ -522,6 +536,8 @@ def _service(root: Path, name: str, settings: ServiceSettings) -> ServiceConfig:
         code_action=settings.code_action,
         stop_timeout=settings.stop_timeout,
         dockerfile_no_cache=settings.dockerfile_no_cache,
+        builder=settings.builder or builder,
+        build_network=settings.build_network,
     )
 
 

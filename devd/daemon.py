@@ -138,6 +138,11 @@ class Daemon(LiveReload, EngineRecovery):
             project=self.project.name,
             root=str(self.project.root),
             services=list(self.services),
+            builders={
+                name: self.engine.builder(service.builder)
+                for name, service in self.project.services.items()
+                if service.build
+            },
         )
 
     def iterate(self) -> None:
@@ -247,6 +252,7 @@ class Daemon(LiveReload, EngineRecovery):
                 service=name,
                 state=container.status if container else absent,
                 image=container.image_id[7:19] if container else None,
+                builder=self.engine.builder(runtime.config.builder),
                 last_build=("ok: " + str(last.get("summary")))
                 if last.get("ok")
                 else last.get("error"),

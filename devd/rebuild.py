@@ -10,8 +10,13 @@ import contextlib
 import time
 from collections.abc import Callable
 
+import docker.auth
+
+from devd import builders
+from devd.builders import Builder
 from devd.container_spec import image_labels
 from devd.context import build_context
+from devd.dockerfile import step_lines
 from devd.early_retire import EarlyRetire
 from devd.engine import BuildResult, ContainerInfo
 from devd.errors import BuildContextError, BuildFailed, DevdError
@@ -90,12 +95,15 @@ class Rebuilding(Replacing):
         self.drop_superseded(service.name, result.image_id)
 
     def build_image(self, runtime: ServiceRuntime, no_cache: bool) -> BuildResult:
-        """Build the service's image. Once every Dockerfile step has succeeded and only the
-        label steps are left (the image will be a new one), the old container is stopped
-        alongside, so the replace that follows only removes it; should the build still fail,
-        the old container is started again. A compose service with ``image:`` as well as
-        ``build:`` has the image tagged with that name too, as compose tags it."""
-        service = runtime.config
+        """Build the service's image with its builder. Once every Dockerfile step has
+        succeeded and only writing the image is left (it will be a new one), the old
+        container is stopped alongside, so the replace that follows only removes it; should
+        the build still fail, the old container is started again. A compose service with
+        ``image:`` as well as ``build:`` has the image tagged with that name too, as compose
+        tags it."""
+        service, view = runtime.config, runtime.view
+        builder = self.engine.builder(service.builder)
+        self._check_builder(runtime, builder)
         on_line: Callable[[str], None] | None = None
         if self.project.verbose:
             on_line = lambda line: self.out.line(service.name, line, stream="build")  # noqa: E731
@@ -103,8 +111,13 @@ class Rebuilding(Replacing):
         runtime.builds += 1
         runtime.building = True
         try:
+            if builder == "buildkit":  # BuildKit resolves a base only through a session
+                self._pull_missing_bases(view.dockerfile.base_images(view.target))
             with build_context(
-                service.context, service.dockerfile, runtime.view.ignore_rules.patterns
+                service.context,
+                service.dockerfile,
+                view.ignore_rules.patterns,
+                ignore_file=builder == "classic",
             ) as context:
                 result = self.engine.build(
                     context,
@@ -113,6 +126,9 @@ class Rebuilding(Replacing):
                     build_args=service.build_args,
                     target=service.target,
                     no_cache=no_cache,
+                    builder=builder,
+                    network=service.build_network,
+                    lines=step_lines(view.dockerfile),
                     on_line=on_line,
                     on_labels=retire.start,
                 )
@@ -126,6 +142,30 @@ class Rebuilding(Replacing):
         if service.image and "@" not in service.image:  # compose's build + image: tag it so
             self.engine.tag_image(result.image_id, service.image)
         return result
+
+    def _check_builder(self, runtime: ServiceRuntime, builder: Builder) -> None:
+        """Refuse, in one line naming the Dockerfile line, a feature ``builder`` lacks."""
+        view = runtime.view
+        asks_frontend = builder == "buildkit" and builders.asks_frontend(view.dockerfile)
+        major = self.engine.major_version() if asks_frontend else None
+        problems = builders.unsupported(view.dockerfile, builder, major)
+        if problems:
+            raise BuildFailed(f"build failed: {problems[0].message(view.dockerfile_path)}")
+
+    def _pull_missing_bases(self, images: tuple[str, ...]) -> None:
+        """Pull each base image that is not in the engine's store (one line naming the image
+        when it cannot be had)."""
+        for image in images:
+            if self.engine.image_id(image) is not None:
+                continue
+            reason = self.engine.pull_image(image)
+            if reason is not None:
+                registry = docker.auth.resolve_repository_name(image)[0]
+                raise BuildFailed(
+                    f"build failed: base image {image!r} is not in the engine's image store "
+                    f"and pulling it from {registry} failed: {reason} (credentials come from "
+                    f"your Docker config: docker login {registry})"
+                )
 
     def report_build_failure(
         self, runtime: ServiceRuntime, work: Work, error: BuildFailed | BuildContextError

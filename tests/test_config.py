@@ -323,3 +323,57 @@ def test_invalid_flag_value_names_the_command_line(root: Path) -> None:
     """A bad flag value is reported against the command line."""
     message = error(root, log_format="xml")
     assert message.startswith("command line: log_format:")
+
+
+# --- the builder ---------------------------------------------------------------------------
+
+
+def test_builder_is_auto_unless_the_project_or_a_service_says_otherwise(root: Path) -> None:
+    """``builder`` at the top sets every service's; a service's own wins; default auto."""
+    assert load(root).services["app"].builder == "auto"
+    write(
+        root,
+        "devd.toml",
+        'builder = "classic"\n[services.web]\n[services.api]\nbuilder = "buildkit"\n'
+        'build_network = "host"\n',
+    )
+    services = load(root).services
+    assert (services["web"].builder, services["api"].builder) == ("classic", "buildkit")
+    assert (services["web"].build_network, services["api"].build_network) == (None, "host")
+
+
+def test_devd_builder_in_the_environment_sets_the_projects_builder(root: Path) -> None:
+    """``DEVD_BUILDER`` overrides the file's project-wide builder."""
+    write(root, "devd.toml", 'builder = "buildkit"\n')
+    assert load(root, {"DEVD_BUILDER": "classic"}).services["app"].builder == "classic"
+
+
+def test_compose_services_take_the_projects_builder(root: Path) -> None:
+    """A compose project's services are built with devd's ``builder``; ``build.network``
+    is the network of their RUN steps."""
+    write(
+        root,
+        "compose.yaml",
+        "services:\n  web:\n    build:\n      context: .\n      network: host\n",
+    )
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    web = load(root, {"DEVD_BUILDER": "classic"}).services["web"]
+    assert (web.builder, web.build_network) == ("classic", "host")
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "where"),
+    [
+        ('builder = "kaniko"\n', {}, "devd.toml: builder:"),
+        ('[services.app]\nbuilder = "v2"\n', {}, "devd.toml: services.app.builder:"),
+        ("", {"DEVD_BUILDER": "docker"}, "environment DEVD_BUILDER: builder:"),
+    ],
+)
+def test_an_unknown_builder_names_the_key_and_the_choices(
+    root: Path, text: str, env: dict[str, str], where: str
+) -> None:
+    """An unknown ``builder`` is one line naming the source and key, the choices, the value."""
+    write(root, "devd.toml", text)
+    message = error(root, env)
+    assert message.startswith(where), message
+    assert "'auto', 'buildkit' or 'classic'" in message

@@ -70,6 +70,9 @@ class FakeEngine:
         self._call("container")
         return self.live.get(container_id)
 
+    def builder(self, choice: str) -> str:
+        return "classic"  # no base images to look up: the build itself is faked
+
     def build(self, context: Any, **options: Any) -> BuildResult:
         self._call("build")
         return BuildResult(f"sha256:{next(self._ids)}", ())

@@ -50,10 +50,10 @@ KNOWN = frozenset({
     "stdin_open", "stop_signal", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits",
     "use_api_socket", "userns_mode", "uts", "volumes_from",
 })  # fmt: skip
-_BUILD_SUPPORTED = frozenset({"context", "dockerfile", "args", "target"})
+_BUILD_SUPPORTED = frozenset({"context", "dockerfile", "args", "target", "network"})
 _BUILD_KNOWN = frozenset({
     "additional_contexts", "cache_from", "cache_to", "dockerfile_inline", "entitlements",
-    "extra_hosts", "isolation", "labels", "network", "no_cache", "platforms", "privileged",
+    "extra_hosts", "isolation", "labels", "no_cache", "platforms", "privileged",
     "provenance", "pull", "sbom", "secrets", "shm_size", "ssh", "tags", "ulimits",
 })  # fmt: skip
 _CONDITIONS = get_args(DependencyCondition)
@@ -80,6 +80,7 @@ class _Build:
     args: Mapping[str, str] = field(default_factory=dict)
     build: bool = True
     image: str | None = None
+    network: str | None = None
 
 
 def service(name: str, value: Any, context: Context, warnings: Warnings) -> ServiceConfig:
@@ -100,6 +101,7 @@ def service(name: str, value: Any, context: Context, warnings: Warnings) -> Serv
         dockerfile=built.dockerfile,
         target=built.target,
         build_args=built.args,
+        build_network=built.network,
         ports=ports(node.get("ports") or [], key.child("ports"), warnings),
         environment=_environment(node, key, context, warnings),
         env_file=None,
@@ -139,12 +141,14 @@ def _build(node: Mapping[str, Any], key: Key, context: Context, warnings: Warnin
     build_context = (directory / context_text).resolve()
     dockerfile = string(spec.get("dockerfile", "Dockerfile"), where.child("dockerfile"))
     target = spec.get("target")
+    network = spec.get("network")
     return _Build(
         context=build_context,
         dockerfile=(build_context / dockerfile).resolve(),
         target=string(target, where.child("target")) if target is not None else None,
         args=key_values(spec.get("args", {}), where.child("args"), context.environ),
         image=image,
+        network=string(network, where.child("network")) if network is not None else None,
     )
 
 
