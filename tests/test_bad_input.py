@@ -86,3 +86,40 @@ def test_context_directory_that_does_not_exist_is_exit_2(sample: Sample) -> None
     assert len(errors) == 1, result.stderr
     assert "services.app.context" in errors[0]
     assert "nope/" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("builder", "line", "expected"),
+    [
+        (
+            "classic",
+            "RUN --mount=type=cache,target=/c true\n",
+            'Dockerfile:10: RUN --mount needs BuildKit (builder = "auto" or "buildkit")',
+        ),
+        (
+            "buildkit",
+            "RUN <<EOF\necho hi\nEOF\n",
+            "Dockerfile:10: this engine's built-in Dockerfile frontend has no heredocs",
+        ),
+    ],
+    ids=["mount-under-classic", "heredoc-on-engine-20"],
+)
+def test_a_feature_the_builder_lacks_is_one_line_naming_the_line_and_the_old_container_serves(
+    sample: Sample, builder: str, line: str, expected: str
+) -> None:
+    """A saved Dockerfile line the builder cannot build is named in one line with what would
+    build it; the running container keeps serving; removing the line is built again."""
+    sample.write("devd.toml", sample.devd_toml(sample.port, f'builder = "{builder}"\n'))
+    up = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+        sample.write("Dockerfile", DOCKERFILE + line)
+        event = up.wait_event("build failed; previous container still running")
+        assert expected in event["error"], event
+        assert "\n" not in event["error"]
+        assert "version-1" in (fetch(sample.port) or "")
+        sample.write("Dockerfile", DOCKERFILE)
+        sample.write("www/index.html", "fixed\n")
+        served(sample.port, "fixed")
+    finally:
+        assert up.stop() == 0

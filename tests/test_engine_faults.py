@@ -30,6 +30,9 @@ SLOW_DOCKERFILE = SAMPLE_DOCKERFILE.replace(
     "RUN sh -c 'if grep -q SLOW deps.txt; then echo sleeping; sleep 60; fi' && "
     "sh -c '! grep -q BROKEN deps.txt'",
 )
+# The private engine makes no bridge (privateengine.py): its builds' RUN steps have no network,
+# which BuildKit must be told (the classic builder falls back to none by itself).
+NO_BUILD_NETWORK = 'build_network = "none"\n'
 
 
 @pytest.fixture
@@ -40,6 +43,7 @@ def project(
     monkeypatch.setenv("DOCKER_HOST", private_engine.host)
     sample = Sample(tmp_path / "proj", f"t{test_id}", free_port())
     sample.write("Dockerfile", SLOW_DOCKERFILE)
+    sample.write("devd.toml", sample.devd_toml(sample.port, NO_BUILD_NETWORK))
     return sample
 
 
@@ -123,10 +127,15 @@ def test_engine_stopped_without_saves_gets_its_containers_back(
 ) -> None:
     """With no save during the outage, the containers the engine's stop ended are replaced
     when it is back: the developer has their app again, exactly one container per service."""
-    web = '[services.web]\nbuild_args = { BASE = "devd-busybox:latest" }\nstop_timeout = 2\n'
+    web = (
+        '[services.web]\nbuild_args = { BASE = "devd-busybox:latest" }\nstop_timeout = 2\n'
+        + NO_BUILD_NETWORK
+    )
     project.write(
         "devd.toml",
-        project.devd_toml(project.port).replace("[services.app]", web + "[services.app]"),
+        project.devd_toml(project.port, NO_BUILD_NETWORK).replace(
+            "[services.app]", web + "[services.app]"
+        ),
     )
     up = UpProcess(project.root)
     try:

@@ -49,7 +49,9 @@ def example(
 def test_example_comes_up_and_a_code_save_is_served(
     example: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's first command: the example runs, and a save in its code is served."""
+    """The README's first command: the example (the Dockerfile ``docker init`` writes, with
+    RUN --mount) runs under BuildKit, a save in its code is served, and a save of
+    requirements.txt re-runs the install step, then serves again."""
     project, name = example
     port = free_port()
     monkeypatch.setenv("DEVD_SERVICES__APP__BUILD_ARGS", '{"BASE": "devd-python:3.11"}')
@@ -60,8 +62,15 @@ def test_example_comes_up_and_a_code_save_is_served(
         served(port, "Hello from devd", timeout=180)
         (project / "app" / "page.html").write_text(f"<h1>Saved {name}</h1>\n")
         served(port, f"Saved {name}", timeout=60)
+        assert up.wait_event("watching")["builders"] == {"app": "buildkit"}
         event = up.wait_event("running", count=2)
         assert event["kind"] == "code"
         assert not [step for step in event["rebuilt"] if step.startswith("RUN")]
+        requirements = project / "requirements.txt"
+        requirements.write_text(requirements.read_text() + f"# {name}\n")
+        event = up.wait_event("running", count=3, timeout=120)
+        assert event["kind"] == "dependency"
+        assert [step for step in event["rebuilt"] if "pip install" in step], event
+        served(port, f"Saved {name}", timeout=60)
     finally:
         assert up.stop() == 0

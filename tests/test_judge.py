@@ -7,7 +7,9 @@ makes the change on disk, rebuilds, and compares with what the engine did:
 - ``dependency`` <=> some RUN step re-ran;
 - ``code``       <=> steps were rebuilt, none of them a RUN (the image may even stay the same,
   when only a builder stage's copy changed and the target copies something else from it);
-and the first step the engine rebuilt is the Dockerfile line devd named.
+and the first step the engine rebuilt is the Dockerfile line devd named. Every scenario is
+judged by both builders: the classic one (its "Using cache" lines) and BuildKit (the
+``cached`` flags of its trace's vertexes).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from devd import config
+from devd.builders import Builder
 from devd.classify import Classification, Kind, classify
 from devd.context import build_context
+from devd.dockerfile import step_lines
 from devd.engine import BuildResult, Engine
 from devd.project import build_view
 
@@ -242,12 +246,19 @@ def _write(root: Path, files: Mapping[str, str | None]) -> None:
             path.write_text(text)
 
 
-def _build(root: Path, engine: Engine, tag: str, labels: dict[str, str], base: str) -> BuildResult:
+def _build(
+    root: Path, engine: Engine, tag: str, labels: dict[str, str], base: str, builder: Builder
+) -> BuildResult:
     """Build the sample the way devd does: its context, its ignore rules, the real engine."""
     project = config.load(root, environ={})
     service = project.services["app"]
     view = build_view(project, service)
-    with build_context(service.context, service.dockerfile, view.ignore_rules.patterns) as context:
+    with build_context(
+        service.context,
+        service.dockerfile,
+        view.ignore_rules.patterns,
+        ignore_file=builder == "classic",
+    ) as context:
         return engine.build(
             context,
             tag=tag,
@@ -255,30 +266,26 @@ def _build(root: Path, engine: Engine, tag: str, labels: dict[str, str], base: s
             build_args={"BASE": base},
             target=service.target,
             no_cache=False,
+            builder=builder,
+            lines=step_lines(view.dockerfile),
         )
 
 
-@dataclass(frozen=True)
-class EngineStep:
-    """Where the engine's step N (1-based, in file order) comes from in the Dockerfile."""
-
-    line: int
-    needed: bool  # in a stage the target needs (the classic builder also builds the others)
-
-
-def _classify(root: Path, path: str) -> tuple[Classification, list[EngineStep]]:
-    """devd's verdict, and what each engine step number stands for."""
+def _classify(root: Path, path: str) -> tuple[Classification, set[int]]:
+    """devd's verdict, and the Dockerfile lines of the stages the target needs (the classic
+    builder also builds the others; BuildKit skips them)."""
     project = config.load(root, environ={})
     view = build_view(project, project.services["app"])
-    needed = {stage.index for stage in view.dockerfile.needed_stages(view.target)}
-    steps = [EngineStep(i.line, True) for i in view.dockerfile.preamble]
-    for stage in view.dockerfile.stages:
-        steps += [EngineStep(step.instruction.line, stage.index in needed) for step in stage.steps]
-    return classify(path, view), steps
+    needed = {i.line for i in view.dockerfile.preamble}
+    for stage in view.dockerfile.needed_stages(view.target):
+        needed |= {step.instruction.line for step in stage.steps}
+    return classify(path, view), needed
 
 
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_engine_agrees_with_classification(
+    builder: Builder,
     scenario: Scenario,
     tmp_path: Path,
     engine: Engine,
@@ -294,22 +301,24 @@ def test_engine_agrees_with_classification(
     if scenario.devd_toml:
         files["devd.toml"] = scenario.devd_toml
     _write(tmp_path, files)
-    before = _build(tmp_path, engine, image_tag, test_labels, busybox_image)
+    before = _build(tmp_path, engine, image_tag, test_labels, busybox_image, builder)
     path, content = scenario.change
-    verdict, engine_steps = _classify(tmp_path, path)
+    verdict, needed = _classify(tmp_path, path)
     assert verdict.kind is scenario.kind, verdict.reason
 
     _write(tmp_path, {path: None if content is None else content + test_id})
-    after = _build(tmp_path, engine, image_tag, test_labels, busybox_image)
-    _assert_engine_agrees(verdict, before, after, engine_steps)
+    after = _build(tmp_path, engine, image_tag, test_labels, busybox_image, builder)
+    assert after.builder == builder
+    _assert_engine_agrees(verdict, before, after, needed)
 
 
 def _assert_engine_agrees(
-    verdict: Classification, before: BuildResult, after: BuildResult, steps: list[EngineStep]
+    verdict: Classification, before: BuildResult, after: BuildResult, needed: set[int]
 ) -> None:
     # Steps of stages the target does not need count for nothing: BuildKit skips them, the
     # classic builder runs them but the image does not use them.
-    rebuilt = [step for step in after.rebuilt if steps[step.number - 1].needed]
+    assert all(step.line is not None for step in after.dockerfile_steps), after.steps
+    rebuilt = [step for step in after.rebuilt if step.line in needed]
     reran = [step for step in rebuilt if step.keyword == "RUN"]
     if verdict.kind is Kind.IGNORED:
         assert not rebuilt, [s.label for s in rebuilt]
@@ -321,7 +330,8 @@ def _assert_engine_agrees(
         )
     else:
         assert not reran, f"devd said code, the engine re-ran {[s.label for s in reran]}"
-    first = steps[rebuilt[0].number - 1].line
-    assert first == verdict.line, (
-        f"engine first rebuilt {rebuilt[0].label}, devd named line {verdict.line}"
+    # BuildKit runs independent stages side by side: the first rebuilt is the lowest line.
+    first = min(rebuilt, key=lambda step: step.line or 0)
+    assert first.line == verdict.line, (
+        f"engine first rebuilt {first.label}, devd named line {verdict.line}"
     )

@@ -86,7 +86,9 @@ def test_soak_ends_served_flat_and_with_one_generation(
             image["Id"] for image in soak_layers(docker_client, busybox_image, sample.name)[0]
         }
         made = [c["Id"] for c in docker_client.api.containers(all=True) if c["ImageID"] in layers]
-        assert made == [containers[0].id], "build containers left behind"
+        # The classic builder's step containers run from these layers (BuildKit's are no
+        # engine containers); only the service's own container may.
+        assert set(made) <= {containers[0].id}, "build containers left behind"
         assert not soak.differences()
     finally:
         soak.up.kill()
@@ -122,7 +124,12 @@ def one_generation(soak: Soak, client: Any, base: str) -> dict[str, int]:
             for image in found["leaves"]
             if [tag for tag in image.get("RepoTags") or () if tag != "<none>:<none>"]
         ]
-        ok = len(found["labelled"]) == 1 and len(found["leaves"]) == 1 and len(tagged) == 1
+        labelled = found["labelled"]
+        if len(labelled) != 1 or not labelled[0].tags:
+            return None
+        # The classic builder leaves a chain of step images under the tagged one; BuildKit
+        # keeps no step images in the image store: there are none.
+        ok = not found["layers"] or (len(found["leaves"]) == 1 and len(tagged) == 1)
         return found if ok else None
 
     try:
