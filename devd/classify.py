@@ -166,8 +166,11 @@ def _by_layers(path: str, relative: str, view: BuildView) -> Classification:
     where = f"{view.dockerfile_path}:{line} `{text}`"
     run = next((s for _, s in busted if s.keyword == "RUN"), None)
     if run is not None:
-        forced = f"{view.dockerfile_path}:{run.instruction.line} `{run.instruction.display}`"
-        reason = f"feeds {where}; {forced} re-runs"
+        if run is step:  # the RUN reads the path itself (a bind mount): one line, named once
+            reason = f"read by {where} through a bind mount; the step re-runs"
+        else:
+            forced = f"{view.dockerfile_path}:{run.instruction.line} `{run.instruction.display}`"
+            reason = f"feeds {where}; {forced} re-runs"
         return Classification(path, view.service, Kind.DEPENDENCY, reason, line, text,
                               run.instruction.line, run.instruction.display)  # fmt: skip
     destination = _landing(relative, step) if stage is stages[-1] else None

@@ -175,6 +175,8 @@ def test_uv_with_bind_mounted_lock_file() -> None:
     assert lock.kind is Kind.DEPENDENCY
     assert lock.line == 5
     assert lock.run_line == 5
+    assert lock.reason.count("Dockerfile:5") == 1, lock.reason  # the line is named once
+    assert lock.reason.endswith("through a bind mount; the step re-runs")
     assert classify("pyproject.toml", view).kind is Kind.DEPENDENCY
     assert classify("app/main.py", view).kind is Kind.CODE
     assert classify("README.md", view).kind is Kind.IGNORED
