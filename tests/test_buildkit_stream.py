@@ -53,10 +53,18 @@ def stream(rebuilt: set[str], *, fail: str | None = None) -> list[dict[str, Any]
     come from the cache; ``fail``: that step fails with exit code 3 after printing."""
     chunks = [
         wire.trace(wire.vertex("sha256:ctx", "[internal] load remote build context")),
-        wire.trace(wire.vertex("sha256:ctx", "[internal] load remote build context", started=True, completed=True)),
-        wire.trace(wire.vertex("sha256:meta", f"[internal] load metadata for {BASE}", started=True, completed=True)),
+        wire.trace(
+            wire.vertex(
+                "sha256:ctx", "[internal] load remote build context", started=True, completed=True
+            )
+        ),
+        wire.trace(
+            wire.vertex(
+                "sha256:meta", f"[internal] load metadata for {BASE}", started=True, completed=True
+            )
+        ),
         wire.trace(*(wire.vertex(digest, name) for digest, name in STEPS)),
-    ]  # fmt: skip
+    ]
     for digest, name in STEPS:
         if digest not in rebuilt:
             chunks.append(
@@ -83,9 +91,11 @@ def stream(rebuilt: set[str], *, fail: str | None = None) -> list[dict[str, Any]
     chunks += [
         wire.trace(wire.vertex("sha256:export", "exporting to image", started=True)),
         wire.image("sha256:1234"),
-        wire.trace(wire.vertex("sha256:export", "exporting to image", started=True, completed=True)),
+        wire.trace(
+            wire.vertex("sha256:export", "exporting to image", started=True, completed=True)
+        ),
         {"stream": "Successfully tagged devd-p-app:latest\n"},
-    ]  # fmt: skip
+    ]
     return chunks
 
 
@@ -111,9 +121,15 @@ def test_steps_name_their_dockerfile_lines() -> None:
     final stage's own FROM is the builder's shared vertex)."""
     result = run(stream(set())).finish()
     assert [(step.stage, step.number, step.line) for step in result.steps] == [
-        ("builder", 1, 6), ("builder", 2, 7), ("builder", 3, 8), ("builder", 4, 9),
-        ("stage-2", 2, 13), ("stage-2", 3, 14), ("stage-2", 4, 15), ("stage-2", 5, 16),
-    ]  # fmt: skip
+        ("builder", 1, 6),
+        ("builder", 2, 7),
+        ("builder", 3, 8),
+        ("builder", 4, 9),
+        ("stage-2", 2, 13),
+        ("stage-2", 3, 14),
+        ("stage-2", 4, 15),
+        ("stage-2", 5, 16),
+    ]
 
 
 def test_output_is_kept_per_step_and_passed_on_as_lines() -> None:
@@ -150,7 +166,8 @@ def test_a_failing_step_is_named_with_its_line_status_and_output() -> None:
 def test_a_failure_before_any_step_is_one_line() -> None:
     """A parse error or a base that cannot be resolved fails the build with the engine's
     reason, without the nesting prefixes."""
-    parser = run([wire.error("failed to solve with frontend dockerfile.v0: failed to create LLB definition: dockerfile parse error line 3: unknown instruction: ECHO")])  # fmt: skip
+    nested = "failed to solve with frontend dockerfile.v0: failed to create LLB definition: "
+    parser = run([wire.error(nested + "dockerfile parse error line 3: unknown instruction: ECHO")])
     with pytest.raises(BuildFailed, match=r"^build failed: dockerfile parse error line 3"):
         parser.finish()
 
