@@ -26,12 +26,17 @@ from bench.drivers import DEVD
 from bench.sample import BASE_IMAGE
 from bench.scenarios import Run, Settings
 
-VARIANTS = {"devd": DEVD}
+VARIANTS = {
+    "devd": DEVD,  # as configured: builder "auto", BuildKit on this engine
+    "buildkit": ["env", "DEVD_BUILDER=buildkit", *DEVD],
+    "classic": ["env", "DEVD_BUILDER=classic", *DEVD],
+}
 
 
 def variant(entry: str) -> tuple[str, list[str]]:
-    """A devd contender and its command: ``devd`` as it is, or ``NAME=DIR``, devd's package
-    from another source tree (DIR holding devd/) found first on the path."""
+    """A devd contender and its command: ``devd`` as it is, ``buildkit`` or ``classic`` (devd
+    with that builder), or ``NAME=DIR``, devd's package from another source tree (DIR holding
+    devd/) found first on the path."""
     if entry in VARIANTS:
         return entry, VARIANTS[entry]
     name, _, tree = entry.partition("=")
@@ -77,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants",
         default="devd",
-        help="devd contenders, comma-separated: devd (as it is) and NAME=DIR (devd from the "
-        "source tree DIR, e.g. a git worktree of an older commit, run side by side as NAME)",
+        help="devd contenders, comma-separated: devd (as it is), buildkit and classic (devd "
+        "with that builder) and NAME=DIR (devd from the source tree DIR, e.g. a git worktree "
+        "of an older commit, run side by side as NAME)",
     )
     parser.add_argument(
         "--poll",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devd import config
+from devd.builders import Builder
 from devd.classify import BuildView
 from devd.context import build_context
 from devd.dockerfile import parse
@@ -703,7 +704,9 @@ def test_doctor_refuses_an_unknown_service(tmp_path: Path, state_home: Path) -> 
 
 
 @pytest.mark.engine
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
 def test_layer_sizes_of_a_real_busybox_build(
+    builder: Builder,
     tmp_path: Path,
     engine: Engine,
     busybox_image: str,
@@ -729,7 +732,9 @@ def test_layer_sizes_of_a_real_busybox_build(
     assert f"no image {devd_image_tag(project.name, 'app')} yet" in missing.message
 
     service = project.services["app"]
-    with build_context(service.context, service.dockerfile, ["devd.toml"]) as context:
+    with build_context(
+        service.context, service.dockerfile, ["devd.toml"], ignore_file=builder == "classic"
+    ) as context:
         engine.build(
             context,
             tag=devd_image_tag(project.name, "app"),
@@ -737,6 +742,7 @@ def test_layer_sizes_of_a_real_busybox_build(
             build_args={},
             target=None,
             no_cache=False,
+            builder=builder,
         )
     findings = run_doctor(project, engine, [])
     [layers] = [f for f in findings if f.check == "image-layers"]
