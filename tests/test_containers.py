@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import socket
 import threading
 import time
@@ -573,10 +574,51 @@ def test_put_files_refuses_relative_and_escaping_paths(
     assert caught.value.exit_code == 2
 
 
-def test_put_files_refuses_a_host_directory(engine: Engine, running: str, tmp_path: Path) -> None:
-    """A host path that is neither a regular file nor a symlink is refused, not walked."""
-    with pytest.raises(SyncRefused, match="not a regular file"):
-        engine.put_files(running, {"/app": tmp_path})
+def test_put_files_skips_a_host_directory(engine: Engine, running: str, tmp_path: Path) -> None:
+    """A host path that is neither a regular file nor a symlink is skipped, not walked."""
+    result = engine.put_files(running, {"/app": tmp_path})
+    assert result.changed == 0
+    [skipped] = result.skipped
+    assert (skipped.path, skipped.host) == ("/app", tmp_path)
+    assert "neither a regular file nor a symlink" in skipped.reason
+
+
+# A file root cannot read either: a write-only sysctl (the kernel checks its mode for root too).
+UNREADABLE = Path("/proc/sys/vm/drop_caches")
+
+
+def test_put_files_skips_a_file_it_cannot_read_and_syncs_the_rest(
+    engine: Engine, running: str, docker_client: Any, tmp_path: Path
+) -> None:
+    """In one batch: a file that cannot be read, a FIFO, a file that vanished since the save
+    and one to copy. The unreadable file and the FIFO are skipped with a reason each, the
+    vanished one is deleted in the container, the rest copied; the same files unchanged are
+    neither read nor reported again."""
+    try:
+        UNREADABLE.read_bytes()
+    except PermissionError:
+        pass
+    else:
+        pytest.skip(f"{UNREADABLE} is readable here")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    saved = tmp_path / "saved.txt"
+    saved.write_text("saved\n")
+    engine.put_files(running, {"/app/gone.txt": saved})
+    files = {
+        "/app/unreadable": UNREADABLE,
+        "/app/fifo": fifo,
+        "/app/gone.txt": tmp_path / "vanished",
+        "/app/saved.txt": saved,
+    }
+    result = engine.put_files(running, files)
+    assert result.changed == 2
+    reasons = {skipped.path: skipped.reason for skipped in result.skipped}
+    assert reasons.keys() == {"/app/unreadable", "/app/fifo"}
+    assert "Permission denied" in reasons["/app/unreadable"]
+    assert "neither a regular file nor a symlink" in reasons["/app/fifo"]
+    assert sh(docker_client, running, "ls -A /app; cat /app/saved.txt") == (0, "saved.txt\nsaved\n")
+    assert engine.put_files(running, files).skipped == ()
 
 
 # --- images ----------------------------------------------------------------------------------
