@@ -7,22 +7,30 @@ What the engine (20.10) does that shaped this module:
 * ``put_archive`` creates missing parent directories itself (0755, root). A directory entry in
   the archive for a directory that exists *replaces its mode and owner* (``/tmp`` would lose
   its sticky 1777), so archives hold only the files, never directory entries.
+* ``put_archive`` unpacks at ``/`` inside the container and follows a symlink it meets among
+  an entry's parent directories: with ``/app/cfg -> /etc`` in the container, ``app/cfg/motd``
+  lands in ``/etc``; with a link to a directory the container lacks, the unpacking fails.
+  ``rm -rf`` follows such a link too. An entry whose own path is a symlink replaces the link.
+* ``HEAD /containers/ID/archive?path=P`` stats ``P`` without following its last component
+  (about 2 ms; 404 when there is no ``P``).
 """
 
 from __future__ import annotations
 
+import base64
 import errno
 import io
+import json
 import os
 import posixpath
 import stat
 import tarfile
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import docker.errors
 
@@ -31,6 +39,8 @@ from devd.errors import ContainerGone, EngineError, SyncRefused, UnsyncableFile,
 
 _SENT_CONTAINERS = 16  # containers whose synced files put_files remembers
 _SENT_LOCK = threading.Lock()
+_GO_MODE_SYMLINK = 1 << 27  # os.ModeSymlink in the mode the engine's stat reports
+_STAT_HEADER = "X-Docker-Container-Path-Stat"
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,8 @@ class FileOps(ContainerOps):
         regular file nor a symlink, or changes as it is read) is skipped and the rest goes on.
 
         Raises SyncRefused, before touching anything, for a path that is not absolute or has
-        a ``..`` component.
+        a ``..`` component, or when a directory on the way to a path is a symlink in the
+        container: a sync never writes through a link, wherever it points.
 
         A host file this container already got from devd, or that was skipped, unchanged
         since (same inode, size, mode, modification and change times), is not read again: a
@@ -78,6 +89,7 @@ class FileOps(ContainerOps):
         deletions = [path for path, host in plan.items() if host is None]
         if not copies and not deletions:
             return SyncResult()  # all of it was dealt with already: nothing to ask the engine
+        self._refuse_links(container_id, [*copies, *deletions])
         archive, vanished, skipped = _archive(copies)
         deletions += vanished
         if archive is not None or deletions:
@@ -89,6 +101,43 @@ class FileOps(ContainerOps):
                 memo[path] = stamps[path]  # sent, or skipped: either way, done until it changes
         changed = len(copies) + len(deletions) - len(vanished) - len(skipped)
         return SyncResult(changed, tuple(skipped))
+
+    def _refuse_links(self, container_id: str, paths: list[str]) -> None:
+        """SyncRefused if a directory on the way to one of ``paths`` is a symlink in the
+        container: the engine's unpacking and ``rm`` would follow it, out of the target the
+        Dockerfile's COPY owns. One stat per distinct directory, shallowest first; none below
+        a directory the container lacks."""
+        absent: set[str] = set()
+        with self._engine_call(f"looking into container {short_id(container_id)}"):
+            for directory in _directories(paths):
+                if posixpath.dirname(directory) in absent:
+                    absent.add(directory)
+                    continue
+                found = self._stat(container_id, directory)
+                if found is None:
+                    absent.add(directory)
+                elif int(found.get("mode", 0)) & _GO_MODE_SYMLINK:
+                    path = next(p for p in paths if p.startswith(directory + "/"))
+                    raise SyncRefused(
+                        f"cannot sync {path}: {directory} is a symlink in container "
+                        f"{short_id(container_id)} (to {found.get('linkTarget') or '?'}), "
+                        "and a sync never writes through a link"
+                    )
+
+    def _stat(self, container_id: str, path: str) -> dict[str, Any] | None:
+        """The engine's stat of ``path`` in the container (a symlink is not followed), or
+        None if the container has no such path."""
+        api = self.client.api
+        response = api.head(
+            api._url("/containers/{0}/archive", container_id),
+            params={"path": path},
+            timeout=api.timeout,
+        )
+        if response.status_code == 404:
+            return None
+        api._raise_for_status(response)
+        found: dict[str, Any] = json.loads(base64.b64decode(response.headers[_STAT_HEADER]))
+        return found
 
     def _send(
         self, container_id: str, deletions: list[str], archive: bytes | IO[bytes] | None
@@ -147,6 +196,17 @@ def _container_path(path: str) -> str:
     if normal == "/":
         raise SyncRefused(f"refusing to sync {path!r}: it names the container's root")
     return normal
+
+
+def _directories(paths: Iterable[str]) -> list[str]:
+    """Every directory on the way to ``paths`` (absolute, normalised), but ``/``: shallowest
+    first, each once."""
+    found = {
+        "/".join(parts[:end])
+        for parts in (p.split("/") for p in paths)
+        for end in range(2, len(parts))
+    }
+    return sorted(found, key=lambda d: (d.count("/"), d))
 
 
 def _stamp(host: Path) -> tuple[int, ...] | None:

@@ -82,7 +82,7 @@ class ContainerGone(DevdError):
 
 class SyncRefused(DevdError):
     """A file sync devd will not do: a container path that is not absolute or climbs with
-    ``..``."""
+    ``..``, or one under a directory that is a symlink in the container."""
 
     exit_code = 2
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devd.container_files import _add, _archive
+from devd.container_files import _add, _archive, _directories
 from devd.errors import UnsyncableFile
 
 
@@ -60,3 +60,10 @@ def test_the_archive_leaves_out_what_it_cannot_read_and_says_why(tmp_path: Path)
         assert tar.getnames() == ["app/ok.txt"]
     assert vanished == ["/app/gone.txt"]
     assert [(s.path, s.host) for s in skipped] == [("/app/dir", tmp_path)]
+
+
+def test_directories_on_the_way_are_listed_once_shallowest_first() -> None:
+    """The directories a sync asks the container about: each once, parents before children,
+    never ``/`` and never the synced paths themselves."""
+    paths = ["/app/www/cfg/motd", "/app/www/index.html", "/top.txt", "/app/lib/x.py"]
+    assert _directories(paths) == ["/app", "/app/lib", "/app/www", "/app/www/cfg"]
