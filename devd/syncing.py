@@ -12,27 +12,37 @@ from pathlib import Path
 from devd import rules
 from devd.config import ExecHook
 from devd.container_files import Skipped
+from devd.errors import DevdError, EngineUnavailable
 from devd.follow import Following
 from devd.plan import Action, Work
 from devd.project import files_under
 from devd.runtime import ServiceRuntime
 
+CANNOT_SYNC = "cannot sync; rebuilding instead"
 SKIPPED = "not synced"
 
 
 class Syncing(Following):
     """Copies saved files into a service's running container."""
 
-    def _sync(self, runtime: ServiceRuntime, work: Work) -> None:
+    def _sync(self, runtime: ServiceRuntime, work: Work) -> bool:
         """Copy ``work``'s files into the running container (and restart it, for
-        ``sync-restart``). A file that cannot be read is named and left out; the rest is
-        synced."""
+        ``sync-restart``); False, said in one line, when the copy cannot be made (a symlink
+        in the container on the way, the engine refusing it, the container gone): the caller
+        rebuilds instead, which puts the container right whatever it holds. A file that
+        cannot be read is named and left out; the rest is synced."""
         service = runtime.config
         container = runtime.container
         assert container is not None
         started = time.monotonic()
         files = _host_files(self.project.root, work)
-        result = self.engine.put_files(container.id, files)
+        try:
+            result = self.engine.put_files(container.id, files)
+        except EngineUnavailable:
+            raise  # the engine watch says it, and the work is redone when the engine is back
+        except DevdError as error:
+            self.out.warning(CANNOT_SYNC, service=service.name, error=str(error))
+            return False
         synced = time.monotonic()
         self._report_skipped(runtime, result.skipped)
         if (
@@ -42,7 +52,7 @@ class Syncing(Following):
         ):
             # nothing new, or an early copy the final batch's sync-restart will report
             self.out.debug("copied", service=service.name, files=len(files), sent=result.changed)
-            return
+            return True
         if work.action is Action.SYNC_RESTART:
             runtime.retiring.add(container.id)
             runtime.container = self.engine.restart_container(container.id, service.stop_timeout)
@@ -61,6 +71,7 @@ class Syncing(Following):
             total_s=round(done - (work.first_seen or started), 2),
         )
         self._run_execs(runtime, work.execs)
+        return True
 
     def _report_skipped(self, runtime: ServiceRuntime, skipped: tuple[Skipped, ...]) -> None:
         """One line for each file a sync left out (put_files names each once per state)."""

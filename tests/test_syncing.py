@@ -1,8 +1,9 @@
 """devd.syncing end to end: a real ``devd up`` with ``code_action = "sync"`` on the busybox
-sample project (tests/updriver.py), the real engine, real permissions.
+sample project (tests/updriver.py), the real engine, real links and permissions.
 
-What is pinned: a file devd cannot read is skipped in one line while the rest of its batch
-syncs, that line is said once, and later saves sync again.
+What is pinned: a sync never writes through a link the container holds (it is refused in one
+line and the service is rebuilt instead), a file devd cannot read is skipped in one line while
+the rest of its batch syncs, each such line is said once, and later saves sync again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.updriver import Sample, UpProcess, free_port, wait_for
 
 pytestmark = pytest.mark.engine
 
+REFUSED = "cannot sync; rebuilding instead"
 SKIPPED = "not synced"
 # devd up without the two capabilities that let root read any file: a mode-000 file is then
 # unreadable to it, as to any developer who is not root (the kernel's own permission check).
@@ -61,6 +63,87 @@ def wait_in_container(client: Any, sample: Sample, script: str, expected: str) -
     return found
 
 
+@pytest.mark.parametrize("target", ["/etc", "/no/such/dir"])
+def test_a_synced_link_replaced_by_a_directory_is_never_written_through(
+    sync_sample: Sample, docker_client: Any, target: str
+) -> None:
+    """A link synced into the container (www/cfg -> /etc, or to a directory the container
+    lacks), then replaced on the host by a directory holding a file: devd refuses to write
+    through the container's link, in one line naming it, and rebuilds instead. The container
+    then has a real directory with the file, its /etc is untouched, and later saves sync."""
+    sample, www = sync_sample, sync_sample.root / "www"
+    up = UpProcess(sample.root)
+    try:
+        wait_in_container(docker_client, sample, "cat /app/www/index.html", "version-1")
+        (www / "cfg").symlink_to(target)
+        wait_in_container(docker_client, sample, "readlink /app/www/cfg", target)
+        (www / "cfg").unlink()
+        (www / "cfg").mkdir()
+        (www / "cfg" / "motd").write_text(f"X {sample.name}\n")
+        refused = up.wait_event(REFUSED, timeout=30)
+        assert "/app/www/cfg" in refused["error"], refused
+        assert target in refused["error"], refused
+        check = "test -d /app/www/cfg && ! test -L /app/www/cfg && cat /app/www/cfg/motd"
+        wait_in_container(docker_client, sample, check, f"X {sample.name}")
+        assert f"X {sample.name}" not in (in_container(docker_client, sample, "cat /etc/*") or "")
+        sample.write("www/index.html", "after the link\n")
+        wait_in_container(docker_client, sample, "cat /app/www/index.html", "after the link")
+        up.wait_event("synced", trigger="www/index.html (code)")
+        assert len(up.named(REFUSED)) == 1, up.summary()
+        assert not up.named("failed"), up.summary()
+    finally:
+        up.kill()
+
+
+def test_a_sync_the_engine_fails_is_said_once_and_rebuilt_and_later_saves_sync(
+    sync_sample: Sample, docker_client: Any
+) -> None:
+    """The app made a file where the host now has a directory (www/cfg): the engine cannot
+    unpack www/cfg/motd under it. That is one line, the service is rebuilt instead, and
+    the saves after it sync again (before, every later sync failed the same way, twice)."""
+    sample = sync_sample
+    up = UpProcess(sample.root)
+    try:
+        wait_in_container(docker_client, sample, "cat /app/www/index.html", "version-1")
+        assert in_container(docker_client, sample, "echo app-made > /app/www/cfg") == ""
+        sample.write("www/cfg/motd", "from the host\n")
+        failed = up.wait_event(REFUSED, timeout=30)
+        assert "not a directory" in failed["error"], failed
+        check = "test -d /app/www/cfg && cat /app/www/cfg/motd"
+        wait_in_container(docker_client, sample, check, "from the host")
+        for save in ("save-1", "save-2"):
+            sample.write("www/index.html", f"{save}\n")
+            wait_in_container(docker_client, sample, "cat /app/www/index.html", save)
+        assert len(up.named(REFUSED)) == 1, up.summary()
+        assert not up.named("failed"), up.summary()
+    finally:
+        up.kill()
+
+
+def test_the_rebuild_instead_replaces_the_container_even_when_the_image_is_the_same(
+    sync_sample: Sample, docker_client: Any
+) -> None:
+    """www/cfg/motd is in the image; the directory is swapped for a link (synced), then put
+    back as it was. The rebuild after the refusal makes the very image the container runs,
+    and the container is replaced all the same: the link was in the container only."""
+    sample, cfg = sync_sample, sync_sample.root / "www" / "cfg"
+    sample.write("www/cfg/motd", "as built\n")
+    up = UpProcess(sample.root)
+    try:
+        wait_in_container(docker_client, sample, "cat /app/www/cfg/motd", "as built")
+        shutil.rmtree(cfg)
+        cfg.symlink_to("/etc")
+        wait_in_container(docker_client, sample, "readlink /app/www/cfg", "/etc")
+        cfg.unlink()
+        sample.write("www/cfg/motd", "as built\n")
+        up.wait_event(REFUSED, timeout=30)
+        check = "test -d /app/www/cfg && ! test -L /app/www/cfg && cat /app/www/cfg/motd"
+        wait_in_container(docker_client, sample, check, "as built")
+        assert not up.named("image unchanged; container kept"), up.summary()
+    finally:
+        up.kill()
+
+
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
 def test_an_unreadable_file_is_skipped_once_and_the_rest_of_the_batch_syncs(
     sync_sample: Sample, docker_client: Any
@@ -84,5 +167,6 @@ def test_an_unreadable_file_is_skipped_once_and_the_rest_of_the_batch_syncs(
             wait_in_container(docker_client, sample, "cat /app/www/index.html", save)
         assert len(up.named(SKIPPED)) == 1, up.summary()
         assert not up.named("failed"), up.summary()
+        assert not up.named(REFUSED), up.summary()
     finally:
         up.kill()
