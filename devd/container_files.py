@@ -356,7 +356,7 @@ def _unreadable(error: OSError) -> str:
     """Why a host file cannot be read, ending in what to do."""
     if error.errno == errno.ELOOP:
         return "it became a symlink as it was read; the next save syncs it"
-    return f"cannot read it ({error.strerror}); once it is readable, saving it syncs it"
+    return f"cannot read it ({error.strerror}); making it readable syncs it"
 
 
 def _entry(name: str, status: os.stat_result, kind: bytes, linkname: str = "") -> tarfile.TarInfo:

@@ -150,13 +150,16 @@ def test_an_unreadable_file_is_skipped_once_and_the_rest_of_the_batch_syncs(
 ) -> None:
     """A file devd cannot read (mode 000; devd runs without the capabilities that let root
     read anything) is named in one line, once, not once per save; the saved files beside it,
-    in the same batch and in later ones, reach the container."""
+    in the same batch and in later ones, reach the container; made readable, it syncs."""
     sample, locked = sync_sample, sync_sample.root / "www" / "locked.txt"
     sample.write("www/locked.txt", "readable at first\n")
     up = UpProcess(sample.root, wrapper=WITHOUT_READ_OVERRIDE)
     try:
         wait_in_container(docker_client, sample, "cat /app/www/locked.txt", "readable at first")
-        locked.chmod(0)
+        hidden = sample.root.parent / "locked.new"  # outside the project: not watched
+        hidden.write_text("unlocked later\n")
+        hidden.chmod(0)
+        hidden.replace(locked)  # one event: the file is new content that cannot be read
         sample.write("www/index.html", "save-1\n")
         wait_in_container(docker_client, sample, "cat /app/www/index.html", "save-1")
         skipped = up.wait_event(SKIPPED, timeout=30)
@@ -165,6 +168,9 @@ def test_an_unreadable_file_is_skipped_once_and_the_rest_of_the_batch_syncs(
         for save in ("save-2", "save-3"):
             sample.write("www/index.html", f"{save}\n")
             wait_in_container(docker_client, sample, "cat /app/www/index.html", save)
+        assert len(up.named(SKIPPED)) == 1, up.summary()
+        locked.chmod(0o644)
+        wait_in_container(docker_client, sample, "cat /app/www/locked.txt", "unlocked later")
         assert len(up.named(SKIPPED)) == 1, up.summary()
         assert not up.named("failed"), up.summary()
         assert not up.named(REFUSED), up.summary()
