@@ -131,6 +131,7 @@ def test_the_rebuild_instead_replaces_the_container_even_when_the_image_is_the_s
     up = UpProcess(sample.root)
     try:
         wait_in_container(docker_client, sample, "cat /app/www/cfg/motd", "as built")
+        [before] = running_containers(docker_client, sample.name)
         shutil.rmtree(cfg)
         cfg.symlink_to("/etc")
         wait_in_container(docker_client, sample, "readlink /app/www/cfg", "/etc")
@@ -139,6 +140,9 @@ def test_the_rebuild_instead_replaces_the_container_even_when_the_image_is_the_s
         up.wait_event(REFUSED, timeout=30)
         check = "test -d /app/www/cfg && ! test -L /app/www/cfg && cat /app/www/cfg/motd"
         wait_in_container(docker_client, sample, check, "as built")
+        [after] = running_containers(docker_client, sample.name)
+        assert after.id != before.id
+        assert after.image.id == before.image.id  # the same image: only recreate replaced it
         assert not up.named("image unchanged; container kept"), up.summary()
     finally:
         up.kill()
