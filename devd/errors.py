@@ -82,9 +82,20 @@ class ContainerGone(DevdError):
 
 class SyncRefused(DevdError):
     """A file sync devd will not do: a container path that is not absolute or climbs with
-    ``..``, or a host path that is neither a regular file nor a symlink, or is unreadable."""
+    ``..``, or one under a directory that is a symlink in the container."""
 
     exit_code = 2
+
+
+class UnsyncableFile(SyncRefused):
+    """A host file a sync leaves out: unreadable, neither a regular file nor a symlink, or
+    changed as it was read. The rest of its batch is synced; ``reason`` says why, in words
+    that end the line naming the file."""
+
+    def __init__(self, host: object, reason: str) -> None:
+        super().__init__(f"cannot sync {host}: {reason}")
+        self.host = str(host)
+        self.reason = reason
 
 
 class TraceError(DevdError):

@@ -24,6 +24,8 @@ SENTENCES = {
     ),
     "synced": "{service}: {trigger} -> synced {files} file(s) in {sync_s} s, "
     "restart {restart_s} s, save->running {total_s} s",
+    "cannot sync; rebuilding instead": "{service}: {error}; rebuilding instead",
+    "not synced": "{service}: {path} not synced: {reason}",
     "watching": "watching {root} for services {services}",
     "engine not answering; devd holds work and carries on when it answers": (
         "the engine at {engine} {reason}; devd holds work and carries on when it answers"

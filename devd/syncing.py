@@ -4,36 +4,55 @@ develop.watch rules' ``initial_sync``) and running develop.watch ``sync+exec`` c
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from pathlib import Path
 
 from devd import rules
 from devd.config import ExecHook
+from devd.container_files import Skipped
+from devd.errors import DevdError, EngineUnavailable
 from devd.follow import Following
 from devd.plan import Action, Work
 from devd.project import files_under
 from devd.runtime import ServiceRuntime
 
+CANNOT_SYNC = "cannot sync; rebuilding instead"
+SKIPPED = "not synced"
+
 
 class Syncing(Following):
     """Copies saved files into a service's running container."""
 
-    def _sync(self, runtime: ServiceRuntime, work: Work) -> None:
+    def _sync(self, runtime: ServiceRuntime, work: Work) -> bool:
+        """Copy ``work``'s files into the running container (and restart it, for
+        ``sync-restart``); False, said in one line, when the copy cannot be made (a symlink
+        in the container on the way, the engine refusing it, the container gone): the caller
+        rebuilds instead, which puts the container right whatever it holds. A file that
+        cannot be read is named and left out; the rest is synced."""
         service = runtime.config
         container = runtime.container
         assert container is not None
         started = time.monotonic()
         files = _host_files(self.project.root, work)
-        sent = self.engine.put_files(container.id, files)
+        try:
+            result = self.engine.put_files(container.id, files)
+        except EngineUnavailable:
+            raise  # the engine watch says it, and the work is redone when the engine is back
+        except DevdError as error:
+            self.out.warning(CANNOT_SYNC, service=service.name, error=str(error))
+            return False
         synced = time.monotonic()
+        self._report_skipped(runtime, result.skipped)
         if (
             work.action is Action.SYNC
             and not work.by_rules
-            and (not sent or service.code_action == "sync-restart")
+            and (not result.changed or service.code_action == "sync-restart")
         ):
             # nothing new, or an early copy the final batch's sync-restart will report
-            self.out.debug("copied", service=service.name, files=len(files), sent=sent)
-            return
+            self.out.debug("copied", service=service.name, files=len(files), sent=result.changed)
+            return True
         if work.action is Action.SYNC_RESTART:
             runtime.retiring.add(container.id)
             runtime.container = self.engine.restart_container(container.id, service.stop_timeout)
@@ -52,6 +71,16 @@ class Syncing(Following):
             total_s=round(done - (work.first_seen or started), 2),
         )
         self._run_execs(runtime, work.execs)
+        return True
+
+    def _report_skipped(self, runtime: ServiceRuntime, skipped: tuple[Skipped, ...]) -> None:
+        """One line for each file a sync left out (put_files names each once per state)."""
+        root = self.project.root
+        for skip in skipped:
+            path = skip.host.relative_to(root) if skip.host.is_relative_to(root) else skip.host
+            self.out.warning(
+                SKIPPED, service=runtime.config.name, path=str(path), reason=skip.reason
+            )
 
     def _initial_sync(self, runtime: ServiceRuntime) -> None:
         """develop.watch ``initial_sync``: copy the rules' trees into the new container."""
@@ -63,7 +92,8 @@ class Syncing(Following):
         files = {index: files_under(root, path) for index, path in wanted.items()}
         copies = rules.initial_sync(service, runtime.view, str(root), files)
         if copies:
-            self.engine.put_files(container.id, {c: root / p for c, p in copies.items()})
+            result = self.engine.put_files(container.id, {c: root / p for c, p in copies.items()})
+            self._report_skipped(runtime, result.skipped)
             self.out.info("initial sync", service=service.name, files=len(copies))
 
     def _run_execs(self, runtime: ServiceRuntime, hooks: tuple[ExecHook, ...]) -> None:
@@ -81,11 +111,19 @@ class Syncing(Following):
 
 
 def _host_files(root: Path, work: Work) -> dict[str, Path | None]:
-    """Each container path ``work`` syncs and its host file, None for one that is gone."""
+    """Each container path ``work`` syncs and its host file, None for one that is gone. A
+    directory is left out (a new one's files are in the batch themselves); a path that
+    cannot even be looked at is kept, for put_files to name."""
     files: dict[str, Path | None] = {}
     for destination, path in work.sync_files().items():
         host = root / path
-        if host.is_dir() and not host.is_symlink():
-            continue  # a new directory: its files are in the batch themselves
-        files[destination] = host if host.exists() or host.is_symlink() else None
+        try:
+            status = os.lstat(host)
+        except (FileNotFoundError, NotADirectoryError):
+            files[destination] = None
+            continue
+        except OSError:
+            status = None
+        if status is None or not stat.S_ISDIR(status.st_mode):
+            files[destination] = host
     return files

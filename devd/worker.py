@@ -7,6 +7,7 @@ while the engine is gone, work waits for it. The first success marks the service
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from devd.errors import DevdError, EngineUnavailable
 from devd.plan import Action, Work, manual
@@ -83,8 +84,11 @@ class Worker(Rebuilding, Syncing):
             return False
         running = runtime.container is not None and runtime.container.status == "running"
         if work.action in (Action.SYNC, Action.SYNC_RESTART) and running:
-            self._sync(runtime, work)
-            return True
+            if self._sync(runtime, work):
+                return True
+            # the copy could not be made: a rebuild puts the container right, even one the
+            # image runs already (what the copy was refused for is in the container only)
+            work = replace(work, action=Action.REBUILD, recreate=True)
         if runtime.config.build:
             ok = self.rebuild_now(runtime, work)
         else:

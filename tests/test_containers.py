@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
+import posixpath
 import socket
 import threading
 import time
@@ -573,10 +575,110 @@ def test_put_files_refuses_relative_and_escaping_paths(
     assert caught.value.exit_code == 2
 
 
-def test_put_files_refuses_a_host_directory(engine: Engine, running: str, tmp_path: Path) -> None:
-    """A host path that is neither a regular file nor a symlink is refused, not walked."""
-    with pytest.raises(SyncRefused, match="not a regular file"):
-        engine.put_files(running, {"/app": tmp_path})
+def test_put_files_skips_a_host_directory(engine: Engine, running: str, tmp_path: Path) -> None:
+    """A host path that is neither a regular file nor a symlink is skipped, not walked."""
+    result = engine.put_files(running, {"/app": tmp_path})
+    assert result.changed == 0
+    [skipped] = result.skipped
+    assert (skipped.path, skipped.host) == ("/app", tmp_path)
+    assert "neither a regular file nor a symlink" in skipped.reason
+
+
+# A file root cannot read either: a write-only sysctl (the kernel checks its mode for root too).
+UNREADABLE = Path("/proc/sys/vm/drop_caches")
+
+
+def test_put_files_skips_a_file_it_cannot_read_and_syncs_the_rest(
+    engine: Engine, running: str, docker_client: Any, tmp_path: Path
+) -> None:
+    """In one batch: a file that cannot be read, a FIFO, a file that vanished since the save
+    and one to copy. The unreadable file and the FIFO are skipped with a reason each, the
+    vanished one is deleted in the container, the rest copied; the same files unchanged are
+    neither read nor reported again."""
+    try:
+        UNREADABLE.read_bytes()
+    except PermissionError:
+        pass
+    else:
+        pytest.skip(f"{UNREADABLE} is readable here")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    saved = tmp_path / "saved.txt"
+    saved.write_text("saved\n")
+    engine.put_files(running, {"/app/gone.txt": saved})
+    files = {
+        "/app/unreadable": UNREADABLE,
+        "/app/fifo": fifo,
+        "/app/gone.txt": tmp_path / "vanished",
+        "/app/saved.txt": saved,
+    }
+    result = engine.put_files(running, files)
+    assert result.changed == 2
+    reasons = {skipped.path: skipped.reason for skipped in result.skipped}
+    assert reasons.keys() == {"/app/unreadable", "/app/fifo"}
+    assert "Permission denied" in reasons["/app/unreadable"]
+    assert "neither a regular file nor a symlink" in reasons["/app/fifo"]
+    assert sh(docker_client, running, "ls -A /app; cat /app/saved.txt") == (0, "saved.txt\nsaved\n")
+    assert engine.put_files(running, files).skipped == ()
+
+
+# links a container may hold on the way to a synced path: absolute, to a directory it does
+# not have, relative, and the top directory itself
+LINKS = [
+    ("/app/cfg", "/etc"),
+    ("/app/cfg", "/no/such/dir"),
+    ("/app/cfg", "../etc"),
+    ("/app", "/etc"),
+]
+
+
+@pytest.mark.parametrize(("link", "target"), LINKS)
+def test_put_files_never_writes_or_deletes_through_a_symlink_in_the_container(
+    engine: Engine, running: str, docker_client: Any, tmp_path: Path, link: str, target: str
+) -> None:
+    """A directory on the way to a synced path that is a symlink in the container, wherever
+    it points: put_files refuses in one line naming it, before touching anything (no copy,
+    no deletion through it, nothing else of the batch). With the link gone (what a rebuild
+    gives), the same batch syncs into a real directory."""
+    host = tmp_path / "motd"
+    host.write_text("X\n")
+    setup = (
+        f"echo kept > /etc/devd-kept && mkdir -p {posixpath.dirname(link)} && ln -s {target} {link}"
+    )
+    assert sh(docker_client, running, setup) == (0, "")
+    before = sh(docker_client, running, "ls -lA /etc")
+    batch: dict[str, Path | None] = {
+        "/app/cfg/motd": host,
+        "/app/cfg/devd-kept": None,
+        "/app/cfg/new/deep.txt": host,
+        "/app/ok.txt": host,
+    }
+    with pytest.raises(SyncRefused) as refused:
+        engine.put_files(running, batch)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"{link} is a symlink in container {running[:12]}" in message
+    assert sh(docker_client, running, "ls -lA /etc") == before
+    assert sh(docker_client, running, "cat /etc/devd-kept") == (0, "kept\n")
+    assert sh(docker_client, running, "test -e /app/ok.txt")[0] != 0
+    assert sh(docker_client, running, f"rm {link} && mkdir -p /app/cfg") == (0, "")
+    engine.put_files(running, batch)
+    script = "cat /app/cfg/motd /app/cfg/new/deep.txt /app/ok.txt"
+    assert sh(docker_client, running, script) == (0, "X\nX\nX\n")
+
+
+def test_put_files_replaces_a_symlink_at_the_path_itself(
+    engine: Engine, running: str, docker_client: Any, tmp_path: Path
+) -> None:
+    """A synced path that is itself a symlink in the container is replaced by the file (the
+    engine's unpacking removes it first), never written through: nothing to refuse."""
+    host = tmp_path / "app.py"
+    host.write_text("mine\n")
+    assert sh(docker_client, running, "mkdir /app && ln -s /etc/passwd /app/app.py") == (0, "")
+    before = sh(docker_client, running, "cat /etc/passwd")
+    engine.put_files(running, {"/app/app.py": host})
+    assert sh(docker_client, running, "test -L /app/app.py || cat /app/app.py") == (0, "mine\n")
+    assert sh(docker_client, running, "cat /etc/passwd") == before
 
 
 # --- images ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from devd import config
+from devd.container_files import SyncResult
 from devd.daemon import Daemon
 from devd.engine import BuildResult, ContainerInfo, ContainerSpec
 from devd.errors import EngineUnavailable
@@ -86,8 +87,9 @@ class FakeEngine:
         self.live[info.id] = info
         return info
 
-    def put_files(self, container_id: str, files: Any) -> None:
+    def put_files(self, container_id: str, files: Any) -> SyncResult:
         self._call("sync")
+        return SyncResult(len(files))
 
     def restart_container(self, container_id: str, timeout: float) -> ContainerInfo:
         self._call("restart")

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +75,22 @@ def run_devd(project: Path, *args: str, timeout: float = 120) -> subprocess.Comp
 
 
 class UpProcess:
-    """A running ``devd up`` whose JSON events are collected in ``events``."""
+    """A running ``devd up`` whose JSON events are collected in ``events``; ``wrapper`` is a
+    command that runs it (``setpriv ...``: devd with fewer privileges)."""
 
-    def __init__(self, project: Path, *args: str, stdin: int | None = None) -> None:
+    def __init__(
+        self,
+        project: Path,
+        *args: str,
+        stdin: int | None = None,
+        wrapper: Sequence[str] = (),
+    ) -> None:
         self.project = project
         self.events: list[dict[str, Any]] = []
         self.stderr_lines: list[str] = []
         self._lock = threading.Lock()
         self.process = subprocess.Popen(
-            [*DEVD, "-C", str(project), "--log-format", "json", *args, "up"],
+            [*wrapper, *DEVD, "-C", str(project), "--log-format", "json", *args, "up"],
             stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
