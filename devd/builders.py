@@ -73,7 +73,13 @@ def unsupported(
         step.instruction for stage in dockerfile.stages for step in stage.steps
     ]
     check = _classic if builder == "classic" else _buildkit
-    modern = engine_major is None or engine_major >= _MODERN_FRONTEND_ENGINE
+    # A ``# syntax=`` frontend is fetched by BuildKit and reads what it reads (or fails to be
+    # fetched, which the build then says); the engine's built-in one is its version's.
+    modern = (
+        engine_major is None
+        or engine_major >= _MODERN_FRONTEND_ENGINE
+        or dockerfile.syntax is not None
+    )
     return [problem for instruction in instructions for problem in check(instruction, modern)]
 
 

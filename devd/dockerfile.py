@@ -9,8 +9,10 @@ Pure: it takes the Dockerfile's text and returns values.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -105,6 +107,7 @@ class Dockerfile:
     name: str
     preamble: tuple[Instruction, ...]
     stages: tuple[Stage, ...]
+    syntax: str | None = None  # the ``# syntax=`` parser directive: a frontend image
 
     def stage(self, ref: str) -> Stage:
         """The stage named ``ref`` (case-insensitive) or with index ``ref``."""
@@ -213,7 +216,23 @@ def parse(
     except buildkit.GoParseError as error:
         raise DockerfileError(f"{name}: {error}") from error
     instructions = [_instruction(command, name) for command in commands]
-    return _Builder(name, dict(build_args or {})).build(commands, instructions)
+    model = _Builder(name, dict(build_args or {})).build(commands, instructions)
+    return dataclasses.replace(model, syntax=_syntax_directive(text))
+
+
+_DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(\S.*?)\s*$")
+
+
+def _syntax_directive(text: str) -> str | None:
+    """The ``# syntax=`` parser directive: only the comments of the form ``# key=value`` at
+    the very top are directives (the first other line ends them)."""
+    for line in text.splitlines():
+        match = _DIRECTIVE.match(line.strip())
+        if match is None:
+            return None
+        if match[1].lower() == "syntax":
+            return match[2]
+    return None
 
 
 def _instruction(command: buildkit.Command, name: str) -> Instruction:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from devd.doctor.builder_checks import check_builder
 from devd.doctor.context_checks import (
     check_context_contents,
     check_context_size,
@@ -34,7 +35,7 @@ def diagnose(facts: ServiceFacts) -> list[Finding]:
         *check_manifest_churn(view, facts.cycles),
         *check_ignore_file(view, facts.ignore_text, context),
         *check_context_contents(view, has_ignore_file, context),
-        *check_secrets(view, has_ignore_file, context),
+        *check_secrets(view, has_ignore_file, context, facts.env_texts),
         *check_root_only_patterns(view, facts.ignore_text, context),
         *check_context_size(view, context),
         *check_layers(view, facts.image),
@@ -43,5 +44,6 @@ def diagnose(facts: ServiceFacts) -> list[Finding]:
         *check_pip_cache(view),
         *check_fetches(view),
         *check_no_cache_config(facts.dockerfile_no_cache, facts.config_source),
+        *check_builder(view, facts.builder, facts.engine_major),
     ]
     return sort_findings(replace(finding, service=view.service) for finding in findings)

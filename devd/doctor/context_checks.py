@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import posixpath
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from docker.utils.build import Pattern
 
 from devd.classify import BuildView
+from devd.doctor.env_values import secret_looking
 from devd.doctor.facts import ContextFile, ContextListing, total_size
 from devd.doctor.findings import EXAMPLES, Finding, Level, count_files, human_size
 from devd.doctor.steps import copier, first_copy, quote, whole_context_copy
@@ -195,11 +196,40 @@ def _contents_finding(
     )
 
 
-def check_secrets(view: BuildView, has_ignore_file: bool, context: ContextListing) -> list[Finding]:
-    """``.env`` files, keys, credentials files the context sends: always a warning."""
+def check_secrets(
+    view: BuildView,
+    has_ignore_file: bool,
+    context: ContextListing,
+    env_texts: Mapping[str, str | None] | None = None,
+) -> list[Finding]:
+    """``.env`` files, keys, credentials files the context sends: a warning; an env file
+    whose text (``env_texts``) holds no secret-looking variable is only an info."""
     hits = _secret_hits(context)
     if not hits.entries:
         return []
+    texts = env_texts or {}
+    plain = {
+        entry: texts[entry]
+        for entry in hits.entries
+        if is_env_file(entry) and texts.get(entry) is not None
+        and not secret_looking(texts[entry] or "")
+    }  # fmt: skip
+    secrets = _Hits({e: files for e, files in hits.entries.items() if e not in plain})
+    findings = [_plain_env_finding(view, list(plain), texts)] if plain else []
+    if secrets.entries:
+        findings.append(_secrets_finding(view, has_ignore_file, secrets, texts))
+    return findings
+
+
+def is_env_file(path: str) -> bool:
+    """``.env`` or ``.env.<something>`` (not an example or template of one)."""
+    name = posixpath.basename(path)
+    return (name == ".env" or name.startswith(".env.")) and name not in _NOT_SECRET
+
+
+def _secrets_finding(
+    view: BuildView, has_ignore_file: bool, hits: _Hits, texts: Mapping[str, str | None]
+) -> Finding:
     copied = [f for f in hits.files if copier(view, f.path) is not None]
     copy = copier(view, copied[0].path) if copied else None
     if copy is not None:
@@ -214,23 +244,41 @@ def check_secrets(view: BuildView, has_ignore_file: bool, context: ContextListin
             "sent to the engine on every build; no COPY reads them yet, but the first "
             "`COPY . .` puts them into the image"
         )
-    return [
-        Finding(
-            check="context-secrets",
-            level="warning",
-            file=view.ignore_file,
-            message=(
-                f"secrets in the build context ({_unexcluded(view, has_ignore_file)}): "
-                f"{count_files(len(hits.files))}"
-            ),
-            cost=cost,
-            fix=(
-                f"add {' '.join(_suggestions(hits))} to {view.ignore_file}; give the container "
-                "its secrets at run time (env_file in devd.toml)"
-            ),
-            paths=tuple(_in_project(view, f.path) for f in hits.files[:EXAMPLES]),
-        )
-    ]
+    held = sorted({name for e in hits.entries for name in secret_looking(texts.get(e) or "")})
+    holding = f" (secret-looking: {', '.join(held[:EXAMPLES])})" if held else ""
+    return Finding(
+        check="context-secrets",
+        level="warning",
+        file=view.ignore_file,
+        message=(
+            f"secrets in the build context ({_unexcluded(view, has_ignore_file)}): "
+            f"{count_files(len(hits.files))}{holding}"
+        ),
+        cost=cost,
+        fix=(
+            f"add {' '.join(_suggestions(hits))} to {view.ignore_file}; give the container "
+            "its secrets at run time (env_file in devd.toml)"
+        ),
+        paths=tuple(_in_project(view, f.path) for f in hits.files[:EXAMPLES]),
+    )
+
+
+def _plain_env_finding(
+    view: BuildView, entries: list[str], texts: Mapping[str, str | None]
+) -> Finding:
+    names = ", ".join(_in_project(view, e) for e in entries[:EXAMPLES])
+    return Finding(
+        check="context-env-file",
+        level="info",
+        file=view.ignore_file,
+        message=(
+            f"{names} in the build context holds only plain settings (no secret-looking "
+            "names such as TOKEN, SECRET, PASSWORD or KEY, no random-looking values)"
+        ),
+        cost="a `COPY . .` bakes it into the image; a later secret added to it would be too",
+        fix=f"fine as it is; to be safe add .env to {view.ignore_file} and pass it at run time",
+        paths=tuple(_in_project(view, e) for e in entries[:EXAMPLES]),
+    )
 
 
 def _unexcluded(view: BuildView, has_ignore_file: bool) -> str:

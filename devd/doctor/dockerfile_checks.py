@@ -54,10 +54,21 @@ def _order_in_stage(dockerfile: str, stage: Stage) -> list[Finding]:
     for position, step in enumerate(stage.steps):
         if not _installs(step):
             continue
-        copy = next((s for s in stage.steps[:position] if _copies_code(s)), None)
-        if copy is not None and copy.instruction.line not in reported:
-            reported.add(copy.instruction.line)
-            findings.append(_order_finding(dockerfile, copy, step))
+        before = stage.steps[:position]
+        copy = next((s for s in before if _copies_code(s)), None)
+        if copy is None or copy.instruction.line in reported:
+            continue
+        tool = _tool(step.instruction.text)
+        earlier = before[: before.index(copy)]
+        if tool is not None and any(
+            _installs(s) and _tool(s.instruction.text) == tool for s in earlier
+        ):
+            # The same tool installed the dependencies before the code came (uv's
+            # `sync --no-install-project`, then `COPY . .`, then `sync`): this install only
+            # adds the project; the RUN-after-copy info below says what a save costs.
+            continue
+        reported.add(copy.instruction.line)
+        findings.append(_order_finding(dockerfile, copy, step))
     for position, step in enumerate(stage.steps):
         if not copies_whole_context(step) or step.instruction.line in reported:
             continue
@@ -65,6 +76,24 @@ def _order_in_stage(dockerfile: str, stage: Stage) -> list[Finding]:
         if run is not None:
             findings.append(_run_after_copy_finding(dockerfile, step, run))
     return findings
+
+
+_TOOLS = (
+    ("pip", re.compile(r"\b(?:pip3?|python3?\s+-m\s+pip|uv\s+pip)\s+install\b")),
+    ("uv", re.compile(r"\buv\s+sync\b")),
+    ("poetry", re.compile(r"\bpoetry\s+(?:install|sync)\b")),
+    ("pipenv", re.compile(r"\bpipenv\s+(?:install|sync)\b")),
+    ("pdm", re.compile(r"\bpdm\s+(?:install|sync)\b")),
+    ("npm", re.compile(r"\b(?:npm|pnpm|yarn)\b")),
+    ("bundle", re.compile(r"\bbundle\s+install\b")),
+    ("go", re.compile(r"\bgo\s+mod\s+download\b")),
+    ("composer", re.compile(r"\bcomposer\s+install\b")),
+)
+
+
+def _tool(text: str) -> str | None:
+    """The language package manager an install command runs (None: a system one, or none)."""
+    return next((name for name, pattern in _TOOLS if pattern.search(text)), None)
 
 
 def _installs(step: Step) -> bool:

@@ -4,9 +4,10 @@ take them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
+from devd.builders import Builder
 from devd.classify import BuildView
 from devd.state import Cycle
 
@@ -67,3 +68,10 @@ class ServiceFacts:
     image: ImageFacts | None = None
     dockerfile_no_cache: bool = False
     config_source: str = "devd.toml"
+    builder: Builder | None = None
+    """The builder devd will use (None: ``auto`` with no engine to ask)."""
+    engine_major: int | None = None
+    """The engine's major version, when it was asked (what BuildKit's frontend can read)."""
+    env_texts: Mapping[str, str | None] = field(default_factory=dict)
+    """The text of each env file (``.env``, ``.env.*``) the context sends, by its path; None
+    when it could not be read as text (it is then weighed as a secret)."""

@@ -14,13 +14,17 @@ import docker.errors
 import requests.exceptions
 from docker.utils.build import walk
 
+from devd import builders
+from devd.builders import Builder
+from devd.classify import BuildView
 from devd.commands import select
 from devd.config import ProjectConfig, ServiceConfig
 from devd.doctor.checks import diagnose
+from devd.doctor.context_checks import is_env_file
 from devd.doctor.facts import ContextFile, ContextListing, ImageFacts, Layer, ServiceFacts
 from devd.doctor.findings import Finding, sort_findings
 from devd.engine import Engine
-from devd.errors import DockerfileError, one_line
+from devd.errors import DevdError, DockerfileError, one_line
 from devd.project import build_view, ignore_file, relative
 from devd.runtime import image_tag
 from devd.state import BuildRecord, state_dir
@@ -58,17 +62,52 @@ def gather(
 ) -> ServiceFacts:
     """The facts the checks need about ``service``, read now."""
     view = build_view(project, service)
+    context = walk_context(
+        service.context, view.ignore_rules.patterns, service.dockerfile, walk_limit
+    )
+    builder, major = _builder(service, view, engine)
     return ServiceFacts(
         view=view,
+        builder=builder,
+        engine_major=major,
         ignore_text=_read_ignore_text(ignore_file(service)),
-        context=walk_context(
-            service.context, view.ignore_rules.patterns, service.dockerfile, walk_limit
-        ),
+        context=context,
+        env_texts={
+            f.path: _read_small_text(service.context / f.path)
+            for f in context.files
+            if is_env_file(f.path)
+        },
         cycles=tuple(BuildRecord(state_dir(project.name, project.root)).cycles(service.name)),
         image=image_facts(engine, image_tag(project.name, service.name)),
         dockerfile_no_cache=service.dockerfile_no_cache,
         config_source=project.source,
     )
+
+
+def _builder(
+    service: ServiceConfig, view: BuildView, engine: Engine | None
+) -> tuple[Builder | None, int | None]:
+    """The builder devd will use for ``service`` and, when what it can build depends on it,
+    the engine's major version; the choice as configured when there is no engine to ask."""
+    if engine is None:
+        return (None if service.builder == "auto" else service.builder), None
+    builder = engine.builder(service.builder)
+    if builder != "buildkit" or not builders.asks_frontend(view.dockerfile):
+        return builder, None
+    try:
+        return builder, engine.major_version()
+    except DevdError:
+        return builder, None
+
+
+def _read_small_text(path: Path, limit: int = 64 * 1024) -> str | None:
+    """The text of a small file; None when it is big, binary or unreadable."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+        return None if len(data) > limit else data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _read_ignore_text(path: Path) -> str | None:

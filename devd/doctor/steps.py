@@ -4,6 +4,7 @@ finding quotes a step."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from fnmatch import fnmatchcase
 
@@ -56,12 +57,29 @@ def copies_whole_context(step: Step) -> bool:
     return step.keyword in ("COPY", "ADD") and any(s.pattern == "" for s in step.sources)
 
 
+_GLOB = re.compile(r"[*?\[]")
+# Each manifest's usual name (the patterns' wildcards dropped): what a glob source such as
+# ``package*.json`` or ``poetry.lock*`` is checked against.
+_MANIFEST_NAMES = tuple(
+    name for name in (m.replace("*", "") for m in MANIFESTS) if name and not name.startswith(".")
+)
+
+
 def is_manifest(pattern: str) -> bool:
+    """Whether a COPY source reads only dependency manifests: a manifest's name, or a glob
+    with a literal start that picks manifests (``package*.json``, ``./poetry.lock*``), not one
+    that picks code by extension (``*.py`` matches setup.py, but is code)."""
     if pattern == "":
         return False
     parts = pattern.split("/")
-    return parts[0].startswith("requirements") or any(
-        fnmatchcase(parts[-1], manifest) for manifest in MANIFESTS
+    name = parts[-1]
+    if parts[0].startswith("requirements") or any(fnmatchcase(name, m) for m in MANIFESTS):
+        return True
+    literal = _GLOB.split(name, maxsplit=1)[0]
+    return (
+        bool(_GLOB.search(name))
+        and len(literal) >= 3
+        and any(fnmatchcase(known, name) and known.startswith(literal) for known in _MANIFEST_NAMES)
     )
 
 
