@@ -156,3 +156,19 @@ def _api(version: str | None) -> tuple[int, ...]:
         return tuple(int(part) for part in (version or "").split("."))
     except ValueError:
         return (0,)
+
+
+def frontend_failure(dockerfile: Dockerfile, path: str, reason: str) -> str | None:
+    """devd's line for a BuildKit build that failed before any step because the ``# syntax=``
+    frontend could not be fetched (``reason`` the engine's); None for any other failure."""
+    image = dockerfile.syntax
+    if image is None or not (_GATEWAY in reason or image.split(":")[0] in reason):
+        return None
+    cause = reason.split(_GATEWAY, 1)[-1]
+    return (
+        f"{path}: # syntax={image}: the engine could not fetch this Dockerfile frontend "
+        f"({cause}); drop the line to build with the engine's own frontend"
+    )
+
+
+_GATEWAY = "failed to solve with frontend gateway.v0: "

@@ -111,8 +111,9 @@ class Rebuilding(Replacing):
         runtime.builds += 1
         runtime.building = True
         try:
-            if builder == "buildkit":  # BuildKit resolves a base only through a session
-                self._pull_missing_bases(view.dockerfile.base_images(view.target))
+            # BuildKit resolves a base only through a session; the classic builder pulls it
+            # itself, but its failure is raw engine text: devd pulls first, under both.
+            self._pull_missing_bases(view.dockerfile.base_images(view.target))
             with build_context(
                 service.context,
                 service.dockerfile,
@@ -132,8 +133,11 @@ class Rebuilding(Replacing):
                     on_line=on_line,
                     on_labels=retire.start,
                 )
-        except BuildFailed:
+        except BuildFailed as error:
             retire.undo()
+            frontend = builders.frontend_failure(view.dockerfile, view.dockerfile_path, str(error))
+            if error.step is None and frontend is not None:
+                raise BuildFailed(f"build failed: {frontend}") from error
             raise
         finally:
             retire.join()

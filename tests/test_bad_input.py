@@ -123,3 +123,20 @@ def test_a_feature_the_builder_lacks_is_one_line_naming_the_line_and_the_old_con
         served(sample.port, "fixed")
     finally:
         assert up.stop() == 0
+
+
+def test_a_syntax_frontend_the_engine_cannot_fetch_is_one_line_naming_it(
+    sample: Sample, up: UpProcess
+) -> None:
+    """``# syntax=`` names a frontend image BuildKit fetches from its registry; where none can
+    be reached (this machine) the failure is one line naming the image and what to do, and
+    the running container keeps serving."""
+    served(sample.port, "version-1")
+    sample.write("Dockerfile", "# syntax=docker/dockerfile:1\n" + DOCKERFILE)
+    event = up.wait_event("build failed; previous container still running")
+    assert event["error"].startswith(
+        "build failed: Dockerfile: # syntax=docker/dockerfile:1: the engine could not fetch "
+        "this Dockerfile frontend ("
+    ), event
+    assert event["error"].endswith("drop the line to build with the engine's own frontend")
+    assert "version-1" in (fetch(sample.port) or "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devd.builders import recommended, resolve, unsupported
+from devd.builders import frontend_failure, recommended, resolve, unsupported
 from devd.dockerfile import parse
 
 DOCKER_INIT = """\
@@ -84,3 +84,21 @@ def test_engine_20_buildkit_lacks_heredocs_and_copy_link_newer_engines_have_them
     ]
     assert unsupported(parse(EVERYTHING), "buildkit", 23) == []
     assert unsupported(parse(EVERYTHING), "buildkit", None) == []
+
+
+def test_a_frontend_that_could_not_be_fetched_is_named_with_the_engines_reason() -> None:
+    """A failure of the # syntax= frontend says so, naming the image; other failures, and
+    Dockerfiles without the directive, are left as they are."""
+    with_syntax = parse("# syntax=docker/dockerfile:1\nFROM x\n")
+    reason = (
+        "failed to solve with frontend gateway.v0: failed to do request: Head "
+        '"https://registry-1.docker.io/v2/docker/dockerfile/manifests/1": no such host'
+    )
+    assert frontend_failure(with_syntax, "Dockerfile", reason) == (
+        "Dockerfile: # syntax=docker/dockerfile:1: the engine could not fetch this Dockerfile "
+        'frontend (failed to do request: Head "https://registry-1.docker.io/v2/docker/'
+        'dockerfile/manifests/1": no such host); drop the line to build with the engine'
+        "'s own frontend"
+    )
+    assert frontend_failure(with_syntax, "Dockerfile", "exit code: 1") is None
+    assert frontend_failure(parse("FROM x\n"), "Dockerfile", reason) is None

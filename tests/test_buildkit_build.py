@@ -224,7 +224,9 @@ def devd_build(root: Path, docker_config: Path) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.parametrize("builder", ["buildkit", "classic"])
 def test_a_base_image_not_in_the_store_is_pulled_with_the_users_credentials(
+    builder: str,
     tmp_path: Path,
     registry: Registry,
     docker_client: Any,
@@ -233,7 +235,8 @@ def test_a_base_image_not_in_the_store_is_pulled_with_the_users_credentials(
 ) -> None:
     """BuildKit without a session cannot resolve a base the engine does not have: devd pulls
     it first through the images API, with the credentials of the user's Docker config; a
-    wrong password is one line naming the image and the registry, exit 1."""
+    wrong password is one line naming the image and the registry, exit 1. The same under the
+    classic builder (which would pull by itself, but say the failure in the engine's words)."""
     base = f"{registry.address}/devd-base-{test_id}"
     docker_client.images.get(busybox_image).tag(base, "1")
     auth = {"username": registry.user, "password": registry.password}
@@ -246,7 +249,7 @@ def test_a_base_image_not_in_the_store_is_pulled_with_the_users_credentials(
         project,
         {
             "Dockerfile": f"FROM {base}:1\nRUN echo built-on-pulled-base\n",
-            "devd.toml": f'project = "{name}"\n',
+            "devd.toml": f'project = "{name}"\nbuilder = "{builder}"\n',
         },
     )
     try:
