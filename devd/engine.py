@@ -2,9 +2,10 @@
 rest is mixed into Engine: devd.containers, devd.container_files, devd.container_logs,
 devd.images, devd.resources).
 
-Builds go through the low-level streaming API with the classic builder (what engine 20.10
-runs for API clients). Its output is a stream of JSON objects; the ``stream`` texts, joined
-and split into lines, read like ``docker build`` without BuildKit::
+Builds go through the low-level streaming API, with the builder the service's ``builder``
+means on this engine (:mod:`devd.builders`). BuildKit's stream is read by
+:mod:`devd.buildkit_stream`; the classic builder's, below, is a stream of JSON objects whose
+``stream`` texts, joined and split into lines, read like ``docker build`` without BuildKit::
 
     Step 4/7 : RUN cat req.txt > /deps        <- a step starts ("Step N/M : " + instruction)
      ---> Using cache                         <- ... and was taken from the cache
