@@ -164,12 +164,7 @@ class Rebuilding(Replacing):
                 continue
             reason = self.engine.pull_image(image)
             if reason is not None:
-                registry = docker.auth.resolve_repository_name(image)[0]
-                raise BuildFailed(
-                    f"build failed: base image {image!r} is not in the engine's image store "
-                    f"and pulling it from {registry} failed: {reason} (credentials come from "
-                    f"your Docker config: docker login {registry})"
-                )
+                raise BuildFailed(f"build failed: {pull_failure(image, reason)}")
 
     def report_build_failure(
         self, runtime: ServiceRuntime, work: Work, error: BuildFailed | BuildContextError
@@ -238,3 +233,24 @@ class Rebuilding(Replacing):
             self.engine.remove_failed_build_images(error.created_images)
         except DevdError as problem:
             self.out.warning("failed build's images kept", service=service, error=str(problem))
+
+
+_UNREACHABLE = ("no such host", "dial tcp", "connection refused", "i/o timeout", "no route")
+_REFUSED = ("unauthorized", "authentication required", "denied", "no basic auth credentials")
+
+
+def pull_failure(image: str, reason: str) -> str:
+    """One line for a base image the engine does not have and could not pull: whether its
+    registry could not be reached, refused the credentials, or said something else."""
+    registry = docker.auth.resolve_repository_name(image)[0]
+    said = reason.lower()
+    if any(mark in said for mark in _UNREACHABLE):
+        why = f"the registry {registry} cannot be reached"
+        fix = f"pull or load {image} into the engine (docker pull / docker load) where it can"
+    elif any(mark in said for mark in _REFUSED):
+        why = f"the registry {registry} refused the credentials"
+        fix = f"docker login {registry} (devd reads your Docker config)"
+    else:
+        why = f"pulling it from {registry} failed"
+        fix = "check the image's name and tag"
+    return f"base image {image!r} is not in the engine's image store and {why} ({reason}); {fix}"
