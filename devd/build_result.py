@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from devd.errors import one_line
 
 FAILURE_TAIL_LINES = 20
 """Lines of a failed step's output a BuildFailed keeps."""
@@ -70,3 +73,21 @@ class BuildResult:
         total = len(self.dockerfile_steps)
         noun = "step" if total == 1 else "steps"
         return f"{len(self.rebuilt)} of {total} {noun} rebuilt, {len(self.cached)} cached"
+
+
+def error_text(chunk: Mapping[str, Any], limit: int = 200) -> str:
+    """The message of a build stream's ``{"error": ..., "errorDetail": ...}`` object."""
+    detail = chunk.get("errorDetail")
+    message = detail.get("message") if isinstance(detail, Mapping) else None
+    return one_line(str(message or chunk.get("error") or "unknown error"), limit)
+
+
+def interruption(started: bool, error: BaseException, gone: str | None) -> str:
+    """Why a build whose connection broke (or whose request was refused) failed: it could not
+    start, or it lost the engine mid-build; ``gone`` says why the engine no longer answers,
+    if it does not."""
+    if not started:
+        reason = gone or getattr(error, "explanation", None) or error
+        return f"the build could not start: {one_line(str(reason))}"
+    why = f"it no longer answers ({gone})" if gone is not None else one_line(str(error))
+    return f"lost the engine mid-build: {why}"

@@ -34,10 +34,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devd.build_result import FAILURE_TAIL_LINES, BuildResult, LineCallback, StepResult
+from devd.build_result import (
+    FAILURE_TAIL_LINES,
+    BuildResult,
+    LineCallback,
+    StepResult,
+    error_text,
+    interruption,
+)
 from devd.buildkit_trace import TRACE_ID, Vertex, decode_aux
 from devd.dockerfile import StepLines
-from devd.errors import BuildFailed, TraceError, one_line
+from devd.errors import BuildFailed, TraceError
 
 IMAGE_ID = "moby.image.id"
 EXPORT = "exporting to image"
@@ -123,7 +130,7 @@ class BuildKitStreamParser:
     def feed(self, chunk: Mapping[str, Any]) -> None:
         if "error" in chunk or "errorDetail" in chunk:
             if self._error is None:
-                self._error = _error_message(chunk)
+                self._error = strip_nesting(error_text(chunk, 400))
         elif chunk.get("id") == TRACE_ID:
             self._trace(chunk.get("aux"))
         elif chunk.get("id") == IMAGE_ID:
@@ -150,11 +157,8 @@ class BuildKitStreamParser:
         """The BuildFailed for a connection that broke (or a request refused) mid-build;
         ``gone`` says why the engine no longer answers, if it does not."""
         self._flush()
-        if not any(draft.started for draft in self._vertexes.values()):
-            reason = gone or getattr(error, "explanation", None) or error
-            return self._build_failed(f"the build could not start: {one_line(str(reason))}")
-        why = f"it no longer answers ({gone})" if gone is not None else one_line(str(error))
-        return self._build_failed(f"lost the engine mid-build: {why}")
+        started = any(draft.started for draft in self._vertexes.values())
+        return self._build_failed(interruption(started, error, gone))
 
     def _trace(self, aux: object) -> None:
         try:
@@ -229,12 +233,6 @@ class BuildKitStreamParser:
             output=step.output[-FAILURE_TAIL_LINES:],
             command_status=int(status[1]) if status else None,
         )
-
-
-def _error_message(chunk: Mapping[str, Any]) -> str:
-    detail = chunk.get("errorDetail")
-    message = detail.get("message") if isinstance(detail, Mapping) else None
-    return strip_nesting(one_line(str(message or chunk.get("error") or "unknown error"), 400))
 
 
 def strip_nesting(reason: str) -> str:

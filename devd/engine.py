@@ -54,7 +54,14 @@ import urllib3.exceptions
 
 from devd import builders
 from devd.anchors import AnchorOps
-from devd.build_result import FAILURE_TAIL_LINES, BuildResult, LineCallback, StepResult
+from devd.build_result import (
+    FAILURE_TAIL_LINES,
+    BuildResult,
+    LineCallback,
+    StepResult,
+    error_text,
+    interruption,
+)
 from devd.builders import Builder, BuilderChoice
 from devd.buildkit_stream import BuildKitStreamParser
 from devd.container_files import FileOps
@@ -465,7 +472,7 @@ class BuildStreamParser:
         """The result once the stream has ended; raises BuildFailed if it was not a success."""
         self._flush()
         if self._error is not None:
-            raise self._build_failed(_error_message(self._error), self._error_status())
+            raise self._build_failed(error_text(self._error), self._error_status())
         image_id = self._image_id or self._built_id
         if image_id is None:
             raise self._build_failed("the engine ended the build without an image", None)
@@ -476,11 +483,8 @@ class BuildStreamParser:
         """The BuildFailed for a connection that broke (or a request refused) mid-build;
         ``gone`` says why the engine no longer answers, if it does not."""
         self._flush()
-        if self._current is None and not self._steps:
-            reason = gone or getattr(error, "explanation", None) or error
-            return self._build_failed(f"the build could not start: {one_line(str(reason))}", None)
-        why = f"it no longer answers ({gone})" if gone is not None else one_line(str(error))
-        return self._build_failed(f"lost the engine mid-build: {why}", None)
+        started = self._current is not None or bool(self._steps)
+        return self._build_failed(interruption(started, error, gone), None)
 
     def _text(self, text: str) -> None:
         self._pending += text
@@ -571,9 +575,3 @@ def _status_line(chunk: Mapping[str, Any]) -> str:
     ident = chunk.get("id")
     status = str(chunk["status"])
     return f"{ident}: {status}\n" if ident else f"{status}\n"
-
-
-def _error_message(chunk: Mapping[str, Any]) -> str:
-    detail = chunk.get("errorDetail")
-    message = detail.get("message") if isinstance(detail, Mapping) else None
-    return one_line(str(message or chunk.get("error") or "unknown error"))

@@ -8,20 +8,15 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import docker.errors
 import pytest
 
-from devd import config
-from devd.builders import Builder
-from devd.context import build_context
-from devd.dockerfile import step_lines
 from devd.engine import BuildResult, Engine
 from devd.errors import BuildFailed
-from devd.project import build_view
+from tests.builds import build_like_devd
 from tests.conftest import remove_project
 from tests.registry import Registry
 from tests.updriver import DEVD
@@ -42,32 +37,21 @@ def build(
     tag: str,
     labels: dict[str, str],
     *,
-    builder: Builder = "buildkit",
     no_cache: bool = False,
     build_args: dict[str, str] | None = None,
     on_line: Any = None,
 ) -> BuildResult:
-    """Build ``root`` as devd builds its service ``app``: its context, its ignore rules."""
-    project = config.load(root, environ={})
-    service = project.services["app"]
-    view = build_view(project, service)
-    with build_context(
-        service.context,
-        service.dockerfile,
-        view.ignore_rules.patterns,
-        ignore_file=builder == "classic",
-    ) as context:
-        return engine.build(
-            context,
-            tag=tag,
-            labels=labels,
-            build_args=build_args or dict(service.build_args),
-            target=service.target,
-            no_cache=no_cache,
-            builder=builder,
-            lines=step_lines(view.dockerfile),
-            on_line=on_line,
-        )
+    """Build ``root`` with BuildKit as devd builds its service ``app``."""
+    return build_like_devd(
+        root,
+        engine,
+        tag,
+        labels,
+        builder="buildkit",
+        build_args=build_args,
+        no_cache=no_cache,
+        on_line=on_line,
+    )
 
 
 def listing(docker_client: Any, tag: str, command: str) -> str:
@@ -76,7 +60,7 @@ def listing(docker_client: Any, tag: str, command: str) -> str:
 
 
 @pytest.fixture
-def project(tmp_path: Path, busybox_image: str, test_id: str) -> Iterator[Path]:
+def project(tmp_path: Path, busybox_image: str, test_id: str) -> Path:
     root = tmp_path / "proj"
     write(root, {"devd.toml": f'[services.app]\nbuild_args = {{ BASE = "{busybox_image}" }}\n'})
     return root

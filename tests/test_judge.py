@@ -23,10 +23,9 @@ import pytest
 from devd import config
 from devd.builders import Builder
 from devd.classify import Classification, Kind, classify
-from devd.context import build_context
-from devd.dockerfile import step_lines
 from devd.engine import BuildResult, Engine
 from devd.project import build_view
+from tests.builds import build_like_devd
 
 pytestmark = pytest.mark.engine
 
@@ -250,25 +249,7 @@ def _build(
     root: Path, engine: Engine, tag: str, labels: dict[str, str], base: str, builder: Builder
 ) -> BuildResult:
     """Build the sample the way devd does: its context, its ignore rules, the real engine."""
-    project = config.load(root, environ={})
-    service = project.services["app"]
-    view = build_view(project, service)
-    with build_context(
-        service.context,
-        service.dockerfile,
-        view.ignore_rules.patterns,
-        ignore_file=builder == "classic",
-    ) as context:
-        return engine.build(
-            context,
-            tag=tag,
-            labels=labels,
-            build_args={"BASE": base},
-            target=service.target,
-            no_cache=False,
-            builder=builder,
-            lines=step_lines(view.dockerfile),
-        )
+    return build_like_devd(root, engine, tag, labels, builder=builder, build_args={"BASE": base})
 
 
 def _classify(root: Path, path: str) -> tuple[Classification, set[int]]:

@@ -1,0 +1,49 @@
+"""Building a sample project the way devd builds its service ``app``: its context, its ignore
+rules, its Dockerfile's step lines, the builder given, on the real engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from devd import config
+from devd.build_result import BuildResult, LineCallback
+from devd.builders import Builder
+from devd.context import build_context
+from devd.dockerfile import step_lines
+from devd.engine import Engine
+from devd.project import build_view
+
+
+def build_like_devd(
+    root: Path,
+    engine: Engine,
+    tag: str,
+    labels: Mapping[str, str],
+    *,
+    builder: Builder,
+    build_args: Mapping[str, str] | None = None,
+    no_cache: bool = False,
+    on_line: LineCallback | None = None,
+) -> BuildResult:
+    """Build ``root``'s service ``app`` (``build_args`` default: the configured ones)."""
+    project = config.load(root, environ={})
+    service = project.services["app"]
+    view = build_view(project, service)
+    with build_context(
+        service.context,
+        service.dockerfile,
+        view.ignore_rules.patterns,
+        ignore_file=builder == "classic",
+    ) as context:
+        return engine.build(
+            context,
+            tag=tag,
+            labels=labels,
+            build_args=service.build_args if build_args is None else build_args,
+            target=service.target,
+            no_cache=no_cache,
+            builder=builder,
+            lines=step_lines(view.dockerfile),
+            on_line=on_line,
+        )
