@@ -70,6 +70,7 @@ class Classification:
     run_instruction: str | None = None
     pattern: str | None = None  # the ignore pattern that excluded it
     destination: str | None = None  # where the path lands in the image (code changes)
+    exec_command: str | None = None  # dependency_action = exec: the command it would run
 
     def as_dict(self) -> dict[str, object]:
         data = {key: getattr(self, key) for key in self.__dataclass_fields__}

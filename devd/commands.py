@@ -21,7 +21,7 @@ from devd.output import Output
 from devd.plan import manual
 from devd.runtime import ServiceRuntime, container_name, image_tag
 from devd.stack import needed, start_order
-from devd.state import BuildRecord, RunLock, request_rebuild, state_dir
+from devd.state import BEHIND, BuildRecord, RunLock, request_rebuild, state_dir
 
 REBUILD_SIGNAL = signal.SIGUSR1
 
@@ -235,8 +235,20 @@ def _last_build(last: dict[str, object]) -> str:
     if not last:
         return "none recorded"
     if last.get("ok"):
-        return f"ok: {last.get('summary', '')}"
-    return f"failed: {last.get('error', '')}"
+        text = f"ok: {last.get('summary', '')}"
+    else:
+        text = f"failed: {last.get('error', '')}"
+    return text + behind_note(last)
+
+
+def behind_note(last: dict[str, object]) -> str:
+    """``; behind: ...`` when the service's container holds a dependency exec its image
+    lacks (:mod:`devd.installing`), else ``""``."""
+    behind = last.get(BEHIND)
+    if not isinstance(behind, dict):
+        return ""
+    paths = ", ".join(str(p) for p in behind.get("paths", [])) or "dependencies"
+    return f"; behind: {paths} installed by exec, not in the image until the next rebuild"
 
 
 def logs(

@@ -45,6 +45,7 @@ PYPROJECT = "pyproject.toml"
 ENV_PREFIX = "DEVD_"
 DEFAULT_SERVICE = "app"
 CodeAction = Literal["rebuild", "sync-restart", "sync"]
+DependencyAction = Literal["rebuild", "exec"]  # see devd.dependency_exec
 LogFormat = Literal["auto", "console", "json"]
 
 _PORT = re.compile(
@@ -82,6 +83,7 @@ class ServiceSettings(BaseModel):
     env_file: str | None = None
     command: list[str] | str | None = None
     code_action: CodeAction = "rebuild"
+    dependency_action: DependencyAction = "rebuild"
     stop_timeout: float = Field(default=10.0, ge=0, le=3600)
     dockerfile_no_cache: bool = False
     builder: BuilderChoice | None = None  # None: the project's
@@ -256,6 +258,7 @@ class ServiceConfig:
     watch: tuple[WatchRule, ...] | None = None
     builder: BuilderChoice = "auto"
     build_network: str | None = None  # the builder's network for RUN steps; None: its default
+    dependency_action: DependencyAction = "rebuild"  # exec: re-run the install in the container
 
 
 @dataclass(frozen=True)
@@ -538,6 +541,7 @@ def _service(
         dockerfile_no_cache=settings.dockerfile_no_cache,
         builder=settings.builder or builder,
         build_network=settings.build_network,
+        dependency_action=settings.dependency_action,
     )
 
 

@@ -256,6 +256,7 @@ class Daemon(LiveReload, EngineRecovery):
                 last_build=("ok: " + str(last.get("summary")))
                 if last.get("ok")
                 else last.get("error"),
+                behind=runtime.behind is not None,
                 busy=runtime.schedule.busy,
             )
 

@@ -20,7 +20,7 @@ import dockerfile as buildkit
 
 from devd.errors import DockerfileError
 from devd.imagename import reference_problem
-from devd.substitution import expand, unquote
+from devd.substitution import expand, references, unquote
 
 KNOWN_INSTRUCTIONS = frozenset(
     {
@@ -57,6 +57,28 @@ class ContextSource:
     excludes: tuple[str, ...] = ()
 
 
+DEFAULT_SHELL = ("/bin/sh", "-c")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a step runs with, as the builder sets it: the working directory, the user (None:
+    the base image's), the ``SHELL`` a shell-form RUN goes through, the ENV values and the
+    ARG values in scope (build arguments applied), in order of assignment.
+
+    ``env`` holds the values as expanded from what the Dockerfile says; a value that refers to
+    a variable the Dockerfile never sets (the base image's ``$PATH``) is also in
+    ``env_from_base``, unexpanded, to expand against the base image's environment.
+    """
+
+    workdir: str = "/"
+    user: str | None = None
+    shell: tuple[str, ...] = DEFAULT_SHELL
+    env: tuple[tuple[str, str], ...] = ()
+    env_from_base: tuple[tuple[str, str], ...] = ()
+    args: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass(frozen=True)
 class Step:
     """One instruction of a stage with what it reads and what it depends on."""
@@ -67,6 +89,15 @@ class Step:
     from_stage: int | None = None  # COPY --from=<stage of this Dockerfile>
     from_paths: tuple[str, ...] = ()  # what COPY --from copies: absolute paths in that stage
     stage_mounts: tuple[tuple[int, str], ...] = ()  # RUN --mount=from=<stage>: (stage, path)
+    scope: Scope = Scope()  # what the step runs with (recorded for RUN steps)
+    command: tuple[str, ...] = ()  # RUN: the argv (JSON form) or the one shell-form string
+    exec_form: bool = False  # RUN written in JSON form: ``command`` is the argv itself
+    mounts: tuple[tuple[tuple[str, str], ...], ...] = ()  # RUN --mount options, expanded
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """What a RUN step executes: its JSON-form argv, or the shell with its command."""
+        return self.command if self.exec_form else (*self.scope.shell, *self.command)
 
     @property
     def keyword(self) -> str:
@@ -194,9 +225,22 @@ class _StageState:
     env: dict[str, str] = field(default_factory=dict)
     args: dict[str, str] = field(default_factory=dict)
     workdir: str = "/"
+    user: str | None = None
+    shell: tuple[str, ...] = DEFAULT_SHELL
+    env_from_base: dict[str, str] = field(default_factory=dict)  # see Scope
 
     def variables(self) -> dict[str, str]:
         return {**self.args, **self.env}
+
+    def scope(self) -> Scope:
+        return Scope(
+            self.workdir,
+            self.user,
+            self.shell,
+            tuple(self.env.items()),
+            tuple(self.env_from_base.items()),
+            tuple(self.args.items()),
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -315,7 +359,14 @@ class _Builder:
         state = _StageState()
         if base_stage is not None:
             parent = self.states[base_stage]
-            state = _StageState(dict(parent.env), {}, parent.workdir)
+            state = _StageState(
+                dict(parent.env),
+                {},
+                parent.workdir,
+                parent.user,
+                parent.shell,
+                dict(parent.env_from_base),
+            )
         return (name, base, base_stage), state
 
     def _check_base(self, instruction: Instruction, written: str, base: str) -> None:
@@ -356,11 +407,25 @@ class _Builder:
         elif keyword == "WORKDIR":
             path = expand(unquote(command.value[0]) if command.value else "", state.variables())
             state.workdir = posixpath.normpath(posixpath.join(state.workdir, path))
+        elif keyword == "USER":
+            user = expand(unquote(command.value[0]) if command.value else "", state.variables())
+            state.user = user or None
+        elif keyword == "SHELL" and command.value:
+            state.shell = tuple(command.value)
         elif keyword in ("COPY", "ADD"):
             return self._copy(command, instruction, state)
         elif keyword == "RUN":
-            sources, stage_mounts = _bind_mounts(command.flags, state.variables(), self.stages)
-            return Step(instruction, sources=sources, stage_mounts=stage_mounts)
+            variables = state.variables()
+            sources, stage_mounts = _bind_mounts(command.flags, variables, self.stages)
+            return Step(
+                instruction,
+                sources=sources,
+                stage_mounts=stage_mounts,
+                scope=state.scope(),
+                command=tuple(command.value),
+                exec_form=bool(command.json),
+                mounts=_mount_options(command.flags, variables),
+            )
         return Step(instruction)
 
     def _env(self, command: buildkit.Command, instruction: Instruction, state: _StageState) -> None:
@@ -369,7 +434,14 @@ class _Builder:
             raise self._error(instruction, "ENV needs KEY=VALUE pairs")
         variables = state.variables()
         for key, value in zip(values[::2], values[1::2], strict=True):
-            state.env[key] = expand(unquote(value), variables)
+            raw = unquote(value)
+            state.env[key] = expand(raw, variables)
+            known = variables.keys() - state.env_from_base.keys()
+            if references(raw) - known:  # refers to the base image's variable ($PATH)
+                deferred = _Deferred({**variables, **state.env_from_base})
+                state.env_from_base[key] = expand(raw, deferred)
+            else:
+                state.env_from_base.pop(key, None)
 
     def _copy(
         self, command: buildkit.Command, instruction: Instruction, state: _StageState
@@ -389,7 +461,7 @@ class _Builder:
                 instruction,
                 destination=destination,
                 from_stage=_stage_index(source_stage, self.stages),
-                from_paths=tuple(posixpath.normpath("/" + word) for word in words[:-1]),
+                from_paths=tuple(_absolute(word) for word in words[:-1]),
             )
         heredocs = {doc.name for doc in command.heredocs}
         excludes = tuple(expand(p, variables) for p in flags.get("exclude", []))
@@ -401,12 +473,33 @@ class _Builder:
         return Step(instruction, sources=sources, destination=destination)
 
 
+class _Deferred(dict[str, str]):
+    """Variables for an expansion that leaves each unknown one as a reference (``${PATH}``),
+    to be expanded later against the base image's environment."""
+
+    def get(self, key: str, default: object = None) -> str:
+        return super().get(key, f"${{{key}}}")
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
 def _flags(flags: Sequence[str]) -> dict[str, list[str]]:
     parsed: dict[str, list[str]] = {}
     for flag in flags:
         key, _, value = flag.removeprefix("--").partition("=")
         parsed.setdefault(key.lower(), []).append(value)
     return parsed
+
+
+def _mount_options(
+    flags: Sequence[str], variables: Mapping[str, str]
+) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Each ``RUN --mount=...`` as its (option, value) pairs, variables expanded."""
+    return tuple(
+        tuple(item.partition("=")[::2] for item in expand(value, variables).split(",") if item)
+        for value in _flags(flags).get("mount", [])
+    )
 
 
 def _bind_mounts(
@@ -416,17 +509,15 @@ def _bind_mounts(
     (stage, absolute path) for a mount ``from`` an earlier stage of this Dockerfile."""
     sources = []
     stage_mounts = []
-    for value in _flags(flags).get("mount", []):
-        options = dict(
-            item.partition("=")[::2] for item in expand(value, variables).split(",") if item
-        )
+    for pairs in _mount_options(flags, variables):
+        options = dict(pairs)
         if options.get("type", "bind") != "bind":
             continue
         source = options.get("source", options.get("src", "."))
         if "from" not in options:
             sources.append(ContextSource(_context_path(source)))
         elif (stage := _stage_index(options["from"], stages)) is not None:
-            stage_mounts.append((stage, posixpath.normpath("/" + source)))
+            stage_mounts.append((stage, _absolute(source)))
     return tuple(sources), tuple(stage_mounts)
 
 
@@ -455,3 +546,8 @@ def _stage_index(ref: str, stages: Sequence[Stage], by_number: bool = True) -> i
     if by_number and ref.isdigit() and int(ref) < len(stages):
         return int(ref)
     return None
+
+
+def _absolute(path: str) -> str:
+    """``path`` in a stage as an absolute path (POSIX keeps a leading ``//``: not here)."""
+    return "/" + posixpath.normpath("/" + path).lstrip("/")

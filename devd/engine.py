@@ -64,6 +64,7 @@ from devd.build_result import (
 )
 from devd.builders import Builder, BuilderChoice
 from devd.buildkit_stream import BuildKitStreamParser
+from devd.container_exec import ExecOps
 from devd.container_files import FileOps
 from devd.container_logs import LogOps
 from devd.container_spec import (
@@ -206,7 +207,7 @@ def _root_reason(error: BaseException) -> str:
     return one_line(str(root))
 
 
-class Engine(ResourceOps, FileOps, LogOps, ImageOps, AnchorOps):
+class Engine(ResourceOps, FileOps, ExecOps, LogOps, ImageOps, AnchorOps):
     """A connected engine. ``client`` is the docker-py client, for what this adapter lacks.
     The container operations come from :class:`devd.containers.ContainerOps`, syncing files
     from :class:`devd.container_files.FileOps`, output from :class:`devd.container_logs.LogOps`,

@@ -6,6 +6,7 @@ The seed guide's workflow table, as data:
 |-------------|------------------------------------------|---------------------------------------|
 | code        | ``make run``                             | cached rebuild + replace, or sync     |
 | dependency  | ``make down && make run``                | cached rebuild (RUN re-runs) + replace |
+|             |                                          | or exec the install in the container  |
 | Dockerfile  | ``build --no-cache`` + ``up``            | re-read definition, rebuild + replace |
 
 Pending work for a service folds every change that arrives while it is busy into one follow-up
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from devd.classify import Classification, Kind
-from devd.config import CodeAction, ExecHook
+from devd.config import CodeAction, DependencyAction, ExecHook
 
 
 class Action(enum.Enum):
@@ -29,6 +30,7 @@ class Action(enum.Enum):
     NOTHING = "nothing"
     SYNC = "sync"  # copy files into the running container; the app reloads itself
     SYNC_RESTART = "sync-restart"  # copy files, then restart the container
+    EXEC = "exec"  # copy dependency files in, re-run the install step there, restart
     REBUILD = "rebuild"  # cached build, replace the container
 
 
@@ -50,6 +52,7 @@ class Work:
     syncs: Mapping[str, str] = field(default_factory=dict)
     execs: tuple[ExecHook, ...] = ()
     by_rules: bool = False
+    fallback: str | None = None  # why a rebuild does what an exec was asked for
 
     @property
     def empty(self) -> bool:
@@ -71,6 +74,7 @@ class Work:
             syncs={**self.syncs, **other.syncs},
             execs=self.execs + tuple(c for c in other.execs if c not in self.execs),
             by_rules=self.by_rules or other.by_rules,
+            fallback=other.fallback or self.fallback,
         )
 
     def sync_files(self) -> dict[str, str]:
@@ -93,19 +97,24 @@ class Work:
         return f"{head} +{more} more" if more else head
 
 
-_ORDER = [Action.NOTHING, Action.SYNC, Action.SYNC_RESTART, Action.REBUILD]
+_ORDER = [Action.NOTHING, Action.SYNC, Action.SYNC_RESTART, Action.EXEC, Action.REBUILD]
 
 
 def _stronger(a: Action, b: Action) -> Action:
     return a if _ORDER.index(a) >= _ORDER.index(b) else b
 
 
-def action_for(kind: Kind, code_action: CodeAction) -> Action:
-    """The action one kind of change calls for, given the service's ``code_action``."""
+def action_for(
+    kind: Kind, code_action: CodeAction, dependency_action: DependencyAction = "rebuild"
+) -> Action:
+    """The action one kind of change calls for, given the service's ``code_action`` and
+    ``dependency_action`` (an exec the worker finds unsafe is rebuilt: devd.dependency_exec)."""
     if kind is Kind.IGNORED:
         return Action.NOTHING
     if kind is Kind.CODE:
         return Action(code_action)
+    if kind is Kind.DEPENDENCY and dependency_action == "exec":
+        return Action.EXEC
     return Action.REBUILD
 
 
@@ -114,6 +123,7 @@ def plan(
     code_action: CodeAction,
     dockerfile_no_cache: bool,
     now: float | None = None,
+    dependency_action: DependencyAction = "rebuild",
 ) -> Work:
     """The work one batch of classified changes calls for (``Work()`` when all are ignored)."""
     by_path = {change.path: change for change in changes}
@@ -121,7 +131,7 @@ def plan(
     relevant = {path: c for path, c in by_path.items() if c.kind is not Kind.IGNORED}
     if kind is Kind.IGNORED:
         return Work()
-    action = action_for(kind, code_action)
+    action = action_for(kind, code_action, dependency_action)
     if action in (Action.SYNC, Action.SYNC_RESTART) and not syncable(relevant.values()):
         action = Action.REBUILD
     return Work(

@@ -38,7 +38,11 @@ class Rebuilding(Replacing):
         service = runtime.config
         started = time.monotonic()
         self.out.info(
-            "building", service=service.name, trigger=work.trigger, no_cache=work.no_cache
+            "building",
+            service=service.name,
+            trigger=work.trigger,
+            no_cache=work.no_cache,
+            **_instead_of_exec(work),
         )
         try:
             result = self.build_image(runtime, work.no_cache)
@@ -69,6 +73,7 @@ class Rebuilding(Replacing):
             build_s=round(built - started, 2),
             restart_s=round(done - built, 2),
             total_s=round(done - (work.first_seen or started), 2),
+            **_instead_of_exec(work),
         )
         self.drop_superseded(service.name, result.image_id)
         return True
@@ -254,3 +259,8 @@ def pull_failure(image: str, reason: str) -> str:
         why = f"pulling it from {registry} failed"
         fix = "check the image's name and tag"
     return f"base image {image!r} is not in the engine's image store and {why} ({reason}); {fix}"
+
+
+def _instead_of_exec(work: Work) -> dict[str, str]:
+    """The cycle line's ``not_exec`` field: why a dependency exec was rebuilt instead."""
+    return {"not_exec": work.fallback} if work.fallback else {}

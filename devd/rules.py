@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from devd import dependency_exec
 from devd.classify import BuildView, Classification, Kind, classify, normalise, subtree_ignored
 from devd.config import CodeAction, ExecHook, ServiceConfig, WatchRule
 from devd.ignore import IgnoreRules
@@ -136,7 +137,10 @@ def explain(path: str, service: ServiceConfig, view: BuildView, root: str) -> Cl
             f"service {service.name} has no build (runs image {service.image}): no file feeds it"
         )
         return Classification(normalise(path), service.name, Kind.IGNORED, reason)
-    return classify(path, view)
+    found = classify(path, view)
+    if found.kind is Kind.DEPENDENCY and service.dependency_action == "exec":
+        return dependency_exec.explained(found, view, service.code_action)
+    return found
 
 
 def relevant(path: str, service: ServiceConfig, view: BuildView, root: str) -> bool:
@@ -220,7 +224,13 @@ def _classified(
 ) -> Work:
     """The work devd's classification plans for a batch (a service without rules)."""
     changes = [classify(path, view) for path in sorted(paths)]
-    return plan(changes, code_action, service.dockerfile_no_cache, now=now)
+    return plan(
+        changes,
+        code_action,
+        service.dockerfile_no_cache,
+        now=now,
+        dependency_action=service.dependency_action,
+    )
 
 
 def _action(actions: set[str]) -> Action:

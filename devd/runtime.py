@@ -22,6 +22,7 @@ from devd.output import Output
 from devd.plan import Work
 from devd.project import service_view
 from devd.scheduler import ServiceSchedule
+from devd.state import BuildRecord
 
 
 def image_tag(project: str, service: str) -> str:
@@ -50,6 +51,7 @@ class ServiceRuntime:
     outage_failed: bool = False  # its last work failed because the engine had gone
     started: threading.Event = field(default_factory=threading.Event)  # first start done
     start_failed: str | None = None  # why the first start failed (its dependents give up)
+    behind: str | None = None  # the container holding a dependency exec its image lacks
 
 
 class DaemonParts:
@@ -59,6 +61,7 @@ class DaemonParts:
     engine: Engine
     out: Output
     services: dict[str, ServiceRuntime]
+    record: BuildRecord
     _threads: list[threading.Thread]
     _threads_lock: threading.Lock
 
@@ -67,6 +70,10 @@ class DaemonParts:
         service = self.project.services[name]
         runtime = ServiceRuntime(service, service_view(self.project, service))
         runtime.container = self._existing_container(name)
+        if runtime.container is not None and self.record.behind(name) == runtime.container.id:
+            runtime.behind = (
+                runtime.container.id
+            )  # an exec of the last devd up: a rebuild catches up
         self.services[name] = runtime
         return runtime
 

@@ -134,6 +134,9 @@ class Cycle:
     path_count: int
 
 
+BEHIND = "behind"  # a build record's key: its container holds an exec the image lacks
+
+
 class BuildRecord:
     """The last build of each service, and its recent cycles, as JSON in the state directory."""
 
@@ -155,6 +158,14 @@ class BuildRecord:
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
         temporary.replace(self.path)
+
+    def behind(self, service: str) -> str | None:
+        """The container of ``service`` that holds a dependency exec its image lacks, if
+        any (:mod:`devd.installing`)."""
+        entry = self.read().get(service)
+        behind = entry.get(BEHIND) if isinstance(entry, dict) else None
+        container = behind.get("container") if isinstance(behind, dict) else None
+        return container if isinstance(container, str) else None
 
     def record_cycle(self, service: str, kind: str, paths: Iterable[str]) -> None:
         """Append one cycle of ``service`` to its history (the oldest beyond CYCLE_HISTORY go).

@@ -43,6 +43,20 @@ def expand(word: str, variables: Mapping[str, str]) -> str:
     return _TOKEN.sub(replace, word)
 
 
+def references(word: str) -> set[str]:
+    """The names of the variables ``word`` refers to (an escaped ``\\$`` refers to none)."""
+    return {
+        match.group("braced") or match.group("bare")
+        for match in _TOKEN.finditer(word)
+        if not match.group("escaped")
+    } | {name for match in _TOKEN.finditer(word) for name in _nested(match)}
+
+
+def _nested(match: re.Match[str]) -> set[str]:
+    word = match.group("word")
+    return references(word) if word else set()
+
+
 def unquote(value: str) -> str:
     """Remove one level of shell-style quotes, as the builder does for ENV and ARG values.
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 
 from devd.errors import DevdError, EngineUnavailable
+from devd.installing import Installing
 from devd.plan import Action, Work, manual
 from devd.project import service_view
 from devd.rebuild import Rebuilding
@@ -17,8 +18,9 @@ from devd.runtime import ServiceRuntime
 from devd.syncing import Syncing
 
 
-class Worker(Rebuilding, Syncing):
-    """Does a service's work: sync, rebuild, or (image-only services) replace."""
+class Worker(Rebuilding, Syncing, Installing):
+    """Does a service's work: sync, exec a dependency install, rebuild, or (image-only
+    services) replace."""
 
     def _worker(self, runtime: ServiceRuntime) -> None:
         """Run what the schedule started, one piece at a time, until devd stops or the service
@@ -89,8 +91,14 @@ class Worker(Rebuilding, Syncing):
             # the copy could not be made: a rebuild puts the container right, even one the
             # image runs already (what the copy was refused for is in the container only)
             work = replace(work, action=Action.REBUILD, recreate=True)
+        if work.action is Action.EXEC:
+            instead = self._install(runtime, work)  # None: installed in the container
+            if instead is None:
+                return True
+            work = instead
         if runtime.config.build:
-            ok = self.rebuild_now(runtime, work)
+            ok = self.rebuild_now(runtime, self._catching_up(runtime, work))
+            self._caught_up(runtime, ok)
         else:
             ok = self._run_image(runtime, work)
         if ok and work.execs:  # sync+exec matched in a batch that rebuilt: compose runs it too

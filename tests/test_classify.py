@@ -669,3 +669,14 @@ def test_excludes_tree_follows_the_context_walk() -> None:
     assert rules.excludes_tree("a/b/.cache")
     assert not rules.excludes_tree("docs")
     assert not rules.excludes_tree("src")
+
+
+def test_copy_from_an_absolute_path_carries_a_change_through_to_the_run_after_it() -> None:
+    """``COPY --from=stage /abs`` is read as the stage's /abs (not ``//abs``, which matched
+    nothing): a change there re-runs the RUN after the copy."""
+    view = make_view(
+        "FROM x AS w\nCOPY wheels/ /wheels/\nFROM x\nCOPY --from=w /wheels /wheels\n"
+        "RUN pip install -r /wheels/r.txt\n"
+    )
+    found = classify("wheels/a.whl", view)
+    assert (found.kind, found.run_line) == (Kind.DEPENDENCY, 5)

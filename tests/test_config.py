@@ -377,3 +377,17 @@ def test_an_unknown_builder_names_the_key_and_the_choices(
     message = error(root, env)
     assert message.startswith(where), message
     assert "'auto', 'buildkit' or 'classic'" in message
+
+
+def test_dependency_action_from_devd_toml_pyproject_and_environment(root: Path) -> None:
+    """``dependency_action`` is ``rebuild`` unless a service says ``exec`` (devd.toml,
+    ``[tool.devd]`` or ``DEVD_SERVICES__NAME__DEPENDENCY_ACTION``); other values are one line."""
+    assert load(root).services["app"].dependency_action == "rebuild"
+    write(root, "pyproject.toml", '[tool.devd.services.web]\ndependency_action = "exec"\n')
+    assert load(root).services["web"].dependency_action == "exec"
+    write(root, "devd.toml", '[services.web]\ndependency_action = "rebuild"\n')
+    env = {"DEVD_SERVICES__WEB__DEPENDENCY_ACTION": "exec"}
+    assert load(root, env).services["web"].dependency_action == "exec"
+    write(root, "devd.toml", '[services.web]\ndependency_action = "install"\n')
+    with pytest.raises(ConfigError, match=r"devd.toml: services.web.dependency_action: .*'exec'"):
+        load(root)

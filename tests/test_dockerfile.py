@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devd.dockerfile import ContextSource, Dockerfile, Step, parse
+from devd.dockerfile import ContextSource, Dockerfile, Scope, Step, parse
 from devd.errors import DockerfileError
 
 
@@ -449,3 +449,26 @@ def test_a_base_left_to_an_unset_arg_or_a_stage_is_not_judged() -> None:
     parse("ARG BASE\nFROM ${BASE}\n", "Dockerfile", {})
     parse("FROM scratch\n", "Dockerfile", {})
     parse("FROM busybox AS Build\nFROM build\n", "Dockerfile", {})
+
+
+def test_a_run_step_records_workdir_user_shell_env_and_args_as_the_builder_sets_them() -> None:
+    """The scope a RUN runs in: inherited through ``FROM stage``; an ENV that refers to the
+    base image's variable (``$PATH``) is also kept unexpanded, chained onto earlier ones."""
+    model = parse(
+        "FROM x AS base\nARG V=1\nENV PATH=/venv/bin:$PATH HOME=/h\nUSER app\nWORKDIR /a\n"
+        'SHELL ["/bin/bash", "-c"]\nFROM base\nARG V\nENV PATH=/x$V:$PATH\nWORKDIR b\n'
+        'RUN pip install -r r.txt\nRUN ["echo", "hi"]\n',
+        build_args={"V": "2"},
+    )
+    shell_form, exec_form = model.stages[1].steps[-2:]
+    assert shell_form.scope == Scope(
+        workdir="/a/b",
+        user="app",
+        shell=("/bin/bash", "-c"),
+        env=(("PATH", "/x2:/venv/bin:"), ("HOME", "/h")),
+        env_from_base=(("PATH", "/x2:/venv/bin:${PATH}"),),
+        args=(("V", "2"),),
+    )
+    assert shell_form.argv == ("/bin/bash", "-c", "pip install -r r.txt")
+    assert exec_form.argv == ("echo", "hi")
+    assert exec_form.exec_form

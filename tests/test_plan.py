@@ -277,3 +277,25 @@ def test_manual_is_a_rebuild_with_the_requested_cache_setting() -> None:
     assert merged.action is Action.REBUILD
     assert merged.first_seen == 3.0
     assert merged.trigger == "x.py (code)"
+
+
+@pytest.mark.parametrize("code_action", CODE_ACTIONS)
+def test_dependency_action_exec_asks_for_an_exec_and_a_rebuild_still_outranks_it(
+    code_action: CodeAction,
+) -> None:
+    """With ``dependency_action = "exec"`` a dependency batch is an EXEC (the worker decides
+    whether it is safe); a Dockerfile change still rebuilds; merged with a sync the exec
+    stays, merged with a rebuild it is one."""
+    deps = plan([change("r.txt", Kind.DEPENDENCY)], code_action, False, dependency_action="exec")
+    assert deps.action is Action.EXEC
+    assert action_for(Kind.DOCKERFILE, code_action, "exec") is Action.REBUILD
+    assert action_for(Kind.DEPENDENCY, code_action, "rebuild") is Action.REBUILD
+    sync = Work(action=Action.SYNC)
+    assert sync.merge(deps).action is deps.merge(sync).action is Action.EXEC
+    assert deps.merge(manual(False)).action is Action.REBUILD
+
+
+def test_merge_keeps_the_newest_fallback_reason() -> None:
+    older = Work(action=Action.REBUILD, fallback="older")
+    assert older.merge(Work(action=Action.REBUILD, fallback="newer")).fallback == "newer"
+    assert older.merge(Work()).fallback == "older"
