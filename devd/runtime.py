@@ -34,7 +34,8 @@ def container_name(project: str, service: str) -> str:
 
 @dataclass
 class ServiceRuntime:
-    """One service's live state; ``cond`` guards ``schedule`` and ``following``."""
+    """One service's live state; ``cond`` guards ``schedule``, ``following`` and
+    ``anchor_down``."""
 
     config: ServiceConfig
     view: BuildView
@@ -50,6 +51,7 @@ class ServiceRuntime:
     outage_failed: bool = False  # its last work failed because the engine had gone
     started: threading.Event = field(default_factory=threading.Event)  # first start done
     start_failed: str | None = None  # why the first start failed (its dependents give up)
+    anchor_down: str | None = None  # the anchor found stopped, said once (its next work recreates)
 
 
 class DaemonParts:

@@ -29,14 +29,19 @@ class Syncing(Following):
         """Copy ``work``'s files into the running container (and restart it, for
         ``sync-restart``); False, said in one line, when the copy cannot be made (a symlink
         in the container on the way, the engine refusing it, the container gone): the caller
-        rebuilds instead, which puts the container right whatever it holds. A file that
-        cannot be read is named and left out; the rest is synced."""
+        rebuilds instead, which puts the container right whatever it holds; so it does when
+        the container's anchor is stopped (said once). A file that cannot be read is named and
+        left out; the rest is synced."""
         service = runtime.config
         container = runtime.container
         assert container is not None
         started = time.monotonic()
         files = _host_files(self.project.root, work)
         try:
+            anchor = self.engine.stopped_anchor(container.id)
+            if anchor is not None:  # the copy would land, unreachable: put the service right
+                self.report_anchor_down(runtime, anchor)
+                return False
             result = self.engine.put_files(container.id, files)
         except EngineUnavailable:
             raise  # the engine watch says it, and the work is redone when the engine is back

@@ -83,7 +83,11 @@ class Worker(Rebuilding, Syncing):
         if work.reload_definition and not self._reload(runtime):
             return False
         running = runtime.container is not None and runtime.container.status == "running"
-        if work.action in (Action.SYNC, Action.SYNC_RESTART) and running:
+        with runtime.cond:
+            anchor_down = runtime.anchor_down is not None
+        if anchor_down:  # the container must be made again, joining its anchor started again
+            work = replace(work, recreate=True)
+        if work.action in (Action.SYNC, Action.SYNC_RESTART) and running and not anchor_down:
             if self._sync(runtime, work):
                 return True
             # the copy could not be made: a rebuild puts the container right, even one the

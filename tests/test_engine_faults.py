@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from devd.enginewatch import FROZEN, LOST, NOT_ANSWERING
+from devd.follow import ANCHOR_STOPPED
 from tests.privateengine import PrivateEngine
 from tests.updriver import SAMPLE_DOCKERFILE, Sample, UpProcess, free_port, wait_for
 
@@ -115,6 +116,7 @@ def test_engine_stopped_and_started_again_is_waited_out(
     assert not devd_up.named(EXITED), devd_up.summary()
     assert not devd_up.named("failed"), devd_up.summary()
     assert not devd_up.named("lost the container's output"), devd_up.summary()
+    assert not devd_up.named(ANCHOR_STOPPED), devd_up.summary()  # the engine stopped them
     print(
         f"\nengine stop: noticed {at(lost) - stopped:.2f} s after SIGTERM; back noticed "
         f"{at(back) - restarted:.2f} s after start; saved content served "
@@ -151,6 +153,7 @@ def test_engine_stopped_without_saves_gets_its_containers_back(
         serving(private_engine, project, "version-1")
         one_container(private_engine, project, ("app", "web"))
         assert not up.named(EXITED), up.summary()
+        assert not up.named(ANCHOR_STOPPED), up.summary()
     finally:
         up.kill()
 
