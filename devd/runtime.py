@@ -51,6 +51,9 @@ class ServiceRuntime:
     outage_failed: bool = False  # its last work failed because the engine had gone
     started: threading.Event = field(default_factory=threading.Event)  # first start done
     start_failed: str | None = None  # why the first start failed (its dependents give up)
+    # the container the last rebuild made, and the wall time before its context was read:
+    # a file unchanged since is in it already (written by the worker only)
+    built_from: tuple[str, float] | None = None
     anchor_down: str | None = None  # the anchor found stopped, said once (its next work recreates)
 
 

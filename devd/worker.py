@@ -94,7 +94,11 @@ class Worker(Rebuilding, Syncing):
             # image runs already (what the copy was refused for is in the container only)
             work = replace(work, action=Action.REBUILD, recreate=True)
         if runtime.config.build:
+            before, read_at = runtime.container, time.time()
             ok = self.rebuild_now(runtime, work)
+            after = runtime.container
+            if ok and after is not None and (before is None or after.id != before.id):
+                runtime.built_from = (after.id, read_at)
         else:
             ok = self._run_image(runtime, work)
         if ok and work.execs:  # sync+exec matched in a batch that rebuilt: compose runs it too

@@ -348,3 +348,37 @@ def test_tcp_engine_restarted_mid_save_serves_the_last_save(
     finally:
         up.kill()
 
+
+def test_a_save_held_through_a_tcp_outage_is_rebuilt_once_not_synced_again(
+    tcp_engine: PrivateEngine, tcp_project: Sample
+) -> None:
+    """code_action = "sync-restart" over TCP; a save while dockerd is stopped. When it is
+    back, the stopped container is replaced by a rebuild that takes the save up, and the
+    save's sync-restart, folded in behind it, is not done again (it restarted the new
+    container a second time)."""
+    tcp_project.write(
+        "devd.toml",
+        tcp_project.devd_toml(
+            tcp_project.port, NO_BUILD_NETWORK + 'code_action = "sync-restart"\n'
+        ),
+    )
+    up = UpProcess(tcp_project.root)
+    try:
+        up.wait_event("running", service="app", timeout=60)
+        serving(tcp_engine, tcp_project, "version-1")
+        tcp_engine.stop()
+        up.wait_event(LOST, timeout=30)
+        tcp_project.write("www/index.html", "during the outage\n")
+        time.sleep(1.0)
+        tcp_engine.start()
+        up.wait_event("engine back", timeout=30)
+        serving(tcp_engine, tcp_project, "during the outage")
+        time.sleep(2.0)  # a second restart would come now
+        one_container(tcp_engine, tcp_project)
+        assert len(up.named("running")) == 2, up.summary()
+        assert not up.named("synced"), up.summary()
+        tcp_project.write("www/index.html", "after\n")
+        serving(tcp_engine, tcp_project, "after")
+        up.wait_event("synced", trigger="www/index.html (code)", timeout=30)
+    finally:
+        up.kill()
