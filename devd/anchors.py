@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,16 @@ ANCHOR_KEYS = (LABEL_ANCHOR_PROJECT, LABEL_ANCHOR_SERVICE)  # an anchor's whose-
 _image_lock = threading.Lock()  # parallel replaces must not import the image twice
 _UNSET = object()
 _NOT_RUNNING = re.compile(r"non running container: ([0-9a-f]{12,64})")
+
+
+@dataclass(frozen=True)
+class AnchorStopped:
+    """The engine's word that an anchor's process ended (its ``die`` event): whose anchor it
+    is and which one."""
+
+    service: str
+    anchor_id: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,56 @@ class AnchorOps(ContainerOps):
                 "label); devd leaves it alone: remove or rename it (docker rmi / docker tag)"
             )
         return tag
+
+    def anchor_stops(self, project: str) -> Iterator[AnchorStopped]:
+        """Each anchor of ``project`` that stops from now on, as the engine's event stream
+        says it (filtered by the engine to these anchors' ``die`` events: nothing else is
+        sent, and nothing is polled). Ends when the stream does (the engine going away, or
+        :meth:`close_anchor_stops`); EngineUnavailable if it cannot be opened."""
+        filters = {
+            "type": "container",
+            "event": "die",
+            "label": f"{LABEL_ANCHOR_PROJECT}={project}",
+        }
+        with self._engine_call(f"following the engine's events for project {project!r}"):
+            stream = self.client.api.events(filters=filters, decode=True)
+        self.__dict__["_devd_anchor_events"] = stream
+        try:
+            with self._engine_call(f"following the engine's events for project {project!r}"):
+                for event in stream:
+                    actor = event.get("Actor") or {}
+                    attributes = actor.get("Attributes") or {}
+                    if attributes.get(LABEL_ANCHOR_PROJECT) == project:
+                        yield AnchorStopped(
+                            str(attributes.get(LABEL_ANCHOR_SERVICE, "")),
+                            str(actor.get("ID", "")),
+                            str(attributes.get("name", "")),
+                        )
+        finally:
+            stream.close()
+
+    def close_anchor_stops(self) -> None:
+        """End the stream :meth:`anchor_stops` reads, from any thread (devd stopping)."""
+        stream = self.__dict__.pop("_devd_anchor_events", None)
+        if stream is not None:
+            with contextlib.suppress(Exception):  # closing from another thread, best effort
+                stream.close()
+
+    def stopped_anchor(self, container_id: str) -> str | None:
+        """The name of the anchor whose network the container joins when that anchor does
+        not run (stopped or removed by hand: the container then has no network but its
+        loopback); None when it runs, the container has a network of its own, or is gone."""
+        with self._engine_call(f"inspecting container {short_id(container_id)}"):
+            attrs = self._inspect(container_id)
+            mode = str(((attrs or {}).get("HostConfig") or {}).get("NetworkMode") or "")
+            if not mode.startswith("container:"):
+                return None
+            anchor = self._inspect(mode.removeprefix("container:"))
+        if anchor is not None and (anchor.get("State") or {}).get("Running"):
+            return None
+        if anchor is not None:
+            return str(anchor.get("Name", "")).lstrip("/")
+        return anchor_name(str((attrs or {}).get("Name", "")).lstrip("/"))
 
     def stop_anchors(self, project: str) -> None:
         """Stop ``project``'s anchors (their containers are stopped): the ports are free again

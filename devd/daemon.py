@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 
 from devd import rules, stack
+from devd.anchorwatch import AnchorWatch
 from devd.config import ProjectConfig
 from devd.engine import Engine, engine_address
 from devd.enginewatch import EngineWatch
@@ -87,6 +88,12 @@ class Daemon(LiveReload, EngineRecovery):
         self.engine_watch = EngineWatch(
             engine.unreachable, output, engine_address(os.environ), self.engine_back, self.stop
         )
+        self.anchor_watch = AnchorWatch(
+            lambda: self.engine.anchor_stops(self.project.name),
+            self.anchor_stopped,
+            self.engine_watch,
+            self.stop,
+        )
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -104,6 +111,7 @@ class Daemon(LiveReload, EngineRecovery):
         """Ask the loop to end (signal handlers call this); safe from any thread."""
         self.stop.set()
         self.engine_watch.wake()
+        self.engine.close_anchor_stops()
         self.sweeper.close()
         self.batches.put(None)
         for runtime in self.services.values():
@@ -133,6 +141,7 @@ class Daemon(LiveReload, EngineRecovery):
             self._submit(runtime, manual(no_cache=False, now=time.monotonic(), label="start"))
             self._spawn(f"worker-{runtime.config.name}", partial(self._worker, runtime))
         self._spawn("watch", self._watch)
+        self._spawn("anchor-events", self.anchor_watch.run)  # anchors stopped by hand
         self.out.info(
             "watching",
             project=self.project.name,

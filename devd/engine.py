@@ -41,6 +41,7 @@ import os
 import re
 import socket
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -173,6 +174,63 @@ def _probe_unix_socket(environ: Mapping[str, str], timeout: float = _PROBE_TIMEO
             raise EngineUnavailable(unavailable_message(environ, error)) from error
 
 
+Listener = tuple[str, str | tuple[str, int]]
+"""Where the engine listens: ("unix", path) or ("tcp", (host, port))."""
+
+
+def _listener(environ: Mapping[str, str], base_url: str) -> Listener | None:
+    """The engine's unix socket (DOCKER_HOST or the default) or TCP address; None for
+    others (ssh://)."""
+    if base_url.startswith("http+docker://"):
+        host = environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+        return ("unix", host.removeprefix("unix://")) if host.startswith("unix://") else None
+    parsed = urllib.parse.urlsplit(base_url)
+    if parsed.scheme in ("http", "https") and parsed.hostname:
+        default = 443 if parsed.scheme == "https" else 80
+        return ("tcp", (parsed.hostname, parsed.port or default))
+    return None
+
+
+def _connect(address: Listener, timeout: float) -> socket.socket:
+    """A new connection to the engine's listener (OSError: the OS's reason it failed)."""
+    kind, where = address
+    if kind == "tcp":
+        assert isinstance(where, tuple)
+        return socket.create_connection(where, timeout=timeout)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
+    try:
+        conn.connect(str(where))
+    except OSError:
+        conn.close()
+        raise
+    return conn
+
+
+def _fresh_ping(address: Listener, timeout: float) -> str | None:
+    """``GET /_ping`` on a new connection (plain HTTP): None when the engine answers 200,
+    else why not; connecting and answering each get ``timeout`` seconds."""
+    try:
+        conn = _connect(address, timeout)
+    except TimeoutError:
+        return f"connecting timed out after {timeout:g} s"
+    except OSError as error:
+        return _root_reason(error)
+    started = time.monotonic()
+    try:
+        with conn:
+            conn.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            reply = conn.recv(64)
+    except TimeoutError:  # it accepted (the kernel does, for a frozen dockerd): no answer
+        return not_answering(time.monotonic() - started)
+    except OSError as error:
+        return _root_reason(error)
+    status = reply[9:12].decode(errors="replace")
+    if reply.startswith(b"HTTP/1.") and status == "200":
+        return None
+    return f"the engine answered {status!r}" if reply else "the engine closed the connection"
+
+
 def engine_address(environ: Mapping[str, str]) -> str:
     """Where devd talks to the engine, as messages name it."""
     host = environ.get("DOCKER_HOST")
@@ -253,14 +311,26 @@ class Engine(ResourceOps, FileOps, ExecOps, LogOps, ImageOps, AnchorOps):
         return EngineUnavailable(unavailable_message(os.environ, error))
 
     def unreachable(self) -> str | None:
-        """Why the engine does not answer a ping right now; None when it does. An engine that
-        accepts the connection but sends nothing back within PING_TIMEOUT (stopped by
-        SIGSTOP, hung) is :func:`devd.enginewatch.not_answering`."""
-        if self.client.api.base_url.startswith("http+docker://"):  # a unix socket
+        """Why the engine does not answer a ping right now; None when it does. The ping goes
+        on a connection of its own, never a kept-alive one: dockerd stopping closes its
+        listener first and stops its containers after, while the connections it has go on
+        answering, so a pooled ping then says "up" for an engine going away (over TCP, a log
+        stream ending so read as the app exiting). An engine that accepts the connection but
+        sends nothing back within PING_TIMEOUT (stopped by SIGSTOP, hung) is
+        :func:`devd.enginewatch.not_answering`."""
+        base_url = str(self.client.api.base_url)
+        address = _listener(os.environ, base_url)
+        if address is not None and not base_url.startswith("https://"):
+            return _fresh_ping(address, PING_TIMEOUT)
+        if address is not None:  # TLS: a new connection shows a closed listener; then ping
             try:
-                _probe_unix_socket(os.environ, PING_TIMEOUT)
-            except EngineUnavailable as error:
+                _connect(address, PING_TIMEOUT).close()
+            except OSError as error:
                 return _root_reason(error)
+        return self._pooled_ping()
+
+    def _pooled_ping(self) -> str | None:
+        """A ping through docker-py (ssh://, and TLS after the listener was found open)."""
         started = time.monotonic()
         try:
             response = self.client.api.get(

@@ -52,6 +52,8 @@ class Replacing(Following):
                 runtime.retiring.add(runtime.container.id)  # an exited one has no follower
             info = self.engine.replace_container(spec)
             runtime.container = info
+        with runtime.cond:
+            runtime.anchor_down = None  # the replace started it again, or made a new one
         self._follow_once(runtime, info)
         return True
 

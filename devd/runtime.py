@@ -35,7 +35,8 @@ def container_name(project: str, service: str) -> str:
 
 @dataclass
 class ServiceRuntime:
-    """One service's live state; ``cond`` guards ``schedule`` and ``following``."""
+    """One service's live state; ``cond`` guards ``schedule``, ``following`` and
+    ``anchor_down``."""
 
     config: ServiceConfig
     view: BuildView
@@ -52,6 +53,10 @@ class ServiceRuntime:
     started: threading.Event = field(default_factory=threading.Event)  # first start done
     start_failed: str | None = None  # why the first start failed (its dependents give up)
     behind: str | None = None  # the container holding a dependency exec its image lacks
+    # the container the last rebuild made, and the wall time before its context was read:
+    # a file unchanged since is in it already (written by the worker only)
+    built_from: tuple[str, float] | None = None
+    anchor_down: str | None = None  # the anchor found stopped, said once (its next work recreates)
 
 
 class DaemonParts:

@@ -9,12 +9,16 @@ Work whose attempt failed is not forgotten: it is folded into the next work star
 when saves arrived meanwhile, else with the next save), so a failed Dockerfile or dependency
 rebuild followed by a code save rebuilds rather than syncs into an image that never got the
 change. A failure is never retried on its own: with nothing newer saved it stays reported.
+The work it is folded into keeps that work's time of first save: save->running counts from
+the save the attempt serves, not from the attempt that failed (a failed start, minutes ago).
 
 Pure: no threads, no clock, no I/O. The daemon calls it under the service's lock; a model
 drives it directly (tests/test_scheduler.py).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from devd.plan import Work
 
@@ -55,8 +59,9 @@ class ServiceSchedule:
             return None
         if work.empty:
             return None
-        if self._failed is not None:
-            work, self._failed = self._failed.merge(work), None
+        if self._failed is not None:  # its saves come along, but the clock starts anew:
+            owed, self._failed = self._failed.merge(work), None  # save->running is from the
+            work = replace(owed, first_seen=work.first_seen or owed.first_seen)  # save served
         self._running = work
         return work
 

@@ -4,6 +4,7 @@ develop.watch rules' ``initial_sync``) and running develop.watch ``sync+exec`` c
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import time
@@ -19,6 +20,9 @@ from devd.project import files_under
 from devd.runtime import ServiceRuntime
 
 CANNOT_SYNC = "cannot sync; rebuilding instead"
+CLOCK_SLACK_S = 0.1
+"""How much older than a build's context a file must be to count as in its image (the file
+system's timestamps and the wall clock can differ by a tick)."""
 SKIPPED = "not synced"
 
 
@@ -29,14 +33,23 @@ class Syncing(Following):
         """Copy ``work``'s files into the running container (and restart it, for
         ``sync-restart``); False, said in one line, when the copy cannot be made (a symlink
         in the container on the way, the engine refusing it, the container gone): the caller
-        rebuilds instead, which puts the container right whatever it holds. A file that
-        cannot be read is named and left out; the rest is synced."""
+        rebuilds instead, which puts the container right whatever it holds; so it does when
+        the container's anchor is stopped (said once). A file that cannot be read is named and
+        left out; the rest is synced."""
         service = runtime.config
         container = runtime.container
         assert container is not None
         started = time.monotonic()
         files = _host_files(self.project.root, work)
+        if _in_image(runtime, container.id, files):  # a save the rebuild before took up
+            self.out.debug("already in the image", service=service.name, files=len(files))
+            self._run_execs(runtime, work.execs)
+            return True
         try:
+            anchor = self.engine.stopped_anchor(container.id)
+            if anchor is not None:  # the copy would land, unreachable: put the service right
+                self.report_anchor_down(runtime, anchor)
+                return False
             result = self.engine.put_files(container.id, files)
         except EngineUnavailable:
             raise  # the engine watch says it, and the work is redone when the engine is back
@@ -108,6 +121,24 @@ class Syncing(Following):
                 self.out.line(runtime.config.name, line, stream="exec")
             report = self.out.info if code == 0 else self.out.error
             report("exec", service=runtime.config.name, command=list(hook.command), exit_code=code)
+
+
+def _in_image(runtime: ServiceRuntime, container_id: str, files: dict[str, Path | None]) -> bool:
+    """Whether ``container_id`` was made by a rebuild that read every one of ``files`` as it
+    is now (changed, by their ctime, before the build's context was read): then a sync, or a
+    sync-restart, of them would only repeat that. A save held through an engine outage is
+    rebuilt when the engine is back, and its sync, folded in behind, is not done again."""
+    built = runtime.built_from
+    if built is None or built[0] != container_id or not files:
+        return False
+    for host in files.values():
+        try:
+            changed = os.lstat(host).st_ctime if host is not None else math.inf
+        except OSError:
+            return False
+        if changed > built[1] - CLOCK_SLACK_S:
+            return False
+    return True
 
 
 def _host_files(root: Path, work: Work) -> dict[str, Path | None]:

@@ -85,7 +85,11 @@ class Worker(Rebuilding, Syncing, Installing):
         if work.reload_definition and not self._reload(runtime):
             return False
         running = runtime.container is not None and runtime.container.status == "running"
-        if work.action in (Action.SYNC, Action.SYNC_RESTART) and running:
+        with runtime.cond:
+            anchor_down = runtime.anchor_down is not None
+        if anchor_down:  # the container must be made again, joining its anchor started again
+            work = replace(work, recreate=True)
+        if work.action in (Action.SYNC, Action.SYNC_RESTART) and running and not anchor_down:
             if self._sync(runtime, work):
                 return True
             # the copy could not be made: a rebuild puts the container right, even one the
@@ -97,8 +101,12 @@ class Worker(Rebuilding, Syncing, Installing):
                 return True
             work = instead
         if runtime.config.build:
+            before, read_at = runtime.container, time.time()
             ok = self.rebuild_now(runtime, self._catching_up(runtime, work))
             self._caught_up(runtime, ok)
+            after = runtime.container
+            if ok and after is not None and (before is None or after.id != before.id):
+                runtime.built_from = (after.id, read_at)
         else:
             ok = self._run_image(runtime, work)
         if ok and work.execs:  # sync+exec matched in a batch that rebuilt: compose runs it too

@@ -208,9 +208,24 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
 def private_engine(docker_client: Any, busybox_image: str, test_id: str) -> Iterator[PrivateEngine]:
     """A private dockerd (tests/privateengine.py) the test may stop, kill and restart, with
     the busybox base image loaded; removed with everything in it afterwards."""
+    yield from _private_engine(docker_client, busybox_image, test_id, tcp=False)
+
+
+@pytest.fixture
+def tcp_engine(docker_client: Any, busybox_image: str, test_id: str) -> Iterator[PrivateEngine]:
+    """A private dockerd as ``private_engine``, reached over TCP (``host`` is tcp://...) on
+    an address of its own network namespace (tests/privateengine.py)."""
+    if shutil.which("ip") is None or shutil.which("nsenter") is None:
+        missing("a TCP private engine needs ip (iproute2) and nsenter (scripts/setup-engine)")
+    yield from _private_engine(docker_client, busybox_image, test_id, tcp=True)
+
+
+def _private_engine(
+    docker_client: Any, busybox_image: str, test_id: str, tcp: bool
+) -> Iterator[PrivateEngine]:
     if shutil.which("dockerd") is None or shutil.which("unshare") is None or os.geteuid() != 0:
         missing("a private engine needs root, dockerd and unshare (scripts/setup-engine)")
-    engine = PrivateEngine(test_id)
+    engine = PrivateEngine(test_id, tcp=tcp)
     try:
         engine.start()
         engine.load_image(docker_client, busybox_image)

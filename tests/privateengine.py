@@ -14,6 +14,14 @@ namespace deletes ``docker0``, the shared engine's bridge, and the shared engine
 then fail to start ("could not find bridge docker0"). :meth:`PrivateEngine.close` checks
 that docker0 survived.
 
+With ``tcp=True`` it also listens on TCP, as a remote engine does (``DOCKER_HOST=tcp://...``):
+its network namespace is then a named one (``ip netns``) that outlives each dockerd, joined
+to the host by a veth pair whose two addresses are made up here, in 10.213.0.0/16, a /30 per
+engine (:func:`_subnet`). Nothing but this engine's own namespace is ever addressed; while
+dockerd is stopped its address refuses connections, as a restarting remote engine's does.
+:attr:`PrivateEngine.host` is then the ``tcp://`` address; the test's own client keeps the
+unix socket.
+
 Stopping it (:meth:`PrivateEngine.stop`, SIGTERM) stops its containers; killing it
 (:meth:`PrivateEngine.kill`, SIGKILL) leaves them to their shims until the next start, which
 kills them (no live-restore); freezing it (:meth:`PrivateEngine.freeze`, SIGSTOP) leaves its
@@ -24,6 +32,7 @@ socket accepting and nothing answering until :meth:`PrivateEngine.thaw` (SIGCONT
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -43,10 +52,16 @@ START_TIMEOUT = 60.0
 class PrivateEngine:
     """One private ``dockerd``; :meth:`start` it, point DOCKER_HOST at :attr:`host`."""
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, tcp: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=f"devd-engine-{tag}-", dir="/tmp"))
         self.tag = tag
-        self.host = f"unix://{self.dir}/docker.sock"
+        self.socket = f"unix://{self.dir}/docker.sock"
+        self.host = self.socket
+        self.netns: str | None = None
+        if tcp:
+            self.netns, (self.host_address, self.address) = f"devd-{tag}", _subnet(tag)
+            self.host = f"tcp://{self.address}:{TCP_PORT}"
+            self._make_netns()
         self.process: subprocess.Popen[bytes] | None = None
         self.client: Any = None
         self.frozen = False  # stopped by SIGSTOP (freeze) until thawed
@@ -57,13 +72,20 @@ class PrivateEngine:
         """dockerd in a network namespace of its own (``unshare --net``): whatever it does to
         interfaces, bridges and iptables stays there. Without one, ``--bridge=none`` deletes
         the host's docker0 (daemon_unix.go removeDefaultBridgeInterface), the shared
-        engine's bridge, and every container of the shared engine then fails to start."""
+        engine's bridge, and every container of the shared engine then fails to start. A TCP
+        engine joins its named namespace instead, and listens on TCP there too."""
+        if self.netns is None:
+            enter, listen = ["unshare", "--net"], []
+        else:
+            enter = ["nsenter", f"--net=/run/netns/{self.netns}"]
+            # --tls=false says "no TLS" on purpose: engine 20.10 otherwise waits 15 s at start
+            listen = [f"--host=tcp://0.0.0.0:{TCP_PORT}", "--tls=false"]
         return [
-            "unshare",
-            "--net",
+            *enter,
             "dockerd",
             f"--config-file={self.dir}/daemon.json",
-            f"--host={self.host}",
+            f"--host={self.socket}",
+            *listen,
             f"--data-root={self.dir}/data",
             f"--exec-root={self.dir}/exec",
             f"--pidfile={self.dir}/docker.pid",
@@ -92,7 +114,7 @@ class PrivateEngine:
                 raise RuntimeError(f"private dockerd exited: {self.log_tail()}")
             if self.answers():
                 if self.client is None:
-                    self.client = docker.DockerClient(base_url=self.host, timeout=30)
+                    self.client = docker.DockerClient(base_url=self.socket, timeout=30)
                 return time.monotonic() - started
             time.sleep(0.05)
         raise RuntimeError(
@@ -198,8 +220,31 @@ class PrivateEngine:
             _unmount_under(self.dir)
             shutil.rmtree(self.dir, ignore_errors=True)
             _remove_cgroups(f"devd-{self.tag}")
+            self._remove_netns()
         if self.docker0 is not None and _ifindex("docker0") != self.docker0:
             raise AssertionError("docker0, the shared engine's bridge, was deleted meanwhile")
+
+    def _make_netns(self) -> None:
+        """The named namespace and the veth pair into it, both ends addressed and up."""
+        assert self.netns is not None
+        outside, inside = _veth_names(self.tag)
+        for command in (
+            ["ip", "netns", "add", self.netns],
+            ["ip", "link", "add", outside, "type", "veth", "peer", "name", inside],
+            ["ip", "link", "set", inside, "netns", self.netns],
+            ["ip", "addr", "add", f"{self.host_address}/30", "dev", outside],
+            ["ip", "link", "set", outside, "up"],
+            ["ip", "-n", self.netns, "addr", "add", f"{self.address}/30", "dev", inside],
+            ["ip", "-n", self.netns, "link", "set", inside, "up"],
+            ["ip", "-n", self.netns, "link", "set", "lo", "up"],
+        ):
+            subprocess.run(command, check=True, capture_output=True)
+
+    def _remove_netns(self) -> None:
+        if self.netns is not None:
+            subprocess.run(["ip", "netns", "del", self.netns], check=False, capture_output=True)
+            outside = _veth_names(self.tag)[0]
+            subprocess.run(["ip", "link", "del", outside], check=False, capture_output=True)
 
     def _end_shims(self) -> None:
         """Kill what a dead engine left: the shims of its containerd namespace (found by
@@ -209,6 +254,22 @@ class PrivateEngine:
         for pid in children + shims:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+TCP_PORT = 2375
+
+
+def _subnet(tag: str) -> tuple[str, str]:
+    """The host's and the engine's address on a /30 of 10.213.0.0/16 chosen by ``tag``."""
+    block = int(hashlib.sha256(tag.encode()).hexdigest(), 16) % (1 << 14)
+    base = (block << 2) & 0xFFFF
+    third, fourth = base >> 8, base & 0xFF
+    return f"10.213.{third}.{fourth + 1}", f"10.213.{third}.{fourth + 2}"
+
+
+def _veth_names(tag: str) -> tuple[str, str]:
+    """The veth pair's names (at most 15 characters): the host's end, the engine's end."""
+    return f"dv{tag[:10]}h", f"dv{tag[:10]}n"
 
 
 def _read_pid(path: Path) -> int | None:

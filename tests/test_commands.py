@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
+from devd.anchors import AnchorStopped
 from devd.commands import build, rebuild, select
 from devd.config import Dependency, ProjectConfig
 from devd.container_spec import ContainerInfo
@@ -25,9 +27,18 @@ class StackEngine:
     def __init__(self) -> None:
         self.looked_up: list[str | None] = []
         self.started: list[str] = []
+        self.anchor_stream_closed = threading.Event()
 
     def unreachable(self) -> str | None:
         return None
+
+    def anchor_stops(self, project: str) -> list[AnchorStopped]:
+        """No anchor stops: the stream stays open until devd stops."""
+        self.anchor_stream_closed.wait()
+        return []
+
+    def close_anchor_stops(self) -> None:
+        self.anchor_stream_closed.set()
 
     def ensure_network(self, name: str, project: str) -> None:
         pass

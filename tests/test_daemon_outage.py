@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from devd import config
+from devd.anchors import AnchorStopped
 from devd.container_files import SyncResult
 from devd.daemon import Daemon
 from devd.engine import BuildResult, ContainerInfo, ContainerSpec
@@ -44,6 +45,7 @@ class FakeEngine:
         self.calls: list[str] = []
         self._ids = iter(range(1, 1000))
         self._lock = threading.Lock()
+        self.anchor_stream_closed = threading.Event()
 
     def unreachable(self) -> str | None:
         return None if self.up else "Connection refused"
@@ -55,6 +57,14 @@ class FakeEngine:
             if not self.up:
                 raise DOWN
             self.calls.append(name)
+
+    def anchor_stops(self, project: str) -> list[AnchorStopped]:
+        """No anchor stops: the stream stays open until devd stops."""
+        self.anchor_stream_closed.wait()
+        return []
+
+    def close_anchor_stops(self) -> None:
+        self.anchor_stream_closed.set()
 
     def restart_engine(self) -> None:
         """The engine comes back; like dockerd without live-restore, its containers stopped."""
@@ -86,6 +96,10 @@ class FakeEngine:
         )
         self.live[info.id] = info
         return info
+
+    def stopped_anchor(self, container_id: str) -> str | None:
+        self._call("stopped_anchor")
+        return None
 
     def put_files(self, container_id: str, files: Any) -> SyncResult:
         self._call("sync")

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from devd.enginewatch import FROZEN, LOST, NOT_ANSWERING
+from devd.follow import ANCHOR_STOPPED
 from tests.privateengine import PrivateEngine
 from tests.updriver import SAMPLE_DOCKERFILE, Sample, UpProcess, free_port, wait_for
 
@@ -53,6 +54,18 @@ def devd_up(project: Sample) -> Iterator[UpProcess]:
     process = UpProcess(project.root)
     yield process
     process.kill()
+
+
+@pytest.fixture
+def tcp_project(
+    tcp_engine: PrivateEngine, tmp_path: Path, test_id: str, monkeypatch: pytest.MonkeyPatch
+) -> Sample:
+    """The sample project, with DOCKER_HOST pointing devd at the private engine over TCP."""
+    monkeypatch.setenv("DOCKER_HOST", tcp_engine.host)
+    sample = Sample(tmp_path / "proj", f"t{test_id}", free_port())
+    sample.write("Dockerfile", SLOW_DOCKERFILE)
+    sample.write("devd.toml", sample.devd_toml(sample.port, NO_BUILD_NETWORK))
+    return sample
 
 
 def serving(engine: PrivateEngine, project: Sample, expected: str, path: str = "/") -> list[Any]:
@@ -115,6 +128,7 @@ def test_engine_stopped_and_started_again_is_waited_out(
     assert not devd_up.named(EXITED), devd_up.summary()
     assert not devd_up.named("failed"), devd_up.summary()
     assert not devd_up.named("lost the container's output"), devd_up.summary()
+    assert not devd_up.named(ANCHOR_STOPPED), devd_up.summary()  # the engine stopped them
     print(
         f"\nengine stop: noticed {at(lost) - stopped:.2f} s after SIGTERM; back noticed "
         f"{at(back) - restarted:.2f} s after start; saved content served "
@@ -151,6 +165,7 @@ def test_engine_stopped_without_saves_gets_its_containers_back(
         serving(private_engine, project, "version-1")
         one_container(private_engine, project, ("app", "web"))
         assert not up.named(EXITED), up.summary()
+        assert not up.named(ANCHOR_STOPPED), up.summary()
     finally:
         up.kill()
 
@@ -262,5 +277,108 @@ def test_engine_frozen_mid_build_is_noticed_and_the_build_goes_on_when_it_thaws(
             f"\nengine frozen mid-build: noticed {noticed:.2f} s after SIGSTOP; the build "
             f"went on, its image served {served - thawed:.2f} s after SIGCONT"
         )
+    finally:
+        up.kill()
+
+
+def test_tcp_engine_restarted_while_idle_gets_the_app_back(
+    tcp_engine: PrivateEngine, tcp_project: Sample
+) -> None:
+    """DOCKER_HOST=tcp://...; dockerd gets SIGTERM while devd up is idle, then starts again.
+    dockerd stops its listener first and its containers after, while the connections it
+    has (the log stream's, the kept-alive ones) still answer: the log stream's end must not
+    read as the app exiting. devd says once that the engine went (naming the tcp:// host),
+    says it is back, and the app is served again by exactly one container."""
+    up = UpProcess(tcp_project.root)
+    try:
+        up.wait_event("running", service="app", timeout=60)
+        serving(tcp_engine, tcp_project, "version-1")
+        stopped = time.time()
+        tcp_engine.stop()
+        lost = up.wait_event(LOST, timeout=30)
+        assert lost["engine"] == f"{tcp_engine.host} (from DOCKER_HOST)", lost
+        restarted = time.time()
+        tcp_engine.start()
+        back = up.wait_event("engine back", timeout=30)
+        serving(tcp_engine, tcp_project, "version-1")
+        recovered = time.time()
+        one_container(tcp_engine, tcp_project)
+        assert not up.named(EXITED), up.summary()
+        assert len(up.named(LOST)) == 1, up.summary()
+        assert not up.named(ANCHOR_STOPPED), up.summary()
+        assert not up.named("failed"), up.summary()
+        print(
+            f"\ntcp engine stop, idle: noticed {at(lost) - stopped:.2f} s after SIGTERM; back "
+            f"noticed {at(back) - restarted:.2f} s after start; app served "
+            f"{recovered - restarted:.2f} s after start"
+        )
+    finally:
+        up.kill()
+
+
+def test_tcp_engine_restarted_mid_save_serves_the_last_save(
+    tcp_engine: PrivateEngine, tcp_project: Sample
+) -> None:
+    """Over TCP, dockerd gets SIGTERM while a save's build runs a slow RUN, a file is saved
+    meanwhile, and dockerd starts again: the outage is said once, the work is redone with
+    the save made meanwhile, and exactly one container serves it."""
+    up = UpProcess(tcp_project.root)
+    try:
+        up.wait_event("running", service="app", timeout=60)
+        serving(tcp_engine, tcp_project, "version-1")
+        tcp_project.write("deps.txt", "SLOW deps-2\n")
+        up.wait_event("building", count=2, timeout=30)
+        time.sleep(2.0)  # into the RUN's sleep
+        tcp_engine.stop()
+        up.wait_event(LOST, timeout=30)
+        tcp_project.write("deps.txt", "deps-3\n")
+        time.sleep(1.0)
+        restarted = time.time()
+        tcp_engine.start()
+        up.wait_event("engine back", timeout=30)
+        wait_for(lambda: serving(tcp_engine, tcp_project, "deps-3", "/deps.txt"), 60, "deps-3")
+        recovered = time.time()
+        one_container(tcp_engine, tcp_project)
+        assert not up.named(EXITED), up.summary()
+        assert len(up.named(LOST)) == 1, up.summary()
+        print(
+            f"\ntcp engine stop mid-save: last save served {recovered - restarted:.2f} s "
+            "after start"
+        )
+    finally:
+        up.kill()
+
+
+def test_a_save_held_through_a_tcp_outage_is_rebuilt_once_not_synced_again(
+    tcp_engine: PrivateEngine, tcp_project: Sample
+) -> None:
+    """code_action = "sync-restart" over TCP; a save while dockerd is stopped. When it is
+    back, the stopped container is replaced by a rebuild that takes the save up, and the
+    save's sync-restart, folded in behind it, is not done again (it restarted the new
+    container a second time)."""
+    tcp_project.write(
+        "devd.toml",
+        tcp_project.devd_toml(
+            tcp_project.port, NO_BUILD_NETWORK + 'code_action = "sync-restart"\n'
+        ),
+    )
+    up = UpProcess(tcp_project.root)
+    try:
+        up.wait_event("running", service="app", timeout=60)
+        serving(tcp_engine, tcp_project, "version-1")
+        tcp_engine.stop()
+        up.wait_event(LOST, timeout=30)
+        tcp_project.write("www/index.html", "during the outage\n")
+        time.sleep(1.0)
+        tcp_engine.start()
+        up.wait_event("engine back", timeout=30)
+        serving(tcp_engine, tcp_project, "during the outage")
+        time.sleep(2.0)  # a second restart would come now
+        one_container(tcp_engine, tcp_project)
+        assert len(up.named("running")) == 2, up.summary()
+        assert not up.named("synced"), up.summary()
+        tcp_project.write("www/index.html", "after\n")
+        serving(tcp_engine, tcp_project, "after")
+        up.wait_event("synced", trigger="www/index.html (code)", timeout=30)
     finally:
         up.kill()

@@ -373,3 +373,24 @@ def test_property_builds_converge_on_the_last_save(
     assert len(model.attempts) <= model.submitted + 1 <= model.closed + 1
     batches_before = [attempt.batches_before for attempt in model.attempts]
     assert all(a < b for a, b in pairwise(batches_before))
+
+
+def test_failed_work_folded_in_keeps_the_time_of_the_save_it_serves() -> None:
+    """A start that failed at t=0 is folded into the save made at t=30 (its changes come
+    along), but that attempt's save->running counts from t=30, the save it serves: not
+    from the failed start. A save during a running attempt that then fails is timed from
+    that save too."""
+    schedule = ServiceSchedule()
+    schedule.submit(manual(no_cache=False, now=0.0, label="start"))
+    schedule.finished(ok=False)
+    save = replace(work("app/main.py", generation=1), first_seen=30.0)
+    started = schedule.submit(save)
+    assert started is not None
+    assert started.label == "start"  # the failed work came along
+    assert started.first_seen == 30.0
+
+    schedule.submit(replace(work("app/views.py", generation=2), first_seen=45.0))
+    follow_up = schedule.finished(ok=False)
+    assert follow_up is not None
+    assert set(follow_up.changes) == {"app/main.py", "app/views.py"}
+    assert follow_up.first_seen == 45.0

@@ -16,8 +16,9 @@ from typing import Any
 import docker.errors
 import pytest
 
+from devd.follow import ANCHOR_STOPPED, REMOVED
 from tests.conftest import remove_project, running_containers
-from tests.updriver import Sample, UpProcess, free_port, wait_for
+from tests.updriver import Sample, UpProcess, fetch, free_port, served, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -178,5 +179,75 @@ def test_an_unreadable_file_is_skipped_once_and_the_rest_of_the_batch_syncs(
         assert len(up.named(SKIPPED)) == 1, up.summary()
         assert not up.named("failed"), up.summary()
         assert not up.named(REFUSED), up.summary()
+    finally:
+        up.kill()
+
+
+def anchor_of(client: Any, sample: Sample) -> Any:
+    """The sample service's anchor container (devd.anchors)."""
+    [anchor] = client.containers.list(
+        all=True, filters={"label": f"devd.anchor.project={sample.name}"}
+    )
+    return anchor
+
+
+def test_a_container_removed_by_hand_is_put_right_by_the_next_save(
+    sync_sample: Sample, docker_client: Any
+) -> None:
+    """``docker rm -f`` of the service's container, then a save: the sync cannot be made,
+    which is one line, and the service is put right instead (a new container from the
+    current image, joining the anchor), serving the save on its port; later saves sync
+    again. Nothing is said twice per save, nothing reported failed."""
+    sample = sync_sample
+    up = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+        [before] = running_containers(docker_client, sample.name)
+        before.remove(force=True)
+        sample.write("www/index.html", "after rm\n")
+        served(sample.port, "after rm")
+        [after] = running_containers(docker_client, sample.name)
+        assert after.id != before.id
+        removed = up.wait_event(REMOVED, timeout=10)  # said when it went, not at the save
+        assert removed["container"] == before.id[:12], removed
+        sample.write("www/index.html", "synced again\n")  # served from /app/www: see SAMPLE
+        wait_in_container(docker_client, sample, "cat /app/www/index.html", "synced again")
+        up.wait_event("synced", trigger="www/index.html (code)")
+        assert len(up.named(REFUSED)) <= 1, up.summary()
+        assert len(up.named(REMOVED)) == 1, up.summary()
+        assert not up.named("failed"), up.summary()
+        assert not up.named("lost the container's output"), up.summary()
+    finally:
+        up.kill()
+
+
+def test_a_stopped_anchor_is_reported_at_once_and_the_next_save_puts_it_right(
+    sync_sample: Sample, docker_client: Any
+) -> None:
+    """``docker stop`` of the service's anchor while devd up is idle: the engine's event has
+    devd say so in one line naming the service and the anchor, without waiting for a save.
+    The next save does not claim a sync into an unreachable container: the anchor is started
+    and the container recreated from the current image, then serving the save on its port;
+    later saves sync again."""
+    sample = sync_sample
+    up = UpProcess(sample.root)
+    try:
+        served(sample.port, "version-1")
+        anchor = anchor_of(docker_client, sample)
+        anchor.stop(timeout=0)
+        stopped = up.wait_event(ANCHOR_STOPPED, timeout=10)
+        assert stopped["service"] == "app", stopped
+        assert stopped["anchor"] == f"{sample.name}-app.anchor", stopped
+        assert fetch(sample.port) is None  # nothing answers: what devd just said
+        sample.write("www/index.html", "after the anchor\n")
+        served(sample.port, "after the anchor")
+        names = [e["event"] for e in up.events if e["event"] in ("synced", "running")]
+        assert names[:2] == ["running", "running"], names  # no sync claimed before it is right
+        assert anchor_of(docker_client, sample).id == anchor.id  # started again, not made anew
+        sample.write("www/index.html", "synced again\n")
+        wait_in_container(docker_client, sample, "cat /app/www/index.html", "synced again")
+        up.wait_event("synced", trigger="www/index.html (code)")
+        assert len(up.named(ANCHOR_STOPPED)) == 1, up.summary()
+        assert not up.named("failed"), up.summary()
     finally:
         up.kill()

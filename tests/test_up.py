@@ -401,3 +401,22 @@ def test_a_file_the_ignore_file_excludes_never_reaches_the_container(
     finally:
         up.kill()
         remove_project(docker_client, sample.name)
+
+
+def test_after_a_failed_start_save_to_running_counts_from_the_fixing_save(
+    sample: Sample, docker_client: Any
+) -> None:
+    """The first build fails (a broken deps.txt); some seconds later the fix is saved. The
+    cycle line's save->running (total_s) counts from that save, not from the failed start
+    (it said the seconds since devd up began)."""
+    sample.write("deps.txt", "BROKEN\n")
+    up = UpProcess(sample.root)
+    try:
+        up.wait_event("build failed", timeout=60)
+        time.sleep(4.0)
+        sample.write("deps.txt", "deps-fixed\n")
+        running = up.wait_event("running", timeout=60)
+        served(sample.port, "version-1")
+        assert running["total_s"] < 3.0, running
+    finally:
+        up.kill()
