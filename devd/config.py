@@ -39,6 +39,7 @@ from pydantic_settings import (
 from devd.builders import BuilderChoice
 from devd.errors import ConfigError
 from devd.imagename import is_component
+from devd.signals import signal_problem
 
 CONFIG_FILE = "devd.toml"
 PYPROJECT = "pyproject.toml"
@@ -83,6 +84,7 @@ class ServiceSettings(BaseModel):
     command: list[str] | str | None = None
     code_action: CodeAction = "rebuild"
     stop_timeout: float = Field(default=10.0, ge=0, le=3600)
+    stop_signal: str | None = None  # what stops the container (default: the image's, SIGTERM)
     dockerfile_no_cache: bool = False
     builder: BuilderChoice | None = None  # None: the project's
 
@@ -96,6 +98,14 @@ class ServiceSettings(BaseModel):
                     f'expected "HOST:CONTAINER" with ports 1-65535 (e.g. "8000:8000"), got {port!r}'
                 )
         return ports
+
+    @field_validator("stop_signal")
+    @classmethod
+    def _stop_signal(cls, value: str | None) -> str | None:
+        problem = signal_problem(value) if value is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class Settings(BaseSettings):
@@ -256,6 +266,7 @@ class ServiceConfig:
     watch: tuple[WatchRule, ...] | None = None
     builder: BuilderChoice = "auto"
     build_network: str | None = None  # the builder's network for RUN steps; None: its default
+    stop_signal: str | None = None  # sent to stop the container; None: the image's (SIGTERM)
 
 
 @dataclass(frozen=True)
@@ -536,6 +547,7 @@ def _service(
         code_action=settings.code_action,
         stop_timeout=settings.stop_timeout,
         dockerfile_no_cache=settings.dockerfile_no_cache,
+        stop_signal=settings.stop_signal,
         builder=settings.builder or builder,
         build_network=settings.build_network,
     )

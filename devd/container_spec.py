@@ -93,6 +93,7 @@ class ContainerSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     command: tuple[str, ...] | None = None
     stop_timeout: float = 10.0
+    stop_signal: str | None = None  # None: the image's (SIGTERM unless its STOPSIGNAL says)
     extra_labels: Mapping[str, str] = field(default_factory=dict)  # devd's own labels win
     entrypoint: tuple[str, ...] | None = None  # None: the image's
     working_dir: str | None = None
@@ -157,6 +158,7 @@ def create_options(api: Any, spec: ContainerSpec, anchor: str | None = None) -> 
         "ports": [tuple(key.split("/")) for key in bindings],
         "detach": True,
         "stop_timeout": whole_seconds(spec.stop_timeout),
+        "stop_signal": spec.stop_signal,
         "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
         "working_dir": spec.working_dir,
         "user": spec.user,

@@ -248,6 +248,7 @@ def container_spec(
         environment=environment,
         command=service.command,
         stop_timeout=service.stop_timeout,
+        stop_signal=service.stop_signal,
         extra_labels=service.labels,
         entrypoint=service.entrypoint,
         working_dir=service.working_dir,

@@ -216,6 +216,38 @@ services:
     assert (b.init, b.user, b.working_dir, b.stop_timeout) == (False, None, None, 10.0)
 
 
+@pytest.mark.parametrize(("text", "signal"), [("SIGINT", "SIGINT"), ("quit", "quit"), ('"2"', "2")])
+def test_stop_signal(tmp_path: Path, text: str, signal: str) -> None:
+    """``stop_signal`` is kept as written (the engine parses it: any case, SIG optional, or a
+    number); without it the image's STOPSIGNAL stays."""
+    assert one(f"  a:\n    image: x\n    stop_signal: {text}\n", tmp_path).stop_signal == signal
+    assert one("  a:\n    image: x\n", tmp_path).stop_signal is None
+
+
+@pytest.mark.parametrize("text", ["SIGNOPE", "0", "99", "[INT]"])
+def test_bad_stop_signal(tmp_path: Path, text: str) -> None:
+    """A signal the engine would refuse is an error naming the key, before anything starts."""
+    message = error_of(f"services:\n  a:\n    image: x\n    stop_signal: {text}\n", tmp_path)
+    assert message.startswith("compose.yaml: services.a.stop_signal: expected ")
+
+
+def test_restart_no_is_devds_own_and_other_policies_are_one_warning(tmp_path: Path) -> None:
+    """``restart: "no"`` (compose's default) is what devd does: no warning. Any other policy
+    is one warning saying what devd does instead."""
+    project = compose(
+        write(
+            tmp_path,
+            'services:\n  a: {image: x, restart: "no"}\n  b: {image: x, restart: no}\n'
+            "  c: {image: x, restart: unless-stopped}\n",
+        )
+    )
+    assert project.warnings == (
+        "compose.yaml: services.c.restart: ignored, devd applies no restart policy "
+        "('unless-stopped'): a container that exits is reported and left stopped until the "
+        "next save or devd rebuild",
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("10s", 10.0), ("1m30s", 90.0), ("500ms", 0.5), ("1h", 3600.0), ("1.5s", 1.5), ('"0"', 0.0)],
@@ -305,7 +337,6 @@ services:
     <<: *common
     deploy: {replicas: 2}
     profiles: [debug]
-    restart: always
     cap_add: [NET_ADMIN]
     secrets: [token]
     networks: [default, back]
@@ -330,7 +361,6 @@ configs:
         "compose.yaml: configs: ignored, devd does not support it",
         "compose.yaml: services.web.deploy: ignored, devd does not support it",
         "compose.yaml: services.web.profiles: ignored, devd does not support it",
-        "compose.yaml: services.web.restart: ignored, devd does not support it",
         "compose.yaml: services.web.cap_add: ignored, devd does not support it",
         "compose.yaml: services.web.secrets: ignored, devd does not support it",
         "compose.yaml: services.web.networks: ignored, devd runs one network per project",

@@ -52,6 +52,13 @@ def test_a_container_of_its_own_publishes_its_ports_and_joins_the_network(api: A
     assert endpoints["p_default"]["Aliases"] == ["web"]
 
 
+def test_the_stop_signal_is_the_services_or_the_images(api: Any) -> None:
+    """``stop_signal`` goes into the create request (the engine sends it on every stop and
+    restart); without one the request leaves the image's STOPSIGNAL in place."""
+    assert create_options(api, _spec(stop_signal="SIGINT"))["stop_signal"] == "SIGINT"
+    assert create_options(api, _spec())["stop_signal"] is None
+
+
 def test_an_anchored_container_joins_the_anchor_and_names_no_port_or_network(api: Any) -> None:
     """With an anchor: network_mode container:<anchor>; ports and alias are the anchor's."""
     options = create_options(api, _spec(), anchor="a1b2")

