@@ -22,6 +22,7 @@ from devd.project import relative, service_view
 from devd.state import state_dir, take_rebuild_request
 
 EXIT_USAGE = 2
+INACTIVE = "not started: their profiles are not active"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-format", choices=["auto", "console", "json"], default=None,
         help="log output: readable on a terminal, JSON lines otherwise (default: auto)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-f", "--file", dest="files", action="append", type=Path, default=[], metavar="FILE",
+        help="a compose file, relative to the project directory (again for each file to merge "
+        "over the ones before; default: COMPOSE_FILE, else compose.yaml and its override file)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", dest="profiles", action="append", default=[], metavar="NAME",
+        help="a compose profile to activate (again for more; default: COMPOSE_PROFILES)",
     )  # fmt: skip
     parser.add_argument("-v", "--verbose", action="store_true", default=None, help="more output")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -123,7 +133,8 @@ def load_project(args: argparse.Namespace, *, report: bool = True) -> config.Pro
     """The configuration; with ``report`` its warnings (compose keys devd ignores...) go to
     stderr, one ``devd: warning: ...`` line each."""
     overrides: dict[str, Any] = {"log_format": args.log_format, "verbose": args.verbose}
-    project = config.load(args.project_dir or Path.cwd(), overrides)
+    compose = config.ComposeChoice(tuple(args.files), tuple(args.profiles))
+    project = config.load(args.project_dir or Path.cwd(), overrides, compose=compose)
     if report:
         for warning in project.warnings:
             print(f"devd: warning: {warning}", file=sys.stderr)
@@ -161,6 +172,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     out = _output(project)
     for warning in project.warnings:
         out.warning(warning)
+    if project.inactive:
+        out.info(
+            INACTIVE,
+            services=", ".join(project.inactive),
+            profiles=", ".join(dict.fromkeys(p for own in project.inactive.values() for p in own)),
+        )
     daemon = Daemon(project, engine.connect(), out, loader=lambda: load_project(args, report=False))
     signals = _Signals(daemon)
     signals.install()

@@ -6,9 +6,9 @@ Sources, highest first: command-line flags; ``DEVD_*`` environment variables (ne
 With no configuration at all the project has one service ``app`` built from ``./Dockerfile``
 with context ``.``, and the project is named after its directory.
 
-When no source defines ``services`` and the project root holds a compose file
-(``compose.yaml``, ``compose.yml``, ``docker-compose.yaml`` or ``docker-compose.yml``), the
-services come from it (see :mod:`devd.compose`). devd's own keys still apply on top:
+When no source defines ``services`` and the project has compose files (``-f``,
+``COMPOSE_FILE``, or ``compose.yaml``... at the root with its override file), the services
+come from them (see :mod:`devd.compose`). devd's own keys still apply on top:
 ``debounce_ms``, ``ignore``, ``log_format`` and ``verbose`` as usual, and ``project``, when
 set, names the project instead of compose's ``COMPOSE_PROJECT_NAME`` / ``name:`` / directory.
 """
@@ -287,17 +287,33 @@ class ProjectConfig:
     external_volumes: tuple[ExternalVolume, ...] = ()  # compose: the ones it only mounts
     warnings: tuple[str, ...] = ()  # compose: keys devd ignores and the like, one line each
     sources: tuple[Path, ...] = ()  # compose: the files read (devd up reloads when one changes)
+    compose_files: tuple[Path, ...] = ()  # compose: the files merged (override files...)
+    inactive: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service: profiles
+
+
+@dataclass(frozen=True)
+class ComposeChoice:
+    """The command line's say in which compose files and profiles count (``-f``,
+    ``--profile``); empty: compose's own rules (``COMPOSE_FILE``, ``COMPOSE_PROFILES``...)."""
+
+    files: tuple[Path, ...] = ()
+    profiles: tuple[str, ...] = ()
 
 
 def load(
-    root: Path, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    root: Path,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    compose: ComposeChoice | None = None,
 ) -> ProjectConfig:
     """Read, merge and validate every configuration source for the project at ``root``.
 
     ``overrides`` are the command-line flags (``None`` values are not given); ``environ``
-    defaults to the process environment. Without ``services`` from any source, a compose file
-    at ``root`` supplies them (the module docstring says how the two combine); its warnings
-    are in ``ProjectConfig.warnings`` for the caller to show.
+    defaults to the process environment. Without ``services`` from any source, compose files
+    supply them (the module docstring says how the two combine); its warnings are in
+    ``ProjectConfig.warnings`` for the caller to show. ``compose`` holds ``-f`` and
+    ``--profile``; compose files given with ``-f`` while devd's settings define services are
+    an error.
     """
     root = root.resolve()
     environ = os.environ if environ is None else environ
@@ -319,8 +335,14 @@ def load(
     except ValidationError as error:
         raise ConfigError(_describe(error, labelled)) from error
     name_source = _source_of(("project",), labelled) if settings.project else str(root)
+    compose = compose or ComposeChoice()
+    if settings.services and compose.files:
+        raise ConfigError(
+            f"-f: {file_label} defines services, which replace a compose file's; "
+            "remove them there to run the compose files"
+        )
     if not settings.services:
-        composed = _compose_project(root, settings, name_source, environ)
+        composed = _compose_project(root, settings, name_source, environ, compose)
         if composed is not None:
             return composed
     return _project(root, settings, file_label, name_source)
@@ -474,13 +496,17 @@ def _project(root: Path, settings: Settings, source: str, name_source: str) -> P
 
 
 def _compose_project(
-    root: Path, settings: Settings, name_source: str, environ: Mapping[str, str]
+    root: Path,
+    settings: Settings,
+    name_source: str,
+    environ: Mapping[str, str],
+    choice: ComposeChoice,
 ) -> ProjectConfig | None:
-    """The project as the compose file at ``root`` defines it; None when there is none."""
+    """The project as its compose files define it; None when there is none."""
     from devd import compose  # here, not at the top: devd.compose builds on this module's types
 
     name = _project_name(settings.project, name_source) if settings.project else None
-    found = compose.load(root, environ, name)
+    found = compose.load(root, environ, name, choice.files, choice.profiles)
     if found is None:
         return None
     return ProjectConfig(
@@ -501,6 +527,8 @@ def _compose_project(
         external_volumes=found.external_volumes,
         warnings=found.warnings,
         sources=found.sources,
+        compose_files=found.files,
+        inactive=found.inactive,
     )
 
 

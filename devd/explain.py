@@ -108,6 +108,10 @@ def _compose_role(path: str, project: ProjectConfig) -> Role | None:
     services = tuple(project.services)
     if path == relative(project.root, compose):
         return f"the compose file, {_defines(project)}: {RELOADS}", services
+    merged = [relative(project.root, other) for other in project.compose_files[1:]]
+    if path in merged:
+        first = relative(project.root, compose)
+        return f"a compose file merged over {first} (as compose merges it): {RELOADS}", services
     if path not in {relative(project.root, source) for source in project.sources}:
         return None
     if path == DOTENV:

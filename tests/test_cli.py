@@ -294,6 +294,28 @@ def test_explain_in_a_compose_project(project: Path, capsys: pytest.CaptureFixtu
     assert data[1]["reason"] == "service db has no build (runs image postgres:16): no file feeds it"
 
 
+def test_compose_files_and_profiles_from_the_command_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-f FILE`` (again for each file to merge, relative to the project directory) and
+    ``--profile NAME`` choose the compose files and profiles, as docker compose's flags do;
+    without them compose.yaml and its override file count."""
+    (project / "compose.yaml").write_text("services:\n  web:\n    build: .\n")
+    (project / "compose.override.yaml").write_text(
+        "services:\n  tool:\n    build: .\n    profiles: [tools]\n"
+    )
+    (project / "other.yaml").write_text("services:\n  api:\n    build: .\n")
+
+    def services(*flags: str) -> list[object]:
+        code, out, err = run([*flags, "explain", "--json", "app/main.py"], capsys)
+        assert code == 0, err
+        return [row["service"] for row in json.loads(out)]
+
+    assert services() == ["web"]
+    assert services("--profile", "tools") == ["web", "tool"]
+    assert services("-C", str(project), "-f", "compose.yaml", "-f", "other.yaml") == ["web", "api"]
+
+
 def test_invalid_compose_file_exits_2_with_one_line(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

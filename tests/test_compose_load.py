@@ -336,7 +336,6 @@ services:
   web:
     <<: *common
     deploy: {replicas: 2}
-    profiles: [debug]
     cap_add: [NET_ADMIN]
     secrets: [token]
     networks: [default, back]
@@ -360,7 +359,6 @@ configs:
         "compose.yaml: secrets: ignored, devd does not support it",
         "compose.yaml: configs: ignored, devd does not support it",
         "compose.yaml: services.web.deploy: ignored, devd does not support it",
-        "compose.yaml: services.web.profiles: ignored, devd does not support it",
         "compose.yaml: services.web.cap_add: ignored, devd does not support it",
         "compose.yaml: services.web.secrets: ignored, devd does not support it",
         "compose.yaml: services.web.networks: ignored, devd runs one network per project",

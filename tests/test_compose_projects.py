@@ -147,3 +147,150 @@ def test_a_sigterm_ignoring_app_with_stop_signal_sigint_is_replaced_without_the_
 
     seen = side_by_side(tmp_path, test_id, docker_client, FLASK_FILES, scenario)
     assert seen["devd"] == seen["compose"] == ["flask-1\n", "flask-2\n", "flask-3\n"]
+
+
+# -- full-stack-fastapi-template: the dev setup lives in docker-compose.override.yml ----------
+
+FULL_STACK = """\
+name: ${STACK_NAME}
+services:
+  db:
+    image: devd-busybox:latest
+    command: ["sh", "-c", "mkdir /db && echo db-ok >/db/index.html && exec httpd -f -p 5432 -h /db"]
+    init: true
+    stop_grace_period: 1s
+  backend:
+    build:
+      context: ./backend
+      args: {BASE: devd-busybox:latest}
+    environment: [ENVIRONMENT=production]
+    depends_on: [db]
+    init: true
+    stop_grace_period: 1s
+"""
+FULL_STACK_OVERRIDE = """\
+services:
+  backend:
+    ports: ["${PORT}:8000"]
+    volumes: ["./backend:/app"]
+    command: ["httpd", "-f", "-p", "8000", "-h", "/app"]
+    environment: {ENVIRONMENT: local}
+    depends_on: [mailcatcher]
+    develop:
+      watch:
+        - action: rebuild
+          path: ./backend/deps.txt
+  mailcatcher:
+    image: devd-busybox:latest
+    command: ["sh", "-c", "mkdir /m && echo mail-ok >/m/index.html && exec httpd -f -p 1080 -h /m"]
+    init: true
+    stop_grace_period: 1s
+"""
+CGI = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+echo "$ENVIRONMENT $(cat /deps.txt) $(wget -q -O- http://mailcatcher:1080/) $(wget -q -O- http://db:5432/)"
+"""
+FULL_STACK_FILES = {
+    "docker-compose.yml": FULL_STACK,
+    "docker-compose.override.yml": FULL_STACK_OVERRIDE,
+    # the image holds only the dependencies: the code reaches /app through the bind mount
+    "backend/Dockerfile": "ARG BASE\nFROM ${BASE}\nCOPY deps.txt /deps.txt\n",
+    "backend/deps.txt": "deps-1\n",
+    "backend/page.html": "page-1\n",
+    "backend/cgi-bin/env": CGI,
+}
+
+
+def test_the_override_file_adds_a_service_ports_and_a_bind_mount(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> None:
+    """full-stack-fastapi-template's shape: docker-compose.override.yml adds a service, the
+    backend's ports, a bind mount of its code, its command and a dev setting. Under both
+    tools the backend is served on the override's port, with the override's environment,
+    reaching the added service and the base one by name; a page saved under the mount is
+    served; a save to the dependencies rebuilds (the override's develop.watch rule). devd
+    used to ignore the override file: nothing was published."""
+
+    def scenario(run: Run) -> list[str]:
+        (run.root / "backend" / "cgi-bin" / "env").chmod(0o755)
+        seen = [served(run.port, "mail-ok", path="/cgi-bin/env", timeout=120)]
+        run.write("backend/page.html", "page-2\n")
+        seen.append(served(run.port, "page-2", path="/page.html"))
+        run.write("backend/deps.txt", "deps-2\n")
+        seen.append(served(run.port, "deps-2", path="/cgi-bin/env", timeout=60))
+        return seen
+
+    seen = side_by_side(tmp_path, test_id, docker_client, FULL_STACK_FILES, scenario)
+    assert seen["devd"] == seen["compose"]
+    assert seen["devd"] == [
+        "local deps-1 mail-ok db-ok\n",
+        "page-2\n",
+        "local deps-2 mail-ok db-ok\n",
+    ]
+
+
+# -- a service gated by a profile -------------------------------------------------------------
+
+PROFILED = """\
+name: ${STACK_NAME}
+services:
+  web:
+    build:
+      context: ./web
+      args: {BASE: devd-busybox:latest}
+    ports: ["${PORT}:8000"]
+    init: true
+    stop_grace_period: 1s
+    depends_on:
+      admin: {condition: service_started, required: false}
+    develop:
+      watch:
+        - action: rebuild
+          path: ./web
+  admin:
+    image: devd-busybox:latest
+    profiles: [debug]
+    command: ["sh", "-c", "mkdir /a && echo admin-on >/a/index.html && exec httpd -f -p 9000 -h /a"]
+    init: true
+    stop_grace_period: 1s
+"""
+PROFILED_CGI = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+echo "$(cat /srv/version) $(wget -q -O- http://admin:9000/ || echo admin-off)"
+"""
+PROFILED_FILES = {
+    "compose.yaml": PROFILED,
+    "web/Dockerfile": "ARG BASE\nFROM ${BASE}\nCOPY . /srv/\nRUN chmod +x /srv/cgi-bin/page\n"
+    'CMD ["httpd", "-f", "-p", "8000", "-h", "/srv"]\n',
+    "web/version": "web-1\n",
+    "web/cgi-bin/page": PROFILED_CGI,
+}
+
+
+@pytest.mark.parametrize("profile", ["off", "on"])
+def test_a_profile_gated_service_runs_only_when_its_profile_is_active(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str, profile: str
+) -> None:
+    """A service with ``profiles: [debug]`` is not started unless the profile is active
+    (``--profile debug``), under both tools; devd says in one line which services it skipped.
+    The page shows whether the gated service answers, before and after a save. devd used to
+    start it always, with a warning that it ignored ``profiles``."""
+    args = ("--profile", "debug") if profile == "on" else ()
+    expected = "admin-on" if profile == "on" else "admin-off"
+
+    def scenario(run: Run) -> list[str]:
+        seen = [served(run.port, expected, path="/cgi-bin/page", timeout=120)]
+        run.write("web/version", "web-2\n")
+        seen.append(served(run.port, "web-2", path="/cgi-bin/page", timeout=60))
+        if run.up is not None:
+            skipped = run.up.named("not started: their profiles are not active")
+            assert skipped == ([] if profile == "on" else [skipped[0]])
+            if profile == "off":
+                assert (skipped[0]["services"], skipped[0]["profiles"]) == ("admin", "debug")
+            assert not [e for e in run.up.events if e.get("level") == "warning"]
+        return seen
+
+    seen = side_by_side(tmp_path, test_id, docker_client, PROFILED_FILES, scenario, args)
+    assert seen["devd"] == seen["compose"] == [f"web-1 {expected}\n", f"web-2 {expected}\n"]

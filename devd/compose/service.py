@@ -34,7 +34,7 @@ from devd.signals import signal_problem
 SUPPORTED = frozenset({
     "build", "image", "ports", "environment", "env_file", "command", "entrypoint", "volumes",
     "depends_on", "healthcheck", "init", "stop_grace_period", "labels", "working_dir", "user",
-    "develop", "networks", "stop_signal", "restart",
+    "develop", "networks", "stop_signal", "restart", "profiles",
 })  # fmt: skip
 # The rest of compose-spec's service keys: accepted by compose, not acted on by devd.
 KNOWN = frozenset({
@@ -46,7 +46,7 @@ KNOWN = frozenset({
     "ipc", "isolation", "label_file", "links", "logging", "mac_address", "mem_limit",
     "mem_reservation", "mem_swappiness", "memswap_limit", "models", "network_mode",
     "oom_kill_disable", "oom_score_adj", "pid", "pids_limit", "platform", "post_start",
-    "pre_stop", "privileged", "profiles", "provider", "pull_policy", "pull_refresh_after",
+    "pre_stop", "privileged", "provider", "pull_policy", "pull_refresh_after",
     "read_only", "runtime", "scale", "secrets", "security_opt", "shm_size",
     "stdin_open", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits",
     "use_api_socket", "userns_mode", "uts", "volumes_from",
@@ -64,7 +64,7 @@ _CONDITIONS = get_args(DependencyCondition)
 class Context:
     """What translating a service needs besides its own YAML."""
 
-    file: str  # the compose file's name, for messages
+    key: Key  # services (its children name the file each service came from)
     root: Path  # the project root
     mounts: MountContext  # the compose directory, home, declared volumes
     environ: Mapping[str, str]  # the process environment over .env
@@ -85,7 +85,7 @@ class _Build:
 
 
 def service(name: str, value: Any, context: Context, warnings: Warnings) -> ServiceConfig:
-    key = Key(context.file, f"services.{name}")
+    key = context.key.child(name)
     node = mapping({} if value is None else value, key)
     check_keys(node, key, SUPPORTED, KNOWN, warnings)
     _networks(node, key, warnings)
