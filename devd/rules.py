@@ -19,7 +19,10 @@ project that works there works here unchanged:
   (without the ignored files, the Dockerfile and compose files).
 
 A service without rules (``watch`` None) is decided by devd's classification
-(:mod:`devd.classify`); an image-only service without rules ignores every change.
+(:mod:`devd.classify`), except that a path under one of its bind mounts
+(:mod:`devd.bind_mounts`) needs nothing, its build definition aside: the container sees it
+through the mount, as under compose, and what the container writes there starts nothing. An
+image-only service without rules ignores every change.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from devd.bind_mounts import BindMount, reaching
 from devd.classify import BuildView, Classification, Kind, classify, normalise, subtree_ignored
 from devd.config import CodeAction, ExecHook, ServiceConfig, WatchRule
 from devd.ignore import IgnoreRules
@@ -128,28 +132,58 @@ def _explain_matches(path: str, service: str, found: list[RuleMatch]) -> Classif
 
 def explain(path: str, service: ServiceConfig, view: BuildView, root: str) -> Classification:
     """What ``path`` means for ``service``: its develop.watch rules decide when it has them;
-    else devd's classification, or nothing for an image-only service."""
+    else devd's classification (nothing for a path that reaches the container through a bind
+    mount), or nothing for an image-only service."""
+    path = normalise(path)
     if service.watch is not None:
-        return _explain_matches(normalise(path), service.name, matches(path, service, view, root))
+        return _explain_matches(path, service.name, matches(path, service, view, root))
     if not service.build:
+        mount = reaching(path, service, root)
+        if mount is not None:
+            return Classification(path, service.name, Kind.IGNORED, _mounted(service, mount))
         reason = (
             f"service {service.name} has no build (runs image {service.image}): no file feeds it"
         )
-        return Classification(normalise(path), service.name, Kind.IGNORED, reason)
-    return classify(path, view)
+        return Classification(path, service.name, Kind.IGNORED, reason)
+    return _classified_path(path, service, view, root)
+
+
+NO_BUILD = "has no build (runs image"  # in the reason for an image-only service's path
+
+
+def _mounted(service: ServiceConfig, mount: BindMount) -> str:
+    return f"reaches {service.name} through the bind mount {mount.display}; nothing to do"
+
+
+def _classified_path(
+    path: str, service: ServiceConfig, view: BuildView, root: str
+) -> Classification:
+    """devd's classification of ``path`` for a built service without rules, where a path
+    under one of its bind mounts needs nothing (the container sees it already; files the
+    container writes there start nothing): only the build definition itself (Dockerfile,
+    ignore file) still rebuilds."""
+    found = classify(path, view)
+    mount = reaching(path, service, root) if found.kind is not Kind.DOCKERFILE else None
+    if mount is None:
+        return found
+    reason = _mounted(service, mount)
+    if found.kind is Kind.DEPENDENCY and found.run_line is not None:
+        run = f"{view.dockerfile_path}:{found.run_line} `{found.run_instruction}`"
+        reason += f" (the image's {run} does not re-run: devd rebuild {service.name} does it)"
+    return Classification(path, service.name, Kind.IGNORED, reason)
 
 
 def relevant(path: str, service: ServiceConfig, view: BuildView, root: str) -> bool:
     """Whether a change to ``path`` could call for work on ``service``."""
     if service.watch is not None:
         return bool(matches(path, service, view, root))
-    return service.build and classify(path, view).kind is not Kind.IGNORED
+    return service.build and _classified_path(path, service, view, root).kind is not Kind.IGNORED
 
 
 def prunable(directory: str, service: ServiceConfig, view: BuildView, root: str) -> bool:
     """Whether no change under ``directory`` can matter to ``service`` (no watch needed)."""
+    directory = normalise(directory)
     if service.watch is not None:
-        directory = normalise(directory)
         if view.watch_ignore.excludes_tree(directory):
             return True
         return not any(
@@ -157,7 +191,13 @@ def prunable(directory: str, service: ServiceConfig, view: BuildView, root: str)
             or _below(directory, normalise(rule.path)) is not None
             for _, rule in active_rules(service, root)
         )
-    return not service.build or subtree_ignored(directory, view)
+    if not service.build or subtree_ignored(directory, view):
+        return True
+    definition = (view.dockerfile_path, view.ignore_file, view.unused_ignore_file)
+    holds_definition = any(
+        name and _below(name, directory) is not None for name in definition
+    )  # fmt: skip
+    return reaching(directory, service, root) is not None and not holds_definition
 
 
 def plan_batch(
@@ -167,7 +207,7 @@ def plan_batch(
     if service.watch is None:
         if not service.build:
             return Work()
-        return _classified(paths, service, view, service.code_action, now)
+        return _classified(paths, service, view, root, service.code_action, now)
     changes: dict[str, Classification] = {}
     syncs: dict[str, str] = {}
     execs: list[ExecHook] = []
@@ -207,7 +247,7 @@ def plan_early(
     syncs_code = service.code_action in ("sync", "sync-restart")
     if not syncs_code or not service.build or service.watch is not None:
         return Work()
-    work = _classified(paths, service, view, "sync", now)
+    work = _classified(paths, service, view, root, "sync", now)
     return work if work.action is Action.SYNC else Work()
 
 
@@ -215,11 +255,12 @@ def _classified(
     paths: Iterable[str],
     service: ServiceConfig,
     view: BuildView,
+    root: str,
     code_action: CodeAction,
     now: float | None,
 ) -> Work:
     """The work devd's classification plans for a batch (a service without rules)."""
-    changes = [classify(path, view) for path in sorted(paths)]
+    changes = [_classified_path(normalise(path), service, view, root) for path in sorted(paths)]
     return plan(changes, code_action, service.dockerfile_no_cache, now=now)
 
 

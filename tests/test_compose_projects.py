@@ -22,7 +22,7 @@ from tests.conftest import missing, remove_project
 from tests.test_resources import remove_stack
 from tests.updriver import UpProcess, free_port, served
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(300)]  # two tools, one after the other
 
 COMPOSE_ENV = {"COMPOSE_BAKE": "false", "COMPOSE_MENU": "false", "PATH": "/usr/bin:/bin"}
 
@@ -294,3 +294,73 @@ def test_a_profile_gated_service_runs_only_when_its_profile_is_active(
 
     seen = side_by_side(tmp_path, test_id, docker_client, PROFILED_FILES, scenario, args)
     assert seen["devd"] == seen["compose"] == [f"web-1 {expected}\n", f"web-2 {expected}\n"]
+
+
+# -- django-on-docker: the code bind-mounted over the image's, an app that writes into it -----
+
+DJANGO = """\
+name: ${STACK_NAME}
+services:
+  web:
+    build:
+      context: ./app
+      args: {BASE: devd-busybox:latest}
+    # at start the app creates its database in its code directory (django's db.sqlite3)
+    command: ["sh", "-c", "date >db.sqlite3 && mkdir -p mediafiles && exec httpd -f -p 8000"]
+    volumes: ["./app:/usr/src/app"]
+    ports: ["${PORT}:8000"]
+    init: true
+    stop_grace_period: 1s
+  # compose watches nothing without a develop section: a sidecar gives it one, so that web
+  # is decided by devd's own classification (its Dockerfile copies everything)
+  sidecar:
+    image: devd-busybox:latest
+    command: ["sleep", "1000"]
+    init: true
+    stop_grace_period: 1s
+    develop:
+      watch:
+        - action: restart
+          path: ./sidecar.conf
+"""
+UPLOAD = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+date >"$(mktemp /usr/src/app/mediafiles/upload-XXXXXX)"
+echo "uploads $(ls /usr/src/app/mediafiles | wc -l) $(cat /requirements.txt)"
+"""
+DJANGO_FILES = {
+    "compose.yaml": DJANGO,
+    "sidecar.conf": "1\n",
+    "app/Dockerfile": "ARG BASE\nFROM ${BASE}\nWORKDIR /usr/src/app\nCOPY requirements.txt .\n"
+    "RUN cp requirements.txt /requirements.txt\nCOPY . .\n",
+    "app/requirements.txt": "django-1\n",
+    "app/index.html": "page-1\n",
+    "app/cgi-bin/upload": UPLOAD,
+}
+
+
+def test_an_app_writing_into_its_bind_mounted_code_starts_nothing(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> None:
+    """django-on-docker's shape: ./app is both the build context (``COPY . .``) and mounted
+    over the image's code; the app writes its database there at start and an upload on every
+    request. Under both tools the uploads count up and a saved page is served through the
+    mount; devd builds once, at the start, and never replaces the container (on main each
+    write was a code save: a rebuild and a new container that wrote again, a loop)."""
+
+    def scenario(run: Run) -> list[str]:
+        (run.root / "app" / "cgi-bin" / "upload").chmod(0o755)
+        seen = [served(run.port, "page-1", path="/index.html", timeout=120)]
+        seen += [served(run.port, f"uploads {n}", path="/cgi-bin/upload") for n in (1, 2, 3)]
+        run.write("app/index.html", "page-2\n")
+        seen.append(served(run.port, "page-2", path="/index.html"))
+        if run.up is not None:
+            time.sleep(2)  # anything a write or a save would start has started by now
+            assert len(run.up.named("building", service="web")) == 1
+            assert len(run.up.named("running", service="web")) == 1
+        return seen
+
+    seen = side_by_side(tmp_path, test_id, docker_client, DJANGO_FILES, scenario)
+    assert seen["devd"] == seen["compose"]
+    assert seen["devd"][1:4] == [f"uploads {n} django-1\n" for n in (1, 2, 3)]
