@@ -289,6 +289,7 @@ class ProjectConfig:
     sources: tuple[Path, ...] = ()  # compose: the files read (devd up reloads when one changes)
     compose_files: tuple[Path, ...] = ()  # compose: the files merged (override files...)
     inactive: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service: profiles
+    problems: tuple[str, ...] = ()  # compose: what stops devd up but not explain (env files)
 
 
 @dataclass(frozen=True)
@@ -529,6 +530,7 @@ def _compose_project(
         sources=found.sources,
         compose_files=found.files,
         inactive=found.inactive,
+        problems=found.problems,
     )
 
 

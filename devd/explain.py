@@ -58,21 +58,36 @@ Row = Classification | Note
 
 
 def explain(
-    paths: Iterable[str], project: ProjectConfig, views: Sequence[tuple[ServiceConfig, BuildView]]
+    paths: Iterable[str],
+    project: ProjectConfig,
+    views: Sequence[tuple[ServiceConfig, BuildView]],
+    every_service: bool = False,
 ) -> list[Row]:
     """The rows for project-relative ``paths``: per path, its note (if any), then one
-    classification per service in ``views``."""
+    classification per service in ``views``; an image-only service only where the path
+    concerns it (a bind mount or a develop.watch rule of it holds the path), unless
+    ``every_service`` (the service was asked for by name). A path no service gets a row for
+    gets a note saying so."""
     root = str(project.root)
     found: list[Row] = []
     for path in map(normalise, paths):
-        rows = [rules.explain(path, service, view, root) for service, view in views]
+        rows = [
+            rules.explain(path, service, view, root)
+            for service, view in views
+            if every_service or service.build or rules.concerns(path, service, root)
+        ]
         if path == ".." or path.startswith("../"):
             rows = [row for row in rows if row.kind is not Kind.IGNORED]
             found += [_outside(path, root, imaged=bool(rows)), *rows]
             continue
         note = config_note(path, project)
+        if note is None and not rows:
+            note = Note(path, str(Kind.IGNORED), UNCONCERNED)
         found += [note, *rows] if note is not None else rows
     return found
+
+
+UNCONCERNED = "no service builds from it, mounts it or watches it: a save does nothing"
 
 
 def _outside(path: str, root: str, imaged: bool) -> Note:

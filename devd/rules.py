@@ -31,7 +31,7 @@ import fnmatch
 import functools
 import posixpath
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from devd.bind_mounts import BindMount, reaching
@@ -72,24 +72,33 @@ def _below(path: str, directory: str) -> str | None:
     return None
 
 
-def _ignored(path: str, rule_relative: str, rule: WatchRule, view: BuildView | None) -> bool:
+def _exclusion(
+    path: str, rule_relative: str, rule: WatchRule, view: BuildView | None
+) -> str | None:
+    """Why ``rule`` leaves out ``path`` (under its ``path``: ``rule_relative``), as explain
+    says it; None when it does not."""
     if view is not None:
-        if view.watch_ignore.excludes(path):
-            return True
+        verdict = view.watch_ignore.verdict(path)
+        if verdict.excluded:
+            return f"excluded by devd's ignore list: pattern {verdict.pattern!r}"
         in_context = _below(path, view.context)
-        if in_context and view.ignore_rules.excludes(in_context):
-            return True
+        verdict = view.ignore_rules.verdict(in_context) if in_context else verdict
+        if in_context and verdict.excluded:
+            return f"excluded by {view.ignore_file}: pattern {verdict.pattern!r}"
     name = rule_relative or PurePosixPath(path).name
     if rule.include and not _patterns(rule.include).excludes(name):
-        return True  # include: only what the patterns match counts ("excludes" = matches)
-    return bool(rule.ignore) and _patterns(rule.ignore).excludes(name)
+        listed = ", ".join(repr(pattern) for pattern in rule.include)
+        return f"not matched by its include patterns ({listed})"  # "excludes" = matches
+    if rule.ignore and (ignored := _patterns(rule.ignore).verdict(name)).excluded:
+        return f"excluded by its ignore pattern {ignored.pattern!r}"
+    return None
 
 
 def match_rule(index: int, rule: WatchRule, path: str, view: BuildView | None) -> RuleMatch | None:
     """Whether ``rule`` applies to project-relative ``path``, and where a sync puts it."""
     path = normalise(path)
     relative = _below(path, normalise(rule.path))
-    if relative is None or _ignored(path, relative, rule, view):
+    if relative is None or _exclusion(path, relative, rule, view) is not None:
         return None
     target = None
     if rule.action in SYNCING and rule.target:
@@ -119,7 +128,7 @@ def matches(
 
 def _explain_matches(path: str, service: str, found: list[RuleMatch]) -> Classification:
     if not found:
-        return Classification(path, service, Kind.IGNORED, "matched by no develop.watch rule")
+        return Classification(path, service, Kind.IGNORED, NO_RULE)
     parts = []
     for m in found:
         where = f" to {m.container_path}" if m.container_path else ""
@@ -136,7 +145,10 @@ def explain(path: str, service: ServiceConfig, view: BuildView, root: str) -> Cl
     mount), or nothing for an image-only service."""
     path = normalise(path)
     if service.watch is not None:
-        return _explain_matches(path, service.name, matches(path, service, view, root))
+        found = _explain_matches(path, service.name, matches(path, service, view, root))
+        if found.kind is Kind.IGNORED:
+            return replace(found, reason=_unmatched(path, service, view, root))
+        return found
     if not service.build:
         mount = reaching(path, service, root)
         if mount is not None:
@@ -148,7 +160,27 @@ def explain(path: str, service: ServiceConfig, view: BuildView, root: str) -> Cl
     return _classified_path(path, service, view, root)
 
 
-NO_BUILD = "has no build (runs image"  # in the reason for an image-only service's path
+NO_RULE = "matched by no develop.watch rule"
+
+
+def _unmatched(path: str, service: ServiceConfig, view: BuildView, root: str) -> str:
+    """Why no develop.watch rule of ``service`` applies to ``path``: the first rule whose
+    path holds it and what leaves it out (an ignore list, the rule's ignore or include
+    patterns, or a bind mount that makes compose skip a sync rule); else no rule's path."""
+    active = dict(active_rules(service, root))
+    for index, rule in enumerate(service.watch or ()):
+        relative = _below(path, normalise(rule.path))
+        if relative is None:
+            continue
+        where = f"develop.watch[{index}] {rule.action} (path {rule.path or '.'})"
+        if index not in active:
+            mount = reaching(path, service, root)
+            through = f" through the bind mount {mount.display}" if mount else ""
+            return f"reaches {service.name}{through}; {where} is skipped, as compose skips it"
+        why = _exclusion(path, relative, rule, view)
+        if why is not None:
+            return f"{why}: {where} leaves it out"
+    return NO_RULE
 
 
 def _mounted(service: ServiceConfig, mount: BindMount) -> str:
@@ -171,6 +203,15 @@ def _classified_path(
         run = f"{view.dockerfile_path}:{found.run_line} `{found.run_instruction}`"
         reason += f" (the image's {run} does not re-run: devd rebuild {service.name} does it)"
     return Classification(path, service.name, Kind.IGNORED, reason)
+
+
+def concerns(path: str, service: ServiceConfig, root: str) -> bool:
+    """Whether ``path`` can matter to an image-only service: it lies under one of its bind
+    mounts, or under the path of one of its develop.watch rules."""
+    path = normalise(path)
+    if reaching(path, service, root) is not None:
+        return True
+    return any(_below(path, normalise(rule.path)) is not None for rule in service.watch or ())
 
 
 def relevant(path: str, service: ServiceConfig, view: BuildView, root: str) -> bool:

@@ -169,13 +169,15 @@ def test_env_files_merge_in_order_under_environment(tmp_path: Path) -> None:
     assert service.env_file is None
 
 
-def test_missing_env_file_is_an_error(tmp_path: Path) -> None:
-    """A required env file that does not exist is an error naming the key and the path."""
-    message = error_of("services:\n  a:\n    image: x\n    env_file: nope.env\n", tmp_path)
-    assert message == (
+def test_missing_env_file_is_a_problem(tmp_path: Path) -> None:
+    """A required env file that does not exist is a problem naming the key and the path:
+    what stops devd up (the CLI raises it) but not devd explain; the rest still loads."""
+    project = compose(write(tmp_path, "services:\n  a:\n    image: x\n    env_file: nope.env\n"))
+    assert project.problems == (
         f"compose.yaml: services.a.env_file: env file {tmp_path / 'nope.env'} does not exist; "
-        "create it or remove it"
+        "create it or remove it",
     )
+    assert (list(project.services), project.warnings) == (["a"], ())
 
 
 def test_command_and_entrypoint(tmp_path: Path) -> None:

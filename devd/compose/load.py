@@ -50,6 +50,7 @@ class ComposeProject:
     sources: tuple[Path, ...] = ()  # the files read: the compose files, .env, env files
     files: tuple[Path, ...] = ()  # the compose files merged, first to last
     inactive: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service: profiles
+    problems: tuple[str, ...] = ()  # what stops devd up, not devd explain: missing env files
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ def translate(
         warnings=tuple(warnings.lines),
         files=tuple(path for path, _ in texts),
         inactive=inactive,
+        problems=tuple(warnings.problems),
     )
 
 

@@ -220,7 +220,7 @@ def _env_files(
         text = context.read_env_file(path)
         if text is None:
             if required:
-                raise item.problem(f"env file {path} does not exist; create it or remove it")
+                warnings.problem(f"{item}: env file {path} does not exist; create it or remove it")
             continue
         merged.update(parse_env_file(text, str(path), context.environ, warnings, section, merged))
     return merged

@@ -50,9 +50,12 @@ class Key:
 
 @dataclass
 class Warnings:
-    """The warnings of one load, in the order they were found."""
+    """The warnings of one load, in the order they were found; ``problems`` are what stops
+    a command that starts containers (``devd up``) but not one that only reads the files
+    (``devd explain``): a missing ``env_file``."""
 
     lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def unsupported(self, key: Key, hint: str = "devd does not support it") -> None:
         self.add(f"{key}: ignored, {hint}")
@@ -60,6 +63,10 @@ class Warnings:
     def add(self, line: str) -> None:
         if line not in self.lines:
             self.lines.append(line)
+
+    def problem(self, line: str) -> None:
+        if line not in self.problems:
+            self.problems.append(line)
 
 
 def describe(value: Any) -> str:
