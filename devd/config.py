@@ -233,6 +233,29 @@ class WatchRule:
 
 
 @dataclass(frozen=True)
+class Ulimit:
+    """A resource limit of a container (``nofile``, ``nproc``...): soft and hard."""
+
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class ContainerOptions:
+    """Compose's container options that devd hands to the engine as they are: extra
+    ``/etc/hosts`` lines (``host:ip``), capabilities added and dropped, a read-only root
+    filesystem, the size of ``/dev/shm`` in bytes (None: the engine's 64 MiB), ulimits."""
+
+    extra_hosts: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    read_only: bool = False
+    shm_size: int | None = None
+    ulimits: tuple[Ulimit, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """One service, with every path resolved against the project root.
 
@@ -267,6 +290,8 @@ class ServiceConfig:
     builder: BuilderChoice = "auto"
     build_network: str | None = None  # the builder's network for RUN steps; None: its default
     stop_signal: str | None = None  # sent to stop the container; None: the image's (SIGTERM)
+    container_name: str | None = None  # compose's container_name; None: <project>-<service>
+    options: ContainerOptions = field(default_factory=ContainerOptions)
 
 
 @dataclass(frozen=True)

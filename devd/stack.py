@@ -249,6 +249,7 @@ def container_spec(
         command=service.command,
         stop_timeout=service.stop_timeout,
         stop_signal=service.stop_signal,
+        options=service.options,
         extra_labels=service.labels,
         entrypoint=service.entrypoint,
         working_dir=service.working_dir,

@@ -13,7 +13,7 @@ import pytest
 
 from devd import config
 from devd.compose import load
-from devd.config import Dependency, Healthcheck, Mount, PortMapping
+from devd.config import ContainerOptions, Dependency, Healthcheck, Mount, PortMapping, Ulimit
 from devd.errors import ConfigError
 from tests.composefiles import (
     TEAM,
@@ -250,6 +250,98 @@ def test_restart_no_is_devds_own_and_other_policies_are_one_warning(tmp_path: Pa
     )
 
 
+CONTAINER_OPTIONS = """\
+services:
+  web:
+    image: x
+    container_name: fastapi-application
+    extra_hosts: ["db.local:10.0.0.2", "cache=10.0.0.3", "v6:[::1]"]
+    cap_add: [NET_ADMIN]
+    cap_drop: [MKNOD, NET_RAW]
+    read_only: true
+    shm_size: 256m
+    ulimits:
+      nproc: 512
+      nofile: {soft: 1024, hard: 2048}
+  worker:
+    image: x
+    extra_hosts: {api.local: 10.0.0.4}
+    shm_size: 1gb
+"""
+
+
+def test_container_options_are_read_as_compose_reads_them(tmp_path: Path) -> None:
+    """container_name, extra_hosts (list or mapping, ``:`` or ``=``), cap_add, cap_drop,
+    read_only, shm_size (1024-based units) and ulimits (one number or soft/hard): taken, not
+    warned about, and equal to `docker compose config`'s."""
+    root = write(tmp_path, CONTAINER_OPTIONS)
+    project = compose(root)
+    web, worker = project.services["web"].options, project.services["worker"].options
+    assert project.services["web"].container_name == "fastapi-application"
+    assert web == ContainerOptions(
+        extra_hosts=("db.local:10.0.0.2", "cache:10.0.0.3", "v6:::1"),
+        cap_add=("NET_ADMIN",),
+        cap_drop=("MKNOD", "NET_RAW"),
+        read_only=True,
+        shm_size=256 * 1024**2,
+        ulimits=(Ulimit("nproc", 512, 512), Ulimit("nofile", 1024, 2048)),
+    )
+    assert (worker.extra_hosts, worker.shm_size) == (("api.local:10.0.0.4",), 1024**3)
+    assert project.warnings == ()
+    theirs = compose_config(root)["services"]
+    assert theirs["web"]["container_name"] == "fastapi-application"
+    assert sorted(h.replace("=", ":", 1) for h in theirs["web"]["extra_hosts"]) == sorted(
+        web.extra_hosts
+    )
+    assert (theirs["web"]["shm_size"], theirs["worker"]["shm_size"]) == (
+        str(web.shm_size),
+        str(worker.shm_size),
+    )
+    assert theirs["web"]["ulimits"] == {"nproc": 512, "nofile": {"soft": 1024, "hard": 2048}}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("    container_name: -bad\n", "services.a.container_name: expected a container name"),
+        ("    extra_hosts: [nohost]\n", 'services.a.extra_hosts[0]: expected "HOST:IP" or'),
+        ("    shm_size: lots\n", 'services.a.shm_size: expected a size such as "64m"'),
+        ("    ulimits: {nofile: {soft: 1}}\n", "services.a.ulimits.nofile: hard is missing"),
+    ],
+)
+def test_bad_container_options_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    """A value the engine would refuse is one error naming the key, before anything runs."""
+    assert error_of(f"services:\n  a:\n    image: x\n{text}", tmp_path).startswith(
+        f"compose.yaml: {message}"
+    )
+
+
+def test_two_services_cannot_share_a_container_name(tmp_path: Path) -> None:
+    """The engine would refuse the second container: an error naming both services."""
+    message = error_of(
+        "services:\n  a: {image: x, container_name: one}\n  b: {image: x, container_name: one}\n",
+        tmp_path,
+    )
+    assert message == (
+        "compose.yaml: services.b.container_name: 'one' is also the container_name of service 'a'"
+    )
+
+
+def test_tty_and_stdin_open_are_one_warning_each(tmp_path: Path) -> None:
+    """devd attaches no terminal: tty and stdin_open set to true are one warning each (false
+    is fine)."""
+    project = compose(write(tmp_path, "services:\n  a:\n    image: x\n    tty: true\n"
+                            "    stdin_open: true\n  b: {image: x, tty: false}\n"))  # fmt: skip
+    hint = (
+        "ignored, devd prints the container's output itself and attaches no terminal or stdin "
+        "(to use a debugger, run it under docker compose)"
+    )
+    assert project.warnings == (
+        f"compose.yaml: services.a.tty: {hint}",
+        f"compose.yaml: services.a.stdin_open: {hint}",
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("10s", 10.0), ("1m30s", 90.0), ("500ms", 0.5), ("1h", 3600.0), ("1.5s", 1.5), ('"0"', 0.0)],
@@ -338,7 +430,6 @@ services:
   web:
     <<: *common
     deploy: {replicas: 2}
-    cap_add: [NET_ADMIN]
     secrets: [token]
     networks: [default, back]
     x-note: fine
@@ -361,7 +452,6 @@ configs:
         "compose.yaml: secrets: ignored, devd does not support it",
         "compose.yaml: configs: ignored, devd does not support it",
         "compose.yaml: services.web.deploy: ignored, devd does not support it",
-        "compose.yaml: services.web.cap_add: ignored, devd does not support it",
         "compose.yaml: services.web.secrets: ignored, devd does not support it",
         "compose.yaml: services.web.networks: ignored, devd runs one network per project",
     )

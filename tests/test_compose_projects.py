@@ -364,3 +364,105 @@ def test_an_app_writing_into_its_bind_mounted_code_starts_nothing(
     seen = side_by_side(tmp_path, test_id, docker_client, DJANGO_FILES, scenario)
     assert seen["devd"] == seen["compose"]
     assert seen["devd"][1:4] == [f"uploads {n} django-1\n" for n in (1, 2, 3)]
+
+
+# -- awesome-compose fastapi: container_name, and the container options compose passes on ----
+
+FASTAPI = """\
+name: ${STACK_NAME}
+services:
+  api:
+    build:
+      context: ./app
+      args: {BASE: devd-busybox:latest}
+    container_name: ${STACK_NAME}-application
+    ports: ["${PORT}:8000"]
+    restart: "no"
+    extra_hosts: ["db.internal:10.11.12.13"]
+    cap_drop: [NET_RAW]
+    read_only: true
+    shm_size: 96m
+    ulimits:
+      nofile: {soft: 1234, hard: 2345}
+    init: true
+    stop_grace_period: 1s
+    develop:
+      watch:
+        - action: rebuild
+          path: ./app
+"""
+REPORT = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+hosts=$(grep -c db.internal /etc/hosts)
+caps=$(grep CapBnd /proc/self/status | cut -f2)
+shm=$(df -k /dev/shm | tail -n 1 | awk '{print $2}')
+touch /written 2>/dev/null && root=rw || root=ro
+echo "$(cat /srv/version) hosts=$hosts caps=$caps shm=$shm nofile=$(ulimit -n) root=$root"
+"""
+FASTAPI_FILES = {
+    "compose.yaml": FASTAPI,
+    "app/Dockerfile": "ARG BASE\nFROM ${BASE}\nCOPY . /srv/\nRUN chmod +x /srv/cgi-bin/report\n"
+    'CMD ["httpd", "-f", "-p", "8000", "-h", "/srv"]\n',
+    "app/version": "api-1\n",
+    "app/cgi-bin/report": REPORT,
+}
+
+
+def test_container_name_and_container_options_are_compose_s(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> None:
+    """awesome-compose fastapi's ``container_name`` (and ``restart: "no"``), with
+    ``extra_hosts``, ``cap_drop``, ``read_only``, ``shm_size`` and ``ulimits``: under both
+    tools the container is called as the file says and sees the same /etc/hosts line,
+    capabilities, /dev/shm size, open-file limit and read-only root, before and after a
+    rebuild; devd warns about none of them (it ignored each with a warning)."""
+
+    def scenario(run: Run) -> list[str]:
+        seen = [served(run.port, "api-1", path="/cgi-bin/report", timeout=120)]
+        assert docker_client.containers.get(f"{run.name}-application").status == "running"
+        run.write("app/version", "api-2\n")
+        seen.append(served(run.port, "api-2", path="/cgi-bin/report", timeout=60))
+        if run.up is not None:
+            assert not [e for e in run.up.events if e.get("level") == "warning"]
+        return seen
+
+    seen = side_by_side(tmp_path, test_id, docker_client, FASTAPI_FILES, scenario)
+    assert seen["devd"] == seen["compose"]
+    assert " hosts=1 " in seen["devd"][0]
+    assert " shm=98304 nofile=1234 root=ro" in seen["devd"][0]
+
+
+def test_a_container_name_held_by_a_container_devd_did_not_make_is_left_alone(
+    tmp_path: Path, test_id: str, docker_client: Any, busybox_image: str
+) -> None:
+    """container_name gets devd's ownership checks: a container of that name without devd's
+    labels (one `docker compose up` left, say) is neither stopped nor replaced; devd says
+    whose it is and what to change, and the service does not start."""
+    name = f"p{test_id}"
+    foreign = docker_client.containers.run(
+        busybox_image, ["sleep", "300"], name=f"{name}-application", detach=True,
+        labels={"devd.test": test_id},
+    )  # fmt: skip
+    try:
+        for path, text in {
+            **FASTAPI_FILES,
+            ".env": f"STACK_NAME={name}\nPORT={free_port()}\n",
+        }.items():
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_text(text)
+        up = UpProcess(tmp_path)
+        try:
+            failed = up.wait_event("failed", service="api", timeout=120)
+            assert failed["error"].startswith(f"container name '{name}-application' is taken")
+            assert failed["error"].endswith(
+                "change services.api.container_name in the compose file"
+            )
+            foreign.reload()
+            assert foreign.status == "running"
+        finally:
+            up.stop()
+    finally:
+        foreign.remove(force=True)
+        remove_project(docker_client, name)
+        remove_stack(docker_client, f"devd.project={name}")

@@ -255,7 +255,24 @@ def _services(
     if not result:
         raise key.problem(_none_active(inactive))
     _check_dependencies(result, inactive, key)
+    _check_container_names(result, key)
     return result, inactive
+
+
+def _check_container_names(services: Mapping[str, ServiceConfig], key: Key) -> None:
+    """No two services name the same container (the engine would refuse the second)."""
+    named: dict[str, str] = {}
+    for name, config in services.items():
+        given = config.container_name
+        if given is None:
+            continue
+        if given in named:
+            raise (
+                key.child(name)
+                .child("container_name")
+                .problem(f"{given!r} is also the container_name of service {named[given]!r}")
+            )
+        named[given] = name
 
 
 def _own_profiles(value: Any, key: Key) -> tuple[str, ...]:
