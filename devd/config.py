@@ -315,6 +315,7 @@ class ProjectConfig:
     compose_files: tuple[Path, ...] = ()  # compose: the files merged (override files...)
     inactive: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service: profiles
     problems: tuple[str, ...] = ()  # compose: what stops devd up but not explain (env files)
+    included: tuple[Path, ...] = ()  # compose: the files include: brought in
 
 
 @dataclass(frozen=True)
@@ -556,6 +557,7 @@ def _compose_project(
         compose_files=found.files,
         inactive=found.inactive,
         problems=found.problems,
+        included=found.included,
     )
 
 

@@ -127,6 +127,8 @@ def _compose_role(path: str, project: ProjectConfig) -> Role | None:
     if path in merged:
         first = relative(project.root, compose)
         return f"a compose file merged over {first} (as compose merges it): {RELOADS}", services
+    if path in {relative(project.root, other) for other in project.included}:
+        return f"a compose file {compose.name} includes (its services join): {RELOADS}", None
     if path not in {relative(project.root, source) for source in project.sources}:
         return None
     if path == DOTENV:

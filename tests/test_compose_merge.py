@@ -441,3 +441,101 @@ def test_config_load_takes_dash_f_and_profiles_and_reloads_on_every_file(tmp_pat
     (root / "devd.toml").write_text("[services.app]\n")
     with pytest.raises(ConfigError, match=r"^-f: devd.toml defines services"):
         config.load(root, environ={}, compose=ComposeChoice((Path("docker-compose.yml"),)))
+
+
+# -- include ----------------------------------------------------------------------------------
+
+INCLUDING = """\
+include:
+  - db/compose.yaml
+  - path: [tools/compose.yaml, tools/compose.dev.yaml]
+    env_file: tools/tools.env
+services:
+  web:
+    build: ./web
+    depends_on: [db]
+    volumes: ["./web/src:/src"]
+"""
+INCLUDED_DB = """\
+services:
+  db:
+    build: .
+    volumes: ["./init:/docker-entrypoint-initdb.d", "data:/var/lib/data"]
+    env_file: db.env
+    environment: {TAG: "${DB_TAG}", SHARED: "${SHARED}"}
+volumes:
+  data:
+"""
+INCLUDED_TOOLS = """\
+services:
+  tool:
+    build: {context: ., dockerfile: tool.Dockerfile}
+    image: "tool:${TOOL}"
+    develop:
+      watch: [{action: rebuild, path: ./src}]
+"""
+
+
+def test_include_reads_each_project_from_its_own_directory(tmp_path: Path) -> None:
+    """``include:`` (a path, or paths merged in order with their own env_file): each included
+    project's relative paths start from its own directory and its ``.env`` interpolates it
+    under the including project's variables. Equal to `docker compose config`; the included
+    files are sources (a save reloads devd up). Defining an included service again is an
+    error, as compose has it."""
+    root = write(tmp_path / "proj", INCLUDING, **{".env": "SHARED=main\n"})
+    for path, text in {
+        "db/compose.yaml": INCLUDED_DB,
+        "db/.env": "DB_TAG=from-db\nSHARED=db\n",
+        "db/db.env": "PASSWORD=x\n",
+        "tools/compose.yaml": INCLUDED_TOOLS,
+        "tools/compose.dev.yaml": "services:\n  tool:\n    ports: ['9000:9000']\n",
+        "tools/tools.env": "TOOL=dev\n",
+    }.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    for directory in ("web/src", "db/init", "tools/src"):
+        (root / directory).mkdir(parents=True)
+    ours = compose(root)
+    db, tool = ours.services["db"], ours.services["tool"]
+    assert list(ours.services) == ["db", "tool", "web"]
+    assert db.context == root / "db"
+    assert db.environment == {"PASSWORD": "x", "TAG": "from-db", "SHARED": "main"}
+    assert db.volumes[0].source == str(root / "db" / "init")
+    assert (tool.image, tool.dockerfile) == ("tool:dev", root / "tools" / "tool.Dockerfile")
+    assert tool.watch is not None
+    assert tool.watch[0].path == "tools/src"
+    assert tool.ports == (PortMapping(9000, 9000),)
+    assert ours.volumes == ("proj_data",)
+    assert {root / "db/compose.yaml", root / "tools/compose.dev.yaml"} <= set(ours.sources)
+    assert ours.included == (
+        root / "db/compose.yaml",
+        root / "tools/compose.yaml",
+        root / "tools/compose.dev.yaml",
+    )
+    note = explain.config_note("db/compose.yaml", config.load(root, environ={}))
+    assert note is not None
+    assert note.reason.startswith("a compose file compose.yaml includes (its services join)")
+    theirs = compose_config(root)
+    assert_agrees(ours, theirs)
+    assert theirs["services"]["db"]["build"]["context"] == str(db.context)
+    (root / "compose.yaml").write_text(INCLUDING + "  db:\n    environment: {EXTRA: main}\n")
+    with pytest.raises(ConfigError) as error:
+        compose(root)
+    assert str(error.value).startswith(
+        "compose.yaml: services.db: conflicts with the one an included file defines"
+    )
+
+
+def test_an_include_cycle_and_a_missing_include_are_errors(tmp_path: Path) -> None:
+    """A file that includes itself through another, or an include that does not exist: one
+    error naming the file and the include."""
+    root = write(tmp_path, "include: [a.yaml]\nservices:\n  web:\n    image: x\n")
+    (root / "a.yaml").write_text("include: [compose.yaml]\nservices:\n  b:\n    image: x\n")
+    with pytest.raises(ConfigError) as error:
+        compose(root)
+    assert str(error.value) == (
+        "a.yaml: include[0]: include cycle: compose.yaml -> a.yaml -> compose.yaml"
+    )
+    (root / "a.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"^compose.yaml: include\[0\].path: included file .*"):
+        compose(root)

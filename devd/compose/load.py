@@ -1,8 +1,9 @@
 """Compose files as devd's project values: services, project name, network and volumes.
 
 :func:`load` chooses the files as compose does (``-f``, ``COMPOSE_FILE``, or the file and
-its override file at the root; :mod:`devd.compose.files`), reads each (and the ``.env`` that
-interpolates them), and merges them as compose does (:mod:`devd.compose.merge`);
+its override file at the root; :mod:`devd.compose.files`), reads each with its ``include:``
+(and the ``.env`` that interpolates them; :mod:`devd.compose.model`), and merges them as
+compose does (:mod:`devd.compose.merge`);
 :func:`translate` is the pure rest: validation, profiles and translation. Keys compose accepts
 but devd does not act on give one warning each (returned, never printed); a key compose
 itself rejects, a wrong value, a service with neither ``build`` nor ``image``, or a
@@ -19,9 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from devd.compose.files import DOTENV, choose, parse_yaml, read_dotenv, read_text
-from devd.compose.interpolate import interpolate
-from devd.compose.merge import merge_files, strip_tags
+from devd.compose.files import DOTENV, choose, parse_dotenv, read_dotenv, read_text
+from devd.compose.model import Reader
 from devd.compose.service import Context, service
 from devd.compose.values import Key, Warnings, boolean, check_keys, mapping, strings
 from devd.compose.volumes import MountContext, declared
@@ -31,7 +31,7 @@ from devd.errors import ConfigError
 PROJECT_NAME_VARIABLE = "COMPOSE_PROJECT_NAME"
 PROFILES_VARIABLE = "COMPOSE_PROFILES"
 _TOP_SUPPORTED = frozenset({"name", "services", "volumes", "version", "networks"})
-_TOP_KNOWN = frozenset({"secrets", "configs", "include", "models"})
+_TOP_KNOWN = frozenset({"secrets", "configs", "models"})  # include: read by devd.compose.model
 _SERVICE_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -51,6 +51,7 @@ class ComposeProject:
     files: tuple[Path, ...] = ()  # the compose files merged, first to last
     inactive: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service: profiles
     problems: tuple[str, ...] = ()  # what stops devd up, not devd explain: missing env files
+    included: tuple[Path, ...] = ()  # the compose files include: brought in
 
 
 @dataclass(frozen=True)
@@ -85,23 +86,33 @@ def load(
         env_files.append(env_file)
         return _read_if_present(env_file)
 
-    texts = [(path, read_text(path, _label(path, root))) for path in found.files]
+    warnings = Warnings(list(found.warnings))
+    reader = Reader(root, read_text, _dotenv_file, warnings)
+    node, top = reader.model(found.files, variables)
     found_project = translate(
-        texts,
+        node,
+        top,
         Places(found.files[0], root, Path.home()),
         variables,
         read_env_file,
         project,
-        found.warnings,
+        warnings,
         _profiles(profiles, variables),
     )
-    sources = (*found.files, found.dotenv_dir / DOTENV, *env_files)
-    return replace(found_project, sources=tuple(dict.fromkeys(sources)))
+    sources = (*reader.read, found.dotenv_dir / DOTENV, *env_files)
+    return replace(
+        found_project,
+        sources=tuple(dict.fromkeys(sources)),
+        files=tuple(found.files),
+        included=tuple(dict.fromkeys(reader.included)),
+    )
 
 
-def _label(path: Path, root: Path) -> str:
-    """A compose file as messages name it: relative to the project root when inside it."""
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+def _dotenv_file(path: Path, environ: Mapping[str, str]) -> dict[str, str] | None:
+    """An included project's ``.env`` (None when there is none)."""
+    if not path.is_file():
+        return None
+    return parse_dotenv(read_text(path, str(path)), str(path), environ)
 
 
 def _profiles(given: Sequence[str] | None, variables: Mapping[str, str]) -> tuple[str, ...]:
@@ -113,18 +124,18 @@ def _profiles(given: Sequence[str] | None, variables: Mapping[str, str]) -> tupl
 
 
 def translate(
-    texts: Sequence[tuple[Path, str]],
+    node: Mapping[str, Any],
+    top: Key,
     places: Places,
     environ: Mapping[str, str],
     read_env_file: Callable[[Path], str | None],
     project: str | None = None,
-    found: tuple[str, ...] = (),
+    warnings: Warnings | None = None,
     profiles: tuple[str, ...] = (),
 ) -> ComposeProject:
-    """The compose files' ``texts`` (first to last, the first at ``places.file``) as devd's
-    values, merged as compose merges them."""
-    warnings = Warnings(list(found))
-    node, top = _merged(texts, places.root, environ, warnings)
+    """The merged compose files (``node``, under ``top``; the first file at ``places.file``)
+    as devd's values."""
+    warnings = warnings or Warnings()
     if "version" in node:
         warnings.unsupported(top.child("version"), "the attribute is obsolete (as in compose)")
     name = project or project_name(node, top, environ, places.file.parent)
@@ -151,43 +162,9 @@ def translate(
         ),
         services=services,
         warnings=tuple(warnings.lines),
-        files=tuple(path for path, _ in texts),
         inactive=inactive,
         problems=tuple(warnings.problems),
     )
-
-
-def _merged(
-    texts: Sequence[tuple[Path, str]], root: Path, environ: Mapping[str, str], warnings: Warnings
-) -> tuple[Mapping[str, Any], Key]:
-    """The files parsed, interpolated (each under its own name) and merged; the key of the
-    whole, whose children name the file(s) each value came from."""
-    trees = []
-    origins: dict[str, list[str]] = {}
-    for path, text in texts:
-        label = _label(path, root)
-        tree, resets = strip_tags(parse_yaml(text, label))
-        tree = interpolate(tree, environ, Key(label), warnings)
-        trees.append((tree, resets, label))
-        for where in _key_paths(tree):
-            origins.setdefault(where, []).append(label)
-    labels = [label for _, _, label in trees]
-    top = Key(" + ".join(labels), "", {k: " + ".join(v) for k, v in origins.items()})
-    merged = merge_files(trees)
-    return mapping(merged, top), top
-
-
-def _key_paths(tree: Any) -> list[str]:
-    """The top-level keys of a file and the keys of its services, as dotted paths."""
-    if not isinstance(tree, Mapping):
-        return []
-    paths = [str(name) for name in tree]
-    services = tree.get("services")
-    for name, body in services.items() if isinstance(services, Mapping) else ():
-        paths.append(f"services.{name}")
-        if isinstance(body, Mapping):
-            paths.extend(f"services.{name}.{key}" for key in body)
-    return paths
 
 
 def project_name(node: Mapping[str, Any], key: Key, environ: Mapping[str, str], root: Path) -> str:
