@@ -22,6 +22,7 @@ from devd.project import relative, service_view
 from devd.state import state_dir, take_rebuild_request
 
 EXIT_USAGE = 2
+INACTIVE = "not started: their profiles are not active"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-format", choices=["auto", "console", "json"], default=None,
         help="log output: readable on a terminal, JSON lines otherwise (default: auto)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-f", "--file", dest="files", action="append", type=Path, default=[], metavar="FILE",
+        help="a compose file, relative to the project directory (again for each file to merge "
+        "over the ones before; default: COMPOSE_FILE, else compose.yaml and its override file)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", dest="profiles", action="append", default=[], metavar="NAME",
+        help="a compose profile to activate (again for more; default: COMPOSE_PROFILES)",
     )  # fmt: skip
     parser.add_argument("-v", "--verbose", action="store_true", default=None, help="more output")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -56,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--json", action="store_true", help="print a JSON list of objects")
     explain.add_argument("--service", metavar="NAME", help="only this service")
+    explain.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+        help="also print the warnings about the compose files (what devd up prints)",
+    )  # fmt: skip
     explain.set_defaults(handler=cmd_explain)
 
     up = commands.add_parser(
@@ -119,19 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_project(args: argparse.Namespace, *, report: bool = True) -> config.ProjectConfig:
-    """The configuration; with ``report`` its warnings (compose keys devd ignores...) go to
-    stderr, one ``devd: warning: ...`` line each."""
+def load_project(
+    args: argparse.Namespace, *, starts: bool = False, report: bool = False
+) -> config.ProjectConfig:
+    """The configuration. ``starts``: for a command that starts containers, a problem of the
+    compose files (a missing env_file) is an error; else it is a warning (on stderr, one
+    ``devd: warning: ...`` line) or, for commands that only stop or look, nothing. With
+    ``report`` the warnings (compose keys devd ignores...) go to stderr too."""
     overrides: dict[str, Any] = {"log_format": args.log_format, "verbose": args.verbose}
-    project = config.load(args.project_dir or Path.cwd(), overrides)
-    if report:
-        for warning in project.warnings:
-            print(f"devd: warning: {warning}", file=sys.stderr)
+    compose = config.ComposeChoice(tuple(args.files), tuple(args.profiles))
+    project = config.load(args.project_dir or Path.cwd(), overrides, compose=compose)
+    if starts and project.problems:
+        raise ConfigError(project.problems[0])
+    for warning in project.warnings if report else ():
+        print(f"devd: warning: {warning}", file=sys.stderr)
     return project
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    project = load_project(args)
+    project = load_project(args, report=bool(args.verbose))
+    for problem in project.problems:
+        print(f"devd: warning: {problem}", file=sys.stderr)
     services = project.services
     if args.service is not None:
         if args.service not in services:
@@ -140,7 +162,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         services = {args.service: services[args.service]}
     views = [(service, service_view(project, service)) for service in services.values()]
     paths = [relative(project.root, Path.cwd() / path) for path in args.paths]
-    results = explain.explain(paths, project, views)
+    results = explain.explain(paths, project, views, every_service=args.service is not None)
     if args.json:
         print(json.dumps([result.as_dict() for result in results], indent=2))
     else:
@@ -157,11 +179,17 @@ def _output(project: config.ProjectConfig) -> Output:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    project = load_project(args, report=False)
+    project = load_project(args, starts=True)
     out = _output(project)
     for warning in project.warnings:
         out.warning(warning)
-    daemon = Daemon(project, engine.connect(), out, loader=lambda: load_project(args, report=False))
+    if project.inactive:
+        out.info(
+            INACTIVE,
+            services=", ".join(project.inactive),
+            profiles=", ".join(dict.fromkeys(p for own in project.inactive.values() for p in own)),
+        )
+    daemon = Daemon(project, engine.connect(), out, loader=lambda: load_project(args, starts=True))
     signals = _Signals(daemon)
     signals.install()
     bindings = {
@@ -209,7 +237,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    project = load_project(args)
+    project = load_project(args, starts=True)
     services = commands.select(project, args.services)
     return commands.rebuild(project, engine.connect(), _output(project), services, args.no_cache)
 

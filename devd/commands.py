@@ -207,7 +207,9 @@ def status(project: ProjectConfig, engine: Engine) -> list[dict[str, object]]:
         rows.append(
             {
                 "service": name,
-                "container": container.name if container else container_name(project.name, name),
+                "container": container.name
+                if container
+                else container_name(project.name, name, project.services[name].container_name),
                 "state": _state(container),
                 "image": container.image_id[7:19] if container else None,
                 "builder": engine.builder(project.services[name].builder)

@@ -6,9 +6,9 @@ Sources, highest first: command-line flags; ``DEVD_*`` environment variables (ne
 With no configuration at all the project has one service ``app`` built from ``./Dockerfile``
 with context ``.``, and the project is named after its directory.
 
-When no source defines ``services`` and the project root holds a compose file
-(``compose.yaml``, ``compose.yml``, ``docker-compose.yaml`` or ``docker-compose.yml``), the
-services come from it (see :mod:`devd.compose`). devd's own keys still apply on top:
+When no source defines ``services`` and the project has compose files (``-f``,
+``COMPOSE_FILE``, or ``compose.yaml``... at the root with its override file), the services
+come from them (see :mod:`devd.compose`). devd's own keys still apply on top:
 ``debounce_ms``, ``ignore``, ``log_format`` and ``verbose`` as usual, and ``project``, when
 set, names the project instead of compose's ``COMPOSE_PROJECT_NAME`` / ``name:`` / directory.
 """
@@ -39,6 +39,7 @@ from pydantic_settings import (
 from devd.builders import BuilderChoice
 from devd.errors import ConfigError
 from devd.imagename import is_component
+from devd.signals import signal_problem
 
 CONFIG_FILE = "devd.toml"
 PYPROJECT = "pyproject.toml"
@@ -85,6 +86,7 @@ class ServiceSettings(BaseModel):
     code_action: CodeAction = "rebuild"
     dependency_action: DependencyAction = "rebuild"
     stop_timeout: float = Field(default=10.0, ge=0, le=3600)
+    stop_signal: str | None = None  # what stops the container (default: the image's, SIGTERM)
     dockerfile_no_cache: bool = False
     builder: BuilderChoice | None = None  # None: the project's
 
@@ -98,6 +100,14 @@ class ServiceSettings(BaseModel):
                     f'expected "HOST:CONTAINER" with ports 1-65535 (e.g. "8000:8000"), got {port!r}'
                 )
         return ports
+
+    @field_validator("stop_signal")
+    @classmethod
+    def _stop_signal(cls, value: str | None) -> str | None:
+        problem = signal_problem(value) if value is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class Settings(BaseSettings):
@@ -225,6 +235,29 @@ class WatchRule:
 
 
 @dataclass(frozen=True)
+class Ulimit:
+    """A resource limit of a container (``nofile``, ``nproc``...): soft and hard."""
+
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class ContainerOptions:
+    """Compose's container options that devd hands to the engine as they are: extra
+    ``/etc/hosts`` lines (``host:ip``), capabilities added and dropped, a read-only root
+    filesystem, the size of ``/dev/shm`` in bytes (None: the engine's 64 MiB), ulimits."""
+
+    extra_hosts: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    read_only: bool = False
+    shm_size: int | None = None
+    ulimits: tuple[Ulimit, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """One service, with every path resolved against the project root.
 
@@ -259,6 +292,9 @@ class ServiceConfig:
     builder: BuilderChoice = "auto"
     build_network: str | None = None  # the builder's network for RUN steps; None: its default
     dependency_action: DependencyAction = "rebuild"  # exec: re-run the install in the container
+    stop_signal: str | None = None  # sent to stop the container; None: the image's (SIGTERM)
+    container_name: str | None = None  # compose's container_name; None: <project>-<service>
+    options: ContainerOptions = field(default_factory=ContainerOptions)
 
 
 @dataclass(frozen=True)
@@ -279,17 +315,35 @@ class ProjectConfig:
     external_volumes: tuple[ExternalVolume, ...] = ()  # compose: the ones it only mounts
     warnings: tuple[str, ...] = ()  # compose: keys devd ignores and the like, one line each
     sources: tuple[Path, ...] = ()  # compose: the files read (devd up reloads when one changes)
+    compose_files: tuple[Path, ...] = ()  # compose: the files merged (override files...)
+    inactive: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service: profiles
+    problems: tuple[str, ...] = ()  # compose: what stops devd up but not explain (env files)
+    included: tuple[Path, ...] = ()  # compose: the files include: brought in
+
+
+@dataclass(frozen=True)
+class ComposeChoice:
+    """The command line's say in which compose files and profiles count (``-f``,
+    ``--profile``); empty: compose's own rules (``COMPOSE_FILE``, ``COMPOSE_PROFILES``...)."""
+
+    files: tuple[Path, ...] = ()
+    profiles: tuple[str, ...] = ()
 
 
 def load(
-    root: Path, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    root: Path,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    compose: ComposeChoice | None = None,
 ) -> ProjectConfig:
     """Read, merge and validate every configuration source for the project at ``root``.
 
     ``overrides`` are the command-line flags (``None`` values are not given); ``environ``
-    defaults to the process environment. Without ``services`` from any source, a compose file
-    at ``root`` supplies them (the module docstring says how the two combine); its warnings
-    are in ``ProjectConfig.warnings`` for the caller to show.
+    defaults to the process environment. Without ``services`` from any source, compose files
+    supply them (the module docstring says how the two combine); its warnings are in
+    ``ProjectConfig.warnings`` for the caller to show. ``compose`` holds ``-f`` and
+    ``--profile``; compose files given with ``-f`` while devd's settings define services are
+    an error.
     """
     root = root.resolve()
     environ = os.environ if environ is None else environ
@@ -311,8 +365,14 @@ def load(
     except ValidationError as error:
         raise ConfigError(_describe(error, labelled)) from error
     name_source = _source_of(("project",), labelled) if settings.project else str(root)
+    compose = compose or ComposeChoice()
+    if settings.services and compose.files:
+        raise ConfigError(
+            f"-f: {file_label} defines services, which replace a compose file's; "
+            "remove them there to run the compose files"
+        )
     if not settings.services:
-        composed = _compose_project(root, settings, name_source, environ)
+        composed = _compose_project(root, settings, name_source, environ, compose)
         if composed is not None:
             return composed
     return _project(root, settings, file_label, name_source)
@@ -466,13 +526,17 @@ def _project(root: Path, settings: Settings, source: str, name_source: str) -> P
 
 
 def _compose_project(
-    root: Path, settings: Settings, name_source: str, environ: Mapping[str, str]
+    root: Path,
+    settings: Settings,
+    name_source: str,
+    environ: Mapping[str, str],
+    choice: ComposeChoice,
 ) -> ProjectConfig | None:
-    """The project as the compose file at ``root`` defines it; None when there is none."""
+    """The project as its compose files define it; None when there is none."""
     from devd import compose  # here, not at the top: devd.compose builds on this module's types
 
     name = _project_name(settings.project, name_source) if settings.project else None
-    found = compose.load(root, environ, name)
+    found = compose.load(root, environ, name, choice.files, choice.profiles)
     if found is None:
         return None
     return ProjectConfig(
@@ -493,6 +557,10 @@ def _compose_project(
         external_volumes=found.external_volumes,
         warnings=found.warnings,
         sources=found.sources,
+        compose_files=found.files,
+        inactive=found.inactive,
+        problems=found.problems,
+        included=found.included,
     )
 
 
@@ -539,6 +607,7 @@ def _service(
         code_action=settings.code_action,
         stop_timeout=settings.stop_timeout,
         dockerfile_no_cache=settings.dockerfile_no_cache,
+        stop_signal=settings.stop_signal,
         builder=settings.builder or builder,
         build_network=settings.build_network,
         dependency_action=settings.dependency_action,

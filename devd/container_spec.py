@@ -15,7 +15,7 @@ from typing import Any
 
 import docker.types
 
-from devd.config import Healthcheck, Mount, PortMapping
+from devd.config import ContainerOptions, Healthcheck, Mount, PortMapping
 
 LABEL_PROJECT = "devd.project"
 LABEL_SERVICE = "devd.service"
@@ -93,6 +93,7 @@ class ContainerSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     command: tuple[str, ...] | None = None
     stop_timeout: float = 10.0
+    stop_signal: str | None = None  # None: the image's (SIGTERM unless its STOPSIGNAL says)
     extra_labels: Mapping[str, str] = field(default_factory=dict)  # devd's own labels win
     entrypoint: tuple[str, ...] | None = None  # None: the image's
     working_dir: str | None = None
@@ -102,6 +103,7 @@ class ContainerSpec:
     network: str | None = None  # joined with the service name as alias; None: default bridge
     healthcheck: Healthcheck | None = None  # None: the image's
     anchored: bool = False  # keep its network in an anchor container (devd.anchors)
+    options: ContainerOptions = field(default_factory=ContainerOptions)  # extra_hosts: anchor
 
     @property
     def labels(self) -> dict[str, str]:
@@ -157,6 +159,7 @@ def create_options(api: Any, spec: ContainerSpec, anchor: str | None = None) -> 
         "ports": [tuple(key.split("/")) for key in bindings],
         "detach": True,
         "stop_timeout": whole_seconds(spec.stop_timeout),
+        "stop_signal": spec.stop_signal,
         "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
         "working_dir": spec.working_dir,
         "user": spec.user,
@@ -167,8 +170,23 @@ def create_options(api: Any, spec: ContainerSpec, anchor: str | None = None) -> 
             init=spec.init,
             mounts=[_mount(mount) for mount in spec.mounts] or None,
             network_mode=f"container:{anchor}" if anchor else spec.network,
+            # the engine refuses extra hosts with a container's network: the anchor has them
+            extra_hosts=None if anchor else list(spec.options.extra_hosts) or None,
+            **_run_options(spec.options),
         ),
     }
+
+
+def _run_options(options: ContainerOptions) -> dict[str, Any]:
+    """The host config of compose's container options (None: the engine's default)."""
+    return {
+        "cap_add": list(options.cap_add) or None,
+        "cap_drop": list(options.cap_drop) or None,
+        "read_only": options.read_only or None,
+        "shm_size": options.shm_size,
+        "ulimits": [docker.types.Ulimit(name=u.name, soft=u.soft, hard=u.hard)
+                    for u in options.ulimits] or None,
+    }  # fmt: skip
 
 
 def anchor_name(name: str) -> str:
@@ -179,7 +197,9 @@ def anchor_name(name: str) -> str:
 def anchor_labels(spec: ContainerSpec, image: str) -> dict[str, str]:
     """An anchor's labels: whose it is, and a digest of the network it was made with (its
     image, ports, network, alias): a different digest means it must be made again."""
-    made_with = [image, sorted(_port_bindings(spec).items()), spec.network, spec.service]
+    made_with: list[Any] = [image, sorted(_port_bindings(spec).items()), spec.network, spec.service]
+    if spec.options.extra_hosts:  # (only when set: anchors made before keep their digest)
+        made_with.append(list(spec.options.extra_hosts))
     digest = hashlib.sha256(json.dumps(made_with).encode()).hexdigest()[:16]
     return {
         LABEL_ANCHOR_PROJECT: spec.project,
@@ -202,7 +222,11 @@ def anchor_options(api: Any, spec: ContainerSpec, image: str) -> dict[str, Any]:
         # The container's name too: on a project network a container answers to its own name,
         # and the containers joining the anchor have no endpoint to answer with.
         "networking_config": _networking_config(api, spec, spec.name),
-        "host_config": api.create_host_config(port_bindings=bindings, network_mode=spec.network),
+        "host_config": api.create_host_config(
+            port_bindings=bindings,
+            network_mode=spec.network,
+            extra_hosts=list(spec.options.extra_hosts) or None,  # its joiners' /etc/hosts
+        ),
     }
 
 

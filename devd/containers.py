@@ -353,10 +353,14 @@ def _foreign_message(holder: Mapping[str, Any], spec: ContainerSpec) -> str:
         whose = f"devd did not create it (it has no {LABEL_PROJECT} label)"
     else:
         whose = f"it belongs to devd project {owner!r}, service {labels.get(LABEL_SERVICE)!r}"
+    if spec.name == f"{spec.project}-{spec.service}":
+        other = "set `project` in devd.toml so this project's containers get other names"
+    else:  # the compose file's container_name
+        other = f"change services.{spec.service}.container_name in the compose file"
     return (
         f"container name {spec.name!r} is taken by container {_describe(holder)}: {whose}; "
         f"devd leaves it alone: rename or remove it yourself (docker rename / docker rm), "
-        f"or set `project` in devd.toml so this project's containers get other names"
+        f"or {other}"
     )
 
 

@@ -135,6 +135,14 @@ class BuildFailed(DevdError):
 
 
 def one_line(text: str, limit: int = 200) -> str:
-    """``text`` with its whitespace runs (newlines included) squeezed, cut to ``limit``."""
+    """``text`` with its whitespace runs (newlines included) squeezed, cut to ``limit`` in
+    the middle: the end of an engine's message is what a person needs most (``... did not
+    complete successfully: exit code: 2``), the start says what it is about."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    if len(flat) <= limit:
+        return flat
+    tail = min(_KEPT_TAIL, limit // 2)
+    return flat[: limit - tail - 5] + " ... " + flat[-tail:]
+
+
+_KEPT_TAIL = 80

@@ -58,21 +58,36 @@ Row = Classification | Note
 
 
 def explain(
-    paths: Iterable[str], project: ProjectConfig, views: Sequence[tuple[ServiceConfig, BuildView]]
+    paths: Iterable[str],
+    project: ProjectConfig,
+    views: Sequence[tuple[ServiceConfig, BuildView]],
+    every_service: bool = False,
 ) -> list[Row]:
     """The rows for project-relative ``paths``: per path, its note (if any), then one
-    classification per service in ``views``."""
+    classification per service in ``views``; an image-only service only where the path
+    concerns it (a bind mount or a develop.watch rule of it holds the path), unless
+    ``every_service`` (the service was asked for by name). A path no service gets a row for
+    gets a note saying so."""
     root = str(project.root)
     found: list[Row] = []
     for path in map(normalise, paths):
-        rows = [rules.explain(path, service, view, root) for service, view in views]
+        rows = [
+            rules.explain(path, service, view, root)
+            for service, view in views
+            if every_service or service.build or rules.concerns(path, service, root)
+        ]
         if path == ".." or path.startswith("../"):
             rows = [row for row in rows if row.kind is not Kind.IGNORED]
             found += [_outside(path, root, imaged=bool(rows)), *rows]
             continue
         note = config_note(path, project)
+        if note is None and not rows:
+            note = Note(path, str(Kind.IGNORED), UNCONCERNED)
         found += [note, *rows] if note is not None else rows
     return found
+
+
+UNCONCERNED = "no service builds from it, mounts it or watches it: a save does nothing"
 
 
 def _outside(path: str, root: str, imaged: bool) -> Note:
@@ -108,6 +123,12 @@ def _compose_role(path: str, project: ProjectConfig) -> Role | None:
     services = tuple(project.services)
     if path == relative(project.root, compose):
         return f"the compose file, {_defines(project)}: {RELOADS}", services
+    merged = [relative(project.root, other) for other in project.compose_files[1:]]
+    if path in merged:
+        first = relative(project.root, compose)
+        return f"a compose file merged over {first} (as compose merges it): {RELOADS}", services
+    if path in {relative(project.root, other) for other in project.included}:
+        return f"a compose file {compose.name} includes (its services join): {RELOADS}", None
     if path not in {relative(project.root, source) for source in project.sources}:
         return None
     if path == DOTENV:

@@ -31,6 +31,10 @@ SENTENCES = {
         "the engine at {engine} {reason}; devd holds work and carries on when it answers"
     ),
     "stopped": "stopped project {project}",
+    "not started: their profiles are not active": (
+        "services {services} not started: their profiles ({profiles}) are not active "
+        "(COMPOSE_PROFILES or --profile activates them)"
+    ),
 }
 _FORMATTER = string.Formatter()
 

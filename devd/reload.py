@@ -11,20 +11,21 @@ from dataclasses import replace
 from functools import partial
 
 from devd import stack
-from devd.compose.files import COMPOSE_FILES, DOTENV
+from devd.compose.files import COMPOSE_FILES, DOTENV, OVERRIDE_FILES
 from devd.config import ProjectConfig
 from devd.errors import DevdError, EngineUnavailable
 from devd.plan import manual
 from devd.project import service_view
 from devd.worker import Worker
 
-CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml", *COMPOSE_FILES, DOTENV})
+CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml", *COMPOSE_FILES, *OVERRIDE_FILES, DOTENV})
 NEW_COMPOSE_NAME = "a new project name takes effect at the next devd up; the change waits for it"
 
 
 def config_paths(project: ProjectConfig) -> frozenset[str]:
     """The project-relative paths whose change reloads the configuration: devd.toml,
-    pyproject.toml, the compose files and ``.env``, and the env files a compose file read."""
+    pyproject.toml, the compose files (and override files) by name and ``.env``, and the
+    compose files, ``.env`` and env files the configuration read."""
     root = project.root
     read = {
         path.relative_to(root).as_posix() for path in project.sources if path.is_relative_to(root)

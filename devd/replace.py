@@ -39,7 +39,7 @@ class Replacing(Following):
         spec = stack.container_spec(
             self.project,
             service,
-            name=container_name(self.project.name, service.name),
+            name=container_name(self.project.name, service.name, service.container_name),
             image=image_id,
             environment=self._environment(service),
         )

@@ -19,7 +19,10 @@ project that works there works here unchanged:
   (without the ignored files, the Dockerfile and compose files).
 
 A service without rules (``watch`` None) is decided by devd's classification
-(:mod:`devd.classify`); an image-only service without rules ignores every change.
+(:mod:`devd.classify`), except that a path under one of its bind mounts
+(:mod:`devd.bind_mounts`) needs nothing, its build definition aside: the container sees it
+through the mount, as under compose, and what the container writes there starts nothing. An
+image-only service without rules ignores every change.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import fnmatch
 import functools
 import posixpath
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from devd import dependency_exec
+from devd.bind_mounts import BindMount, reaching
 from devd.classify import BuildView, Classification, Kind, classify, normalise, subtree_ignored
 from devd.config import CodeAction, ExecHook, ServiceConfig, WatchRule
 from devd.ignore import IgnoreRules
@@ -69,24 +73,33 @@ def _below(path: str, directory: str) -> str | None:
     return None
 
 
-def _ignored(path: str, rule_relative: str, rule: WatchRule, view: BuildView | None) -> bool:
+def _exclusion(
+    path: str, rule_relative: str, rule: WatchRule, view: BuildView | None
+) -> str | None:
+    """Why ``rule`` leaves out ``path`` (under its ``path``: ``rule_relative``), as explain
+    says it; None when it does not."""
     if view is not None:
-        if view.watch_ignore.excludes(path):
-            return True
+        verdict = view.watch_ignore.verdict(path)
+        if verdict.excluded:
+            return f"excluded by devd's ignore list: pattern {verdict.pattern!r}"
         in_context = _below(path, view.context)
-        if in_context and view.ignore_rules.excludes(in_context):
-            return True
+        verdict = view.ignore_rules.verdict(in_context) if in_context else verdict
+        if in_context and verdict.excluded:
+            return f"excluded by {view.ignore_file}: pattern {verdict.pattern!r}"
     name = rule_relative or PurePosixPath(path).name
     if rule.include and not _patterns(rule.include).excludes(name):
-        return True  # include: only what the patterns match counts ("excludes" = matches)
-    return bool(rule.ignore) and _patterns(rule.ignore).excludes(name)
+        listed = ", ".join(repr(pattern) for pattern in rule.include)
+        return f"not matched by its include patterns ({listed})"  # "excludes" = matches
+    if rule.ignore and (ignored := _patterns(rule.ignore).verdict(name)).excluded:
+        return f"excluded by its ignore pattern {ignored.pattern!r}"
+    return None
 
 
 def match_rule(index: int, rule: WatchRule, path: str, view: BuildView | None) -> RuleMatch | None:
     """Whether ``rule`` applies to project-relative ``path``, and where a sync puts it."""
     path = normalise(path)
     relative = _below(path, normalise(rule.path))
-    if relative is None or _ignored(path, relative, rule, view):
+    if relative is None or _exclusion(path, relative, rule, view) is not None:
         return None
     target = None
     if rule.action in SYNCING and rule.target:
@@ -116,7 +129,7 @@ def matches(
 
 def _explain_matches(path: str, service: str, found: list[RuleMatch]) -> Classification:
     if not found:
-        return Classification(path, service, Kind.IGNORED, "matched by no develop.watch rule")
+        return Classification(path, service, Kind.IGNORED, NO_RULE)
     parts = []
     for m in found:
         where = f" to {m.container_path}" if m.container_path else ""
@@ -129,31 +142,93 @@ def _explain_matches(path: str, service: str, found: list[RuleMatch]) -> Classif
 
 def explain(path: str, service: ServiceConfig, view: BuildView, root: str) -> Classification:
     """What ``path`` means for ``service``: its develop.watch rules decide when it has them;
-    else devd's classification, or nothing for an image-only service."""
+    else devd's classification (nothing for a path that reaches the container through a bind
+    mount), or nothing for an image-only service."""
+    path = normalise(path)
     if service.watch is not None:
-        return _explain_matches(normalise(path), service.name, matches(path, service, view, root))
+        found = _explain_matches(path, service.name, matches(path, service, view, root))
+        if found.kind is Kind.IGNORED:
+            return replace(found, reason=_unmatched(path, service, view, root))
+        return found
     if not service.build:
+        mount = reaching(path, service, root)
+        if mount is not None:
+            return Classification(path, service.name, Kind.IGNORED, _mounted(service, mount))
         reason = (
             f"service {service.name} has no build (runs image {service.image}): no file feeds it"
         )
-        return Classification(normalise(path), service.name, Kind.IGNORED, reason)
-    found = classify(path, view)
+        return Classification(path, service.name, Kind.IGNORED, reason)
+    found = _classified_path(path, service, view, root)
     if found.kind is Kind.DEPENDENCY and service.dependency_action == "exec":
         return dependency_exec.explained(found, view, service.code_action)
     return found
+
+
+NO_RULE = "matched by no develop.watch rule"
+
+
+def _unmatched(path: str, service: ServiceConfig, view: BuildView, root: str) -> str:
+    """Why no develop.watch rule of ``service`` applies to ``path``: the first rule whose
+    path holds it and what leaves it out (an ignore list, the rule's ignore or include
+    patterns, or a bind mount that makes compose skip a sync rule); else no rule's path."""
+    active = dict(active_rules(service, root))
+    for index, rule in enumerate(service.watch or ()):
+        relative = _below(path, normalise(rule.path))
+        if relative is None:
+            continue
+        where = f"develop.watch[{index}] {rule.action} (path {rule.path or '.'})"
+        if index not in active:
+            mount = reaching(path, service, root)
+            through = f" through the bind mount {mount.display}" if mount else ""
+            return f"reaches {service.name}{through}; {where} is skipped, as compose skips it"
+        why = _exclusion(path, relative, rule, view)
+        if why is not None:
+            return f"{why}: {where} leaves it out"
+    return NO_RULE
+
+
+def _mounted(service: ServiceConfig, mount: BindMount) -> str:
+    return f"reaches {service.name} through the bind mount {mount.display}; nothing to do"
+
+
+def _classified_path(
+    path: str, service: ServiceConfig, view: BuildView, root: str
+) -> Classification:
+    """devd's classification of ``path`` for a built service without rules, where a path
+    under one of its bind mounts needs nothing (the container sees it already; files the
+    container writes there start nothing): only the build definition itself (Dockerfile,
+    ignore file) still rebuilds."""
+    found = classify(path, view)
+    mount = reaching(path, service, root) if found.kind is not Kind.DOCKERFILE else None
+    if mount is None:
+        return found
+    reason = _mounted(service, mount)
+    if found.kind is Kind.DEPENDENCY and found.run_line is not None:
+        run = f"{view.dockerfile_path}:{found.run_line} `{found.run_instruction}`"
+        reason += f" (the image's {run} does not re-run: devd rebuild {service.name} does it)"
+    return Classification(path, service.name, Kind.IGNORED, reason)
+
+
+def concerns(path: str, service: ServiceConfig, root: str) -> bool:
+    """Whether ``path`` can matter to an image-only service: it lies under one of its bind
+    mounts, or under the path of one of its develop.watch rules."""
+    path = normalise(path)
+    if reaching(path, service, root) is not None:
+        return True
+    return any(_below(path, normalise(rule.path)) is not None for rule in service.watch or ())
 
 
 def relevant(path: str, service: ServiceConfig, view: BuildView, root: str) -> bool:
     """Whether a change to ``path`` could call for work on ``service``."""
     if service.watch is not None:
         return bool(matches(path, service, view, root))
-    return service.build and classify(path, view).kind is not Kind.IGNORED
+    return service.build and _classified_path(path, service, view, root).kind is not Kind.IGNORED
 
 
 def prunable(directory: str, service: ServiceConfig, view: BuildView, root: str) -> bool:
     """Whether no change under ``directory`` can matter to ``service`` (no watch needed)."""
+    directory = normalise(directory)
     if service.watch is not None:
-        directory = normalise(directory)
         if view.watch_ignore.excludes_tree(directory):
             return True
         return not any(
@@ -161,7 +236,13 @@ def prunable(directory: str, service: ServiceConfig, view: BuildView, root: str)
             or _below(directory, normalise(rule.path)) is not None
             for _, rule in active_rules(service, root)
         )
-    return not service.build or subtree_ignored(directory, view)
+    if not service.build or subtree_ignored(directory, view):
+        return True
+    definition = (view.dockerfile_path, view.ignore_file, view.unused_ignore_file)
+    holds_definition = any(
+        name and _below(name, directory) is not None for name in definition
+    )  # fmt: skip
+    return reaching(directory, service, root) is not None and not holds_definition
 
 
 def plan_batch(
@@ -171,7 +252,7 @@ def plan_batch(
     if service.watch is None:
         if not service.build:
             return Work()
-        return _classified(paths, service, view, service.code_action, now)
+        return _classified(paths, service, view, root, service.code_action, now)
     changes: dict[str, Classification] = {}
     syncs: dict[str, str] = {}
     execs: list[ExecHook] = []
@@ -211,7 +292,7 @@ def plan_early(
     syncs_code = service.code_action in ("sync", "sync-restart")
     if not syncs_code or not service.build or service.watch is not None:
         return Work()
-    work = _classified(paths, service, view, "sync", now)
+    work = _classified(paths, service, view, root, "sync", now)
     return work if work.action is Action.SYNC else Work()
 
 
@@ -219,11 +300,12 @@ def _classified(
     paths: Iterable[str],
     service: ServiceConfig,
     view: BuildView,
+    root: str,
     code_action: CodeAction,
     now: float | None,
 ) -> Work:
     """The work devd's classification plans for a batch (a service without rules)."""
-    changes = [classify(path, view) for path in sorted(paths)]
+    changes = [_classified_path(normalise(path), service, view, root) for path in sorted(paths)]
     return plan(
         changes,
         code_action,

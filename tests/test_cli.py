@@ -280,18 +280,71 @@ services:
 
 def test_explain_in_a_compose_project(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With a compose.yaml and no devd services, explain works per compose service: the built
-    one is classified from its Dockerfile, the image-only one builds nothing; the warnings
-    (compose keys devd ignores) go to stderr, one line each, and the exit code is 0."""
+    one is classified from its Dockerfile; the image-only one, which no file feeds, has a row
+    only when asked for by name. The warnings (compose keys devd ignores) go to stderr, one
+    line each, only with -v (devd up prints them); the exit code is 0 either way."""
     (project / "compose.yaml").write_text(COMPOSE_FILE)
     code, out, err = run(["explain", "--json", "app/main.py"], capsys)
-    assert code == 0
-    assert (
-        err
-        == "devd: warning: compose.yaml: services.web.deploy: ignored, devd does not support it\n"
-    )
+    assert (code, err) == (0, "")
     data = json.loads(out)
-    assert [(d["service"], d["kind"]) for d in data] == [("web", "code"), ("db", "ignored")]
-    assert data[1]["reason"] == "service db has no build (runs image postgres:16): no file feeds it"
+    assert [(d["service"], d["kind"]) for d in data] == [("web", "code")]
+    warning = (
+        "devd: warning: compose.yaml: services.web.deploy: ignored, devd does not support it\n"
+    )
+    for flags in (["-v", "explain"], ["explain", "--verbose"]):
+        code, out, err = run([*flags, "--json", "app/main.py"], capsys)
+        assert (code, err) == (0, warning)
+    code, out, err = run(["explain", "--json", "--service", "db", "app/main.py"], capsys)
+    [row] = json.loads(out)
+    assert row["reason"] == "service db has no build (runs image postgres:16): no file feeds it"
+
+
+def test_a_missing_env_file_is_a_warning_in_explain_and_an_error_in_up(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """explain needs no env file: a missing one is one warning, exit 0 (it was exit 2); up
+    and rebuild, which start containers, stop with that line and exit 2 before reaching the
+    engine; status, logs, down and clean say nothing about it (nor about ignored keys)."""
+    (project / "compose.yaml").write_text(
+        "services:\n  web:\n    build: .\n    env_file: .env.dev\n    deploy: {replicas: 2}\n"
+    )
+    missing = (
+        f"compose.yaml: services.web.env_file: env file {project / '.env.dev'} does not exist; "
+        "create it or remove it"
+    )
+    code, _, err = run(["explain", "app/main.py"], capsys)
+    assert (code, err) == (0, f"devd: warning: {missing}\n")
+    for command in (["up"], ["rebuild"]):
+        assert run(command, capsys) == (2, "", f"devd: {missing}\n")
+    for command in (["status"], ["logs"], ["down"], ["clean"], ["build", "--help"]):
+        quiet = subprocess.run(
+            [sys.executable, "-m", "devd.cli", *command], capture_output=True, text=True,
+            timeout=60, check=False, env={"PATH": "/usr/bin:/bin", "DOCKER_HOST": "unix:///nope"},
+        )  # fmt: skip
+        assert "warning" not in quiet.stderr, quiet.stderr
+        assert "env_file" not in quiet.stderr, quiet.stderr
+
+
+def test_compose_files_and_profiles_from_the_command_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-f FILE`` (again for each file to merge, relative to the project directory) and
+    ``--profile NAME`` choose the compose files and profiles, as docker compose's flags do;
+    without them compose.yaml and its override file count."""
+    (project / "compose.yaml").write_text("services:\n  web:\n    build: .\n")
+    (project / "compose.override.yaml").write_text(
+        "services:\n  tool:\n    build: .\n    profiles: [tools]\n"
+    )
+    (project / "other.yaml").write_text("services:\n  api:\n    build: .\n")
+
+    def services(*flags: str) -> list[object]:
+        code, out, err = run([*flags, "explain", "--json", "app/main.py"], capsys)
+        assert code == 0, err
+        return [row["service"] for row in json.loads(out)]
+
+    assert services() == ["web"]
+    assert services("--profile", "tools") == ["web", "tool"]
+    assert services("-C", str(project), "-f", "compose.yaml", "-f", "other.yaml") == ["web", "api"]
 
 
 def test_invalid_compose_file_exits_2_with_one_line(
@@ -337,18 +390,15 @@ def test_explain_config_files_of_a_compose_project(project: Path) -> None:
     assert [(d["path"], d.get("service"), d["kind"]) for d in data] == [
         ("compose.yaml", None, "config"),
         ("compose.yaml", "web", "code"),
-        ("compose.yaml", "db", "ignored"),
         (".env", None, "config"),
         (".env", "web", "ignored"),
-        (".env", "db", "ignored"),
         ("web.env", None, "config"),
         ("web.env", "web", "code"),
-        ("web.env", "db", "ignored"),
     ]
     assert data[0]["services"] == ["web", "db"]
     assert "a save during devd up reloads the configuration" in data[0]["reason"]
     assert data[1]["destination"] == "/app/compose.yaml"
-    assert data[6]["reason"].startswith("an env_file of compose.yaml (its services take")
+    assert data[4]["reason"].startswith("an env_file of compose.yaml (its services take")
 
 
 def test_explain_devd_toml(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,19 +22,22 @@ def test_no_compose_file_gives_none(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "names",
     [
-        ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"],
+        ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"],
         ["compose.yml", "docker-compose.yml"],
-        ["docker-compose.yaml", "docker-compose.yml"],
-        ["docker-compose.yml"],
+        ["docker-compose.yml", "docker-compose.yaml"],
+        ["docker-compose.yaml"],
     ],
 )
 def test_file_precedence_is_composes(tmp_path: Path, names: list[str]) -> None:
-    """The first of compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml wins,
-    with a warning naming the others when there are several."""
+    """The first of compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml wins
+    (``.yml`` before ``.yaml`` for docker-compose, as compose has it: devd had them the other
+    way round), with a warning naming the others when there are several; compose's own
+    choice (``docker compose config``) is the same."""
     for name in names:
         (tmp_path / name).write_text(f"services:\n  s{len(name)}:\n    image: x\n")
     project = compose(tmp_path)
     assert project.file == tmp_path / names[0]
+    assert list(project.services) == list(compose_config(tmp_path)["services"])
     if len(names) > 1:
         assert project.warnings[0] == (
             f"found {', '.join(names[1:])} too; using {names[0]}, as compose does"

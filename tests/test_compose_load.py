@@ -13,7 +13,7 @@ import pytest
 
 from devd import config
 from devd.compose import load
-from devd.config import Dependency, Healthcheck, Mount, PortMapping
+from devd.config import ContainerOptions, Dependency, Healthcheck, Mount, PortMapping, Ulimit
 from devd.errors import ConfigError
 from tests.composefiles import (
     TEAM,
@@ -169,13 +169,15 @@ def test_env_files_merge_in_order_under_environment(tmp_path: Path) -> None:
     assert service.env_file is None
 
 
-def test_missing_env_file_is_an_error(tmp_path: Path) -> None:
-    """A required env file that does not exist is an error naming the key and the path."""
-    message = error_of("services:\n  a:\n    image: x\n    env_file: nope.env\n", tmp_path)
-    assert message == (
+def test_missing_env_file_is_a_problem(tmp_path: Path) -> None:
+    """A required env file that does not exist is a problem naming the key and the path:
+    what stops devd up (the CLI raises it) but not devd explain; the rest still loads."""
+    project = compose(write(tmp_path, "services:\n  a:\n    image: x\n    env_file: nope.env\n"))
+    assert project.problems == (
         f"compose.yaml: services.a.env_file: env file {tmp_path / 'nope.env'} does not exist; "
-        "create it or remove it"
+        "create it or remove it",
     )
+    assert (list(project.services), project.warnings) == (["a"], ())
 
 
 def test_command_and_entrypoint(tmp_path: Path) -> None:
@@ -214,6 +216,130 @@ services:
     assert a.labels == {"com.example.a": "1", "com.example.flag": ""}
     assert b.labels == {"com.example.b": "2", "empty": ""}
     assert (b.init, b.user, b.working_dir, b.stop_timeout) == (False, None, None, 10.0)
+
+
+@pytest.mark.parametrize(("text", "signal"), [("SIGINT", "SIGINT"), ("quit", "quit"), ('"2"', "2")])
+def test_stop_signal(tmp_path: Path, text: str, signal: str) -> None:
+    """``stop_signal`` is kept as written (the engine parses it: any case, SIG optional, or a
+    number); without it the image's STOPSIGNAL stays."""
+    assert one(f"  a:\n    image: x\n    stop_signal: {text}\n", tmp_path).stop_signal == signal
+    assert one("  a:\n    image: x\n", tmp_path).stop_signal is None
+
+
+@pytest.mark.parametrize("text", ["SIGNOPE", "0", "99", "[INT]"])
+def test_bad_stop_signal(tmp_path: Path, text: str) -> None:
+    """A signal the engine would refuse is an error naming the key, before anything starts."""
+    message = error_of(f"services:\n  a:\n    image: x\n    stop_signal: {text}\n", tmp_path)
+    assert message.startswith("compose.yaml: services.a.stop_signal: expected ")
+
+
+def test_restart_no_is_devds_own_and_other_policies_are_one_warning(tmp_path: Path) -> None:
+    """``restart: "no"`` (compose's default) is what devd does: no warning. Any other policy
+    is one warning saying what devd does instead."""
+    project = compose(
+        write(
+            tmp_path,
+            'services:\n  a: {image: x, restart: "no"}\n  b: {image: x, restart: no}\n'
+            "  c: {image: x, restart: unless-stopped}\n",
+        )
+    )
+    assert project.warnings == (
+        "compose.yaml: services.c.restart: ignored, devd applies no restart policy "
+        "('unless-stopped'): a container that exits is reported and left stopped until the "
+        "next save or devd rebuild",
+    )
+
+
+CONTAINER_OPTIONS = """\
+services:
+  web:
+    image: x
+    container_name: fastapi-application
+    extra_hosts: ["db.local:10.0.0.2", "cache=10.0.0.3", "v6:[::1]"]
+    cap_add: [NET_ADMIN]
+    cap_drop: [MKNOD, NET_RAW]
+    read_only: true
+    shm_size: 256m
+    ulimits:
+      nproc: 512
+      nofile: {soft: 1024, hard: 2048}
+  worker:
+    image: x
+    extra_hosts: {api.local: 10.0.0.4}
+    shm_size: 1gb
+"""
+
+
+def test_container_options_are_read_as_compose_reads_them(tmp_path: Path) -> None:
+    """container_name, extra_hosts (list or mapping, ``:`` or ``=``), cap_add, cap_drop,
+    read_only, shm_size (1024-based units) and ulimits (one number or soft/hard): taken, not
+    warned about, and equal to `docker compose config`'s."""
+    root = write(tmp_path, CONTAINER_OPTIONS)
+    project = compose(root)
+    web, worker = project.services["web"].options, project.services["worker"].options
+    assert project.services["web"].container_name == "fastapi-application"
+    assert web == ContainerOptions(
+        extra_hosts=("db.local:10.0.0.2", "cache:10.0.0.3", "v6:::1"),
+        cap_add=("NET_ADMIN",),
+        cap_drop=("MKNOD", "NET_RAW"),
+        read_only=True,
+        shm_size=256 * 1024**2,
+        ulimits=(Ulimit("nproc", 512, 512), Ulimit("nofile", 1024, 2048)),
+    )
+    assert (worker.extra_hosts, worker.shm_size) == (("api.local:10.0.0.4",), 1024**3)
+    assert project.warnings == ()
+    theirs = compose_config(root)["services"]
+    assert theirs["web"]["container_name"] == "fastapi-application"
+    assert sorted(h.replace("=", ":", 1) for h in theirs["web"]["extra_hosts"]) == sorted(
+        web.extra_hosts
+    )
+    assert (theirs["web"]["shm_size"], theirs["worker"]["shm_size"]) == (
+        str(web.shm_size),
+        str(worker.shm_size),
+    )
+    assert theirs["web"]["ulimits"] == {"nproc": 512, "nofile": {"soft": 1024, "hard": 2048}}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("    container_name: -bad\n", "services.a.container_name: expected a container name"),
+        ("    extra_hosts: [nohost]\n", 'services.a.extra_hosts[0]: expected "HOST:IP" or'),
+        ("    shm_size: lots\n", 'services.a.shm_size: expected a size such as "64m"'),
+        ("    ulimits: {nofile: {soft: 1}}\n", "services.a.ulimits.nofile: hard is missing"),
+    ],
+)
+def test_bad_container_options_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    """A value the engine would refuse is one error naming the key, before anything runs."""
+    assert error_of(f"services:\n  a:\n    image: x\n{text}", tmp_path).startswith(
+        f"compose.yaml: {message}"
+    )
+
+
+def test_two_services_cannot_share_a_container_name(tmp_path: Path) -> None:
+    """The engine would refuse the second container: an error naming both services."""
+    message = error_of(
+        "services:\n  a: {image: x, container_name: one}\n  b: {image: x, container_name: one}\n",
+        tmp_path,
+    )
+    assert message == (
+        "compose.yaml: services.b.container_name: 'one' is also the container_name of service 'a'"
+    )
+
+
+def test_tty_and_stdin_open_are_one_warning_each(tmp_path: Path) -> None:
+    """devd attaches no terminal: tty and stdin_open set to true are one warning each (false
+    is fine)."""
+    project = compose(write(tmp_path, "services:\n  a:\n    image: x\n    tty: true\n"
+                            "    stdin_open: true\n  b: {image: x, tty: false}\n"))  # fmt: skip
+    hint = (
+        "ignored, devd prints the container's output itself and attaches no terminal or stdin "
+        "(to use a debugger, run it under docker compose)"
+    )
+    assert project.warnings == (
+        f"compose.yaml: services.a.tty: {hint}",
+        f"compose.yaml: services.a.stdin_open: {hint}",
+    )
 
 
 @pytest.mark.parametrize(
@@ -304,9 +430,6 @@ services:
   web:
     <<: *common
     deploy: {replicas: 2}
-    profiles: [debug]
-    restart: always
-    cap_add: [NET_ADMIN]
     secrets: [token]
     networks: [default, back]
     x-note: fine
@@ -329,9 +452,6 @@ configs:
         "compose.yaml: secrets: ignored, devd does not support it",
         "compose.yaml: configs: ignored, devd does not support it",
         "compose.yaml: services.web.deploy: ignored, devd does not support it",
-        "compose.yaml: services.web.profiles: ignored, devd does not support it",
-        "compose.yaml: services.web.restart: ignored, devd does not support it",
-        "compose.yaml: services.web.cap_add: ignored, devd does not support it",
         "compose.yaml: services.web.secrets: ignored, devd does not support it",
         "compose.yaml: services.web.networks: ignored, devd runs one network per project",
     )

@@ -151,3 +151,31 @@ def test_a_reload_naming_a_missing_external_volume_changes_nothing(
         assert len(up.named("running", service="app")) == 1
     finally:
         assert up.stop() == 0
+
+
+def test_saving_an_override_file_reloads_as_the_compose_file_does(
+    tmp_path: Path, name: str, docker_client: Any
+) -> None:
+    """An override file created while devd up runs is merged in (its new service started,
+    the other left alone), a save to it recreates only the service whose settings it
+    changes (issue 13: the override file was not read at all)."""
+    write(tmp_path, "Dockerfile", DOCKERFILE)
+    write(tmp_path, "config/app.env", "FROM_FILE=1\n")
+    write(tmp_path, ".env", "GREETING=one\n")
+    write(tmp_path, "compose.yaml", APP.format(name=name))
+    up = UpProcess(tmp_path)
+    try:
+        up.wait_event("running", service="app", timeout=120)
+        time.sleep(0.3)  # as above: a margin for the watcher
+        write(tmp_path, "compose.override.yaml", "services:\n" + CACHE)
+        reloaded = up.wait_event("configuration reloaded")
+        assert (reloaded["changed"], reloaded["added"]) == ([], ["cache"])
+        up.wait_event("running", service="cache", timeout=60)
+        override = "services:\n  app:\n    environment: {GREETING: over}\n" + CACHE
+        write(tmp_path, "compose.override.yaml", override)
+        assert up.wait_event("configuration reloaded", count=2)["changed"] == ["app"]
+        up.wait_event("running", count=2, service="app", timeout=120)
+        assert environment(docker_client, name, "app")["GREETING"] == "over"
+        assert len(up.named("running", service="cache")) == 1
+    finally:
+        assert up.stop() == 0

@@ -228,16 +228,28 @@ def test_an_invalid_compose_file_is_one_line_and_exit_2(stack: Stack) -> None:
 
 
 def test_an_unsupported_key_is_one_warning_naming_service_and_key(stack: Stack) -> None:
-    """deploy: is not something devd acts on: said once, the stack still runs."""
+    """deploy: is not something devd acts on: said once by devd up (and by explain -v), the
+    stack still runs; status, logs, explain and down do not repeat it (they all did)."""
     text = (stack.root / "compose.yaml").read_text()
     stack.write(
         "compose.yaml",
         text.replace("    init: true\n", "    init: true\n    deploy: {replicas: 2}\n", 1),
     )
-    result = run_devd(stack.root, "explain", "web.Dockerfile")
+    result = run_devd(stack.root, "explain", "-v", "web.Dockerfile")
     output = result.stdout + result.stderr
     assert output.count("deploy") == 1, output
     assert "web" in output
+    up = UpProcess(stack.root)
+    try:
+        served(stack.port, "api-1", path="/cgi-bin/api")
+        assert len([e for e in up.events if "deploy" in str(e.get("event"))]) == 1
+        for command in (("status",), ("logs", "web"), ("explain", "web.Dockerfile")):
+            quiet = run_devd(stack.root, *command)
+            assert quiet.returncode == 0, quiet.stderr
+            assert "deploy" not in quiet.stderr, command
+    finally:
+        assert up.stop() == 0
+    assert "deploy" not in run_devd(stack.root, "down").stderr
 
 
 def _compose_binary() -> str:

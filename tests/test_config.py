@@ -262,6 +262,18 @@ def test_negative_stop_timeout(root: Path) -> None:
     assert "-1" in message
 
 
+def test_stop_signal_is_read_and_checked(root: Path) -> None:
+    """``stop_signal`` sets what stops a service's container (the image's when unset); a
+    signal the engine would refuse names the key."""
+    write(root, "devd.toml", '[services.api]\nstop_signal = "SIGINT"\n[services.web]\n')
+    services = load(root).services
+    assert (services["api"].stop_signal, services["web"].stop_signal) == ("SIGINT", None)
+    write(root, "devd.toml", '[services.api]\nstop_signal = "SIGNOPE"\n')
+    assert error(root).startswith(
+        'devd.toml: services.api.stop_signal: expected a signal such as "SIGINT"'
+    )
+
+
 def test_invalid_service_name(root: Path) -> None:
     """A service name that cannot name a container is rejected with the rule."""
     write(root, "devd.toml", '[services."my api"]\n')

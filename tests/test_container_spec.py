@@ -8,7 +8,7 @@ from typing import Any
 import docker
 import pytest
 
-from devd.config import PortMapping
+from devd.config import ContainerOptions, PortMapping, Ulimit
 from devd.container_spec import (
     LABEL_ANCHOR_CONFIG,
     ContainerSpec,
@@ -52,6 +52,13 @@ def test_a_container_of_its_own_publishes_its_ports_and_joins_the_network(api: A
     assert endpoints["p_default"]["Aliases"] == ["web"]
 
 
+def test_the_stop_signal_is_the_services_or_the_images(api: Any) -> None:
+    """``stop_signal`` goes into the create request (the engine sends it on every stop and
+    restart); without one the request leaves the image's STOPSIGNAL in place."""
+    assert create_options(api, _spec(stop_signal="SIGINT"))["stop_signal"] == "SIGINT"
+    assert create_options(api, _spec())["stop_signal"] is None
+
+
 def test_an_anchored_container_joins_the_anchor_and_names_no_port_or_network(api: Any) -> None:
     """With an anchor: network_mode container:<anchor>; ports and alias are the anchor's."""
     options = create_options(api, _spec(), anchor="a1b2")
@@ -88,6 +95,7 @@ def test_the_anchor_holds_ports_network_and_alias_and_is_killed_to_stop(api: Any
         {"network": None},
         {"network": "other"},
         {"service": "api"},
+        {"options": ContainerOptions(extra_hosts=("db.local:10.0.0.2",))},
     ],
 )
 def test_the_anchor_digest_changes_with_its_network(change: dict[str, Any]) -> None:
@@ -126,3 +134,35 @@ def test_image_owner_reads_older_labels_and_refuses_others(
 ) -> None:
     """An older devd's two labels still name the owner; anything else is nobody's."""
     assert image_owner(labels) == owner
+
+
+OPTIONS = ContainerOptions(
+    extra_hosts=("db.local:10.0.0.2",),
+    cap_add=("NET_ADMIN",),
+    cap_drop=("MKNOD",),
+    read_only=True,
+    shm_size=256 * 1024 * 1024,
+    ulimits=(Ulimit("nofile", 1024, 2048),),
+)
+
+
+def test_container_options_go_to_the_container_and_extra_hosts_to_the_anchor(api: Any) -> None:
+    """cap_add/cap_drop, read_only, shm_size and ulimits are the container's; extra_hosts
+    too when it has its own network, else they are the anchor's (the engine refuses extra
+    hosts with a container's network; the joiner shares the anchor's /etc/hosts)."""
+    own = create_options(api, _spec(options=OPTIONS))["host_config"]
+    assert (own["CapAdd"], own["CapDrop"], own["ReadonlyRootfs"], own["ShmSize"]) == (
+        ["NET_ADMIN"], ["MKNOD"], True, 268435456,
+    )  # fmt: skip
+    assert own["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
+    assert own["ExtraHosts"] == ["db.local:10.0.0.2"]
+    joined = create_options(api, _spec(options=OPTIONS), anchor="a1b2")["host_config"]
+    assert "ExtraHosts" not in joined
+    assert joined["CapAdd"] == ["NET_ADMIN"]
+    anchor = anchor_options(api, _spec(options=OPTIONS), "sha256:anchor")["host_config"]
+    assert anchor["ExtraHosts"] == ["db.local:10.0.0.2"]
+    assert "CapAdd" not in anchor
+    plain = create_options(api, _spec())["host_config"]
+    assert not {"CapAdd", "CapDrop", "ReadonlyRootfs", "ShmSize", "Ulimits", "ExtraHosts"} & set(
+        plain
+    )

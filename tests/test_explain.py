@@ -7,8 +7,8 @@ from pathlib import Path
 
 from devd import dockerfile
 from devd.classify import BuildView, Classification, Kind
-from devd.config import ProjectConfig, ServiceConfig
-from devd.explain import Note, config_note, explain
+from devd.config import Mount, ProjectConfig, ServiceConfig, WatchRule
+from devd.explain import UNCONCERNED, Note, config_note, explain
 from devd.ignore import IgnoreRules
 from devd.reload import config_paths
 from tests.stackdriver import project, service
@@ -114,15 +114,12 @@ def test_dotenv_as_a_devd_toml_env_file_is_read_by_the_container_not_the_reload(
 
 def test_a_config_file_the_image_copies_gets_both_answers() -> None:
     """compose.yaml under ``COPY . /app`` and not excluded: the reload note, then ``code``
-    for web (the engine gets it); excluded by .dockerignore: the note, then ``ignored``."""
+    for web (the engine gets it; db, an image, has no row); excluded by .dockerignore: the
+    note, then ``ignored``."""
     found = compose_project()
     web, db = found.services["web"], found.services["db"]
     rows = explain(["compose.yaml"], found, [(web, view(web)), (db, view(db))])
-    assert [(type(r), r.kind) for r in rows] == [
-        (Note, "config"),
-        (Classification, Kind.CODE),
-        (Classification, Kind.IGNORED),
-    ]
+    assert [(type(r), r.kind) for r in rows] == [(Note, "config"), (Classification, Kind.CODE)]
     excluded = explain(["compose.yaml"], found, [(web, view(web, ("compose.yaml",)))])
     assert [r.kind for r in excluded] == ["config", Kind.IGNORED]
 
@@ -146,3 +143,32 @@ def test_ordinary_paths_have_no_note() -> None:
     app = found.services["app"]
     rows = explain(["src/main.py"], found, [(app, view(app))])
     assert [(type(r), r.kind) for r in rows] == [(Classification, Kind.CODE)]
+
+
+def test_image_only_services_get_rows_only_for_paths_that_concern_them() -> None:
+    """An image-only service has a row for a path under its bind mount or a develop.watch
+    rule's path, else none (52 rows for 13 paths in full-stack-fastapi-template), unless it
+    was asked for by name; a path no service gets a row for gets one note saying so."""
+    web = service("web", ROOT)
+    db = service(
+        "db",
+        ROOT,
+        build=False,
+        image="postgres:16",
+        volumes=(Mount("bind", "/p/initdb", "/docker-entrypoint-initdb.d"),),
+    )
+    cache = service("cache", ROOT, build=False, image="redis",
+                    watch=(WatchRule("restart", "redis.conf"),))  # fmt: skip
+    found = project(ROOT, "p", web, db, cache)
+    views = [(s, view(s)) for s in (web, db, cache)]
+    assert [r.service for r in explain(["src/a.py"], found, views)] == ["web"]  # type: ignore[union-attr]
+    rows = explain(["initdb/1.sql", "redis.conf"], found, views[1:])
+    assert [(r.path, r.service, r.kind) for r in rows] == [  # type: ignore[union-attr]
+        ("initdb/1.sql", "db", Kind.IGNORED),
+        ("redis.conf", "cache", Kind.CODE),
+    ]
+    [note] = explain(["src/a.py"], found, views[1:])
+    assert (type(note), note.kind, note.reason) == (Note, "ignored", UNCONCERNED)
+    assert [r.service for r in explain(["src/a.py"], found, views[1:2], every_service=True)] == [  # type: ignore[union-attr]
+        "db"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,41 @@ def test_no_rule_matching_is_no_work_and_explained(root: Path) -> None:
     assert said.kind is Kind.CODE
     assert "develop.watch[0] sync" in said.reason
     assert said.destination == "/app/src/x.py"
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("README.md", "matched by no develop.watch rule"),
+        ("web/.page.html.swp", "excluded by devd's ignore list: pattern '**/*.swp': "
+         "develop.watch[0] sync (path web) leaves it out"),
+        ("web/debug.log", "excluded by .dockerignore: pattern '**/*.log': "
+         "develop.watch[0] sync (path web) leaves it out"),
+        ("web/node_modules/x.js", "excluded by its ignore pattern 'node_modules/': "
+         "develop.watch[0] sync (path web) leaves it out"),
+        ("conf/notes.txt", "not matched by its include patterns ('*.ini'): "
+         "develop.watch[1] restart (path conf) leaves it out"),
+        ("static/a.css", "reaches app through the bind mount ./static:/srv/static; "
+         "develop.watch[2] sync (path static) is skipped, as compose skips it"),
+    ],
+)  # fmt: skip
+def test_a_path_no_rule_takes_is_explained_by_what_leaves_it_out(
+    root: Path, path: str, reason: str
+) -> None:
+    """Under develop.watch, a path under a rule's path that devd's ignore list, the build
+    context's ignore file, the rule's ignore or include patterns, or a bind mount leave out
+    says so (it was "matched by no develop.watch rule", which sent people looking for a
+    typo in the path); only a path under no rule's path says that."""
+    rules = (
+        WatchRule("sync", "web", target="/srv", ignore=("node_modules/",)),
+        WatchRule("restart", "conf", include=("*.ini",)),
+        WatchRule("sync", "static", target="/srv/static"),
+    )
+    mount = Mount("bind", str(root / "static"), "/srv/static")
+    svc = service("app", root, watch=rules, volumes=(mount,))
+    view = service_view(replace(project(root, "p", svc), ignore=("**/*.swp",)), svc)
+    assert explain(path, svc, view, str(root)).reason == reason
+    assert plan_batch([path], svc, view, str(root), now=None).empty
 
 
 def test_sync_rule_inside_a_bind_mount_is_skipped(root: Path) -> None:

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,7 @@ class UpProcess:
         *args: str,
         stdin: int | None = None,
         wrapper: Sequence[str] = (),
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.project = project
         self.events: list[dict[str, Any]] = []
@@ -95,7 +96,7 @@ class UpProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(environ or {})},
         )
         assert self.process.stdout is not None
         assert self.process.stderr is not None

@@ -1,16 +1,21 @@
-"""Finding and reading a compose file, and the ``.env`` beside it.
+"""Finding and reading compose files, and the ``.env`` beside them.
 
-The file is chosen as compose chooses it: the first of ``compose.yaml``, ``compose.yml``,
-``docker-compose.yaml``, ``docker-compose.yml`` that exists (with a warning when there are
-several). YAML is read as compose reads it (YAML 1.2: ``80:80`` and ``yes`` are strings, a
-repeated key is an error); a syntax error names the file, line and column.
+The files are chosen as compose chooses them: those given with ``-f`` (in order), else those
+``COMPOSE_FILE`` names (split at ``COMPOSE_PATH_SEPARATOR``, default ``:``), else the first
+of ``compose.yaml``, ``compose.yml``, ``docker-compose.yml``, ``docker-compose.yaml`` in the
+project directory, followed by the first of ``compose.override.yml``,
+``compose.override.yaml``, ``docker-compose.override.yml``, ``docker-compose.override.yaml``
+there (whatever the main file is called; a warning when there are several of either). YAML
+is read as compose reads it (YAML 1.2: ``80:80`` and ``yes`` are strings, a repeated key is
+an error, ``!reset`` and ``!override`` tags); a syntax error names the file, line and column.
 """
 
 from __future__ import annotations
 
 import re
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +23,84 @@ import yaml
 
 from devd import envfile
 from devd.compose.interpolate import substitute_value
+from devd.compose.merge import Override, Reset
 from devd.compose.values import Key, Warnings
 from devd.errors import ConfigError
 
-COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
 DOTENV = ".env"
+FILE_VARIABLE = "COMPOSE_FILE"
+SEPARATOR_VARIABLE = "COMPOSE_PATH_SEPARATOR"
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """The compose files to merge, first to last, and where the ``.env`` that interpolates
+    them is: the first file's directory when they were given with ``-f``, else the project
+    directory (as compose reads it from its working directory)."""
+
+    files: tuple[Path, ...]
+    dotenv_dir: Path
+    warnings: tuple[str, ...] = ()
 
 
 def find(root: Path) -> tuple[Path | None, tuple[str, ...]]:
     """The compose file at ``root`` (None when there is none) and the warning, if any."""
-    present = [root / name for name in COMPOSE_FILES if (root / name).is_file()]
+    return _first_present(root, COMPOSE_FILES, "found {others} too; using {first}, as compose does")
+
+
+def find_override(root: Path) -> tuple[Path | None, tuple[str, ...]]:
+    """The override file compose merges over the one :func:`find` gives, if any."""
+    return _first_present(
+        root, OVERRIDE_FILES, "found override files {others} too; using {first}, as compose does"
+    )
+
+
+def _first_present(
+    root: Path, names: Sequence[str], warning: str
+) -> tuple[Path | None, tuple[str, ...]]:
+    present = [root / name for name in names if (root / name).is_file()]
     if not present:
         return None, ()
     if len(present) == 1:
         return present[0], ()
     others = ", ".join(path.name for path in present[1:])
-    return present[0], (f"found {others} too; using {present[0].name}, as compose does",)
+    return present[0], (warning.format(others=others, first=present[0].name),)
+
+
+def choose(root: Path, given: Sequence[Path], variables: Mapping[str, str]) -> FileSet | None:
+    """The compose files of the project at ``root``: ``given`` (``-f``, relative to ``root``,
+    which ``-C`` names as if devd had been started there), else ``COMPOSE_FILE`` in
+    ``variables`` (the environment over the project's ``.env``; relative to ``root``), else
+    the files found at ``root`` (None when there is none). A file named but missing is a
+    ConfigError naming where it was named."""
+    if given:
+        files = tuple((root / path).resolve() for path in given)
+        _exist(files, "-f")
+        return FileSet(files, files[0].parent)
+    listed = variables.get(FILE_VARIABLE)
+    if listed:
+        separator = variables.get(SEPARATOR_VARIABLE) or ":"
+        files = tuple((root / part).resolve() for part in listed.split(separator) if part)
+        _exist(files, FILE_VARIABLE)
+        return FileSet(files, root)
+    main, found = find(root)
+    if main is None:
+        return None
+    override, also = find_override(root)
+    return FileSet((main,) if override is None else (main, override), root, found + also)
+
+
+def _exist(files: Sequence[Path], source: str) -> None:
+    for path in files:
+        if not path.is_file():
+            raise ConfigError(f"{source}: compose file {path} does not exist")
 
 
 class _Loader(yaml.SafeLoader):
@@ -75,6 +142,25 @@ _RESOLVERS = (
 for _tag, _pattern, _first in _RESOLVERS:
     _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_core_int)
+
+
+def _reset(loader: _Loader, node: yaml.Node) -> Reset:
+    return Reset()
+
+
+def _override(loader: _Loader, node: yaml.Node) -> Override:
+    """``!override VALUE``: the value, constructed as it would be without the tag."""
+    if isinstance(node, yaml.MappingNode):
+        return Override(loader.construct_mapping(node, deep=True))
+    if isinstance(node, yaml.SequenceNode):
+        return Override(loader.construct_sequence(node, deep=True))
+    assert isinstance(node, yaml.ScalarNode)
+    tag = loader.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+    return Override(loader.construct_object(yaml.ScalarNode(tag, node.value), deep=True))
+
+
+_Loader.add_constructor("!reset", _reset)
+_Loader.add_constructor("!override", _override)
 
 
 def parse_yaml(text: str, name: str) -> Any:

@@ -30,7 +30,7 @@ def ports(value: Any, key: Key, warnings: Warnings) -> tuple[PortMapping, ...]:
             result.append(_long(item, where, warnings))
         else:
             result.extend(_short(scalar(item, where), where, warnings))
-    return tuple(result)
+    return tuple(dict.fromkeys(result))  # one of each, as compose keeps them (in any syntax)
 
 
 def _short(text: str, key: Key, warnings: Warnings) -> list[PortMapping]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast, get_args
 
+from devd.compose.container import OPTIONS, container_name, options
 from devd.compose.files import parse_env_file
 from devd.compose.health import healthcheck
 from devd.compose.ports import ports
@@ -29,26 +30,26 @@ from devd.compose.volumes import MountContext, mounts
 from devd.compose.watch import develop
 from devd.config import Dependency, DependencyCondition, ServiceConfig
 from devd.imagename import reference_problem
+from devd.signals import signal_problem
 
 SUPPORTED = frozenset({
     "build", "image", "ports", "environment", "env_file", "command", "entrypoint", "volumes",
     "depends_on", "healthcheck", "init", "stop_grace_period", "labels", "working_dir", "user",
-    "develop", "networks",
+    "develop", "networks", "stop_signal", "restart", "profiles", "container_name", "tty",
+    "stdin_open", *OPTIONS,
 })  # fmt: skip
 # The rest of compose-spec's service keys: accepted by compose, not acted on by devd.
 KNOWN = frozenset({
-    "annotations", "attach", "blkio_config", "cap_add", "cap_drop", "cgroup", "cgroup_parent",
-    "configs", "container_name", "cpu_count", "cpu_percent", "cpu_shares", "cpu_quota",
-    "cpu_period", "cpu_rt_period", "cpu_rt_runtime", "cpus", "cpuset", "credential_spec",
-    "deploy", "device_cgroup_rules", "devices", "dns", "dns_opt", "dns_search", "domainname",
-    "expose", "extends", "external_links", "extra_hosts", "gpus", "group_add", "hostname",
-    "ipc", "isolation", "label_file", "links", "logging", "mac_address", "mem_limit",
-    "mem_reservation", "mem_swappiness", "memswap_limit", "models", "network_mode",
-    "oom_kill_disable", "oom_score_adj", "pid", "pids_limit", "platform", "post_start",
-    "pre_stop", "privileged", "profiles", "provider", "pull_policy", "pull_refresh_after",
-    "read_only", "restart", "runtime", "scale", "secrets", "security_opt", "shm_size",
-    "stdin_open", "stop_signal", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits",
-    "use_api_socket", "userns_mode", "uts", "volumes_from",
+    "annotations", "attach", "blkio_config", "cgroup", "cgroup_parent", "configs", "cpu_count",
+    "cpu_percent", "cpu_shares", "cpu_quota", "cpu_period", "cpu_rt_period", "cpu_rt_runtime",
+    "cpus", "cpuset", "credential_spec", "deploy", "device_cgroup_rules", "devices", "dns",
+    "dns_opt", "dns_search", "domainname", "expose", "extends", "external_links", "gpus",
+    "group_add", "hostname", "ipc", "isolation", "label_file", "links", "logging", "mac_address",
+    "mem_limit", "mem_reservation", "mem_swappiness", "memswap_limit", "models", "network_mode",
+    "oom_kill_disable", "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop",
+    "privileged", "provider", "pull_policy", "pull_refresh_after", "runtime", "scale", "secrets",
+    "security_opt", "storage_opt", "sysctls", "tmpfs", "use_api_socket", "userns_mode", "uts",
+    "volumes_from",
 })  # fmt: skip
 _BUILD_SUPPORTED = frozenset({"context", "dockerfile", "args", "target", "network"})
 _BUILD_KNOWN = frozenset({
@@ -63,7 +64,7 @@ _CONDITIONS = get_args(DependencyCondition)
 class Context:
     """What translating a service needs besides its own YAML."""
 
-    file: str  # the compose file's name, for messages
+    key: Key  # services (its children name the file each service came from)
     root: Path  # the project root
     mounts: MountContext  # the compose directory, home, declared volumes
     environ: Mapping[str, str]  # the process environment over .env
@@ -84,7 +85,7 @@ class _Build:
 
 
 def service(name: str, value: Any, context: Context, warnings: Warnings) -> ServiceConfig:
-    key = Key(context.file, f"services.{name}")
+    key = context.key.child(name)
     node = mapping({} if value is None else value, key)
     check_keys(node, key, SUPPORTED, KNOWN, warnings)
     _networks(node, key, warnings)
@@ -94,6 +95,8 @@ def service(name: str, value: Any, context: Context, warnings: Warnings) -> Serv
         return read(node[name], key.child(name)) if node.get(name) is not None else None
 
     stop = optional("stop_grace_period", duration)
+    _restart(node, key, warnings)
+    _terminal(node, key, warnings)
     places = (context.mounts.directory, context.root)
     return ServiceConfig(
         name=name,
@@ -109,6 +112,9 @@ def service(name: str, value: Any, context: Context, warnings: Warnings) -> Serv
         entrypoint=optional("entrypoint", command),
         code_action="rebuild",
         stop_timeout=10.0 if stop is None else stop,
+        stop_signal=optional("stop_signal", _stop_signal),
+        container_name=optional("container_name", container_name),
+        options=options(node, key),
         dockerfile_no_cache=False,
         build=built.build,
         image=built.image,
@@ -150,6 +156,41 @@ def _build(node: Mapping[str, Any], key: Key, context: Context, warnings: Warnin
         image=image,
         network=string(network, where.child("network")) if network is not None else None,
     )
+
+
+def _stop_signal(value: Any, key: Key) -> str:
+    """``stop_signal``: what the engine sends to stop the container (then SIGKILL after
+    ``stop_grace_period``), checked here rather than at the first stop."""
+    text = string(value, key)
+    problem = signal_problem(text)
+    if problem is not None:
+        raise key.problem(problem)
+    return text
+
+
+def _restart(node: Mapping[str, Any], key: Key, warnings: Warnings) -> None:
+    """``restart``: ``"no"`` is what devd does anyway (a container that exits is reported and
+    left stopped); any other policy is one warning."""
+    value = node.get("restart")
+    if value is None or string(value, key.child("restart")) == "no":
+        return
+    warnings.unsupported(
+        key.child("restart"),
+        f"devd applies no restart policy ({value!r}): a container that exits is reported "
+        "and left stopped until the next save or devd rebuild",
+    )
+
+
+def _terminal(node: Mapping[str, Any], key: Key, warnings: Warnings) -> None:
+    """``tty`` and ``stdin_open``: devd prints the container's output itself and keeps no
+    terminal or stdin attached, so either set to true is one warning."""
+    for name in ("tty", "stdin_open"):
+        if node.get(name) is not None and boolean(node[name], key.child(name)):
+            warnings.unsupported(
+                key.child(name),
+                "devd prints the container's output itself and attaches no terminal or stdin "
+                "(to use a debugger, run it under docker compose)",
+            )
 
 
 def _image(value: Any, key: Key) -> str:
@@ -194,7 +235,7 @@ def _env_files(
         text = context.read_env_file(path)
         if text is None:
             if required:
-                raise item.problem(f"env file {path} does not exist; create it or remove it")
+                warnings.problem(f"{item}: env file {path} does not exist; create it or remove it")
             continue
         merged.update(parse_env_file(text, str(path), context.environ, warnings, section, merged))
     return merged

@@ -21,16 +21,22 @@ _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m":
 
 @dataclass(frozen=True)
 class Key:
-    """Where a value sits: the compose file's name and the dotted path inside it."""
+    """Where a value sits: the compose file's name and the dotted path inside it.
+
+    When several files were merged, ``origins`` names the file(s) that wrote each key path
+    (``services.web.ports``: ``compose.override.yaml``), and a child key takes its file from
+    there: an error names the file the value came from."""
 
     file: str
     path: str = ""
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def child(self, name: str) -> Key:
-        return Key(self.file, f"{self.path}.{name}" if self.path else name)
+        path = f"{self.path}.{name}" if self.path else name
+        return Key(self.origins.get(path, self.file), path, self.origins)
 
     def item(self, index: int) -> Key:
-        return Key(self.file, f"{self.path}[{index}]")
+        return Key(self.file, f"{self.path}[{index}]", self.origins)
 
     def error(self, expected: str, got: Any) -> ConfigError:
         return self.problem(f"expected {expected}, got {describe(got)}")
@@ -44,9 +50,12 @@ class Key:
 
 @dataclass
 class Warnings:
-    """The warnings of one load, in the order they were found."""
+    """The warnings of one load, in the order they were found; ``problems`` are what stops
+    a command that starts containers (``devd up``) but not one that only reads the files
+    (``devd explain``): a missing ``env_file``."""
 
     lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def unsupported(self, key: Key, hint: str = "devd does not support it") -> None:
         self.add(f"{key}: ignored, {hint}")
@@ -54,6 +63,10 @@ class Warnings:
     def add(self, line: str) -> None:
         if line not in self.lines:
             self.lines.append(line)
+
+    def problem(self, line: str) -> None:
+        if line not in self.problems:
+            self.problems.append(line)
 
 
 def describe(value: Any) -> str:
