@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         default="rebuild,sync-restart,sync",
         help="comma-separated: rebuild, sync-restart, sync (the sample's code saves; rebuild "
         "also measures the dependency change, burst and idle) and dependency-exec (one package "
-        "added to 30 local wheels: devd exec against devd rebuild against compose; about 25 s "
+        "added to 30 local wheels: devd exec against devd rebuild against compose; about 15 s "
         "a round, so not in the default)",
     )
     parser.add_argument("--skip-big", action="store_true", help="skip the 50,000-file start-up")
