@@ -17,8 +17,17 @@ from typing import Any
 
 from bench.cleanup import COMPOSE_LABEL
 from bench.drivers import DEVD, ComposeWatch, DevdUp, Floor, prebuild
-from bench.probe import Starts, cpu_seconds, free_port, inotify_watches, rss_mb, wait_served
+from bench.probe import (
+    Starts,
+    cpu_seconds,
+    free_port,
+    inotify_watches,
+    rss_mb,
+    wait_served,
+    wait_until,
+)
 from bench.sample import Sample
+from bench.wheels import WheelSample
 
 SERVE_TIMEOUT = 120.0
 SETTLE_S = 1.0  # quiet time after each trial, so the next starts from an idle contender
@@ -74,21 +83,33 @@ class Run:
 
     # -- contenders -------------------------------------------------------------------------
 
-    def start_devd(self, variant: str, mode: str, sample: Sample, tag: str) -> DevdUp:
+    def start_devd(
+        self,
+        variant: str,
+        mode: str,
+        sample: Sample | WheelSample,
+        tag: str,
+        name: str | None = None,
+        initial: str = "index-initial",
+    ) -> DevdUp:
+        """devd ``variant`` on ``sample`` (``mode``: the code action, or for a WheelSample
+        the dependency action), named ``name`` (default: the variant)."""
         command = self.settings.variants[variant]
         port = free_port()
         project = self.name(tag)
         sample.devd_toml(project, port, mode, self.settings.debounce_ms)
         prebuild(sample, command)  # start-up is measured with the image cached, as compose's
-        devd = DevdUp(sample, project, port, variant, command)
+        devd = DevdUp(sample, project, port, name or variant, command)
         self.devds.append(devd)
         gate = self.starts.since(devd.started, "devd.project", project)
-        served = wait_served(port, "index-initial", SERVE_TIMEOUT, gate=gate)
+        served = wait_served(port, initial, SERVE_TIMEOUT, gate=gate)
         devd.wait_count("running", 1, SERVE_TIMEOUT)
         devd.startup_s = served - devd.started
         return devd
 
-    def start_compose(self, mode: str, sample: Sample, tag: str) -> ComposeWatch:
+    def start_compose(
+        self, mode: str, sample: Sample | WheelSample, tag: str, initial: str = "index-initial"
+    ) -> ComposeWatch:
         port = free_port()
         sample.compose_yaml(port, mode, {"devd.bench": self.id})
         compose = ComposeWatch(sample, self.name(tag), port)
@@ -97,7 +118,7 @@ class Run:
         started = time.perf_counter()
         compose.up()
         compose.watch()
-        wait_served(port, "index-initial", SERVE_TIMEOUT)
+        wait_served(port, initial, SERVE_TIMEOUT)
         compose.startup_s = time.perf_counter() - started
         return compose
 
@@ -212,6 +233,75 @@ class Run:
                 self.log(f"   {what} round {number + 1}/{n} {contender.name:14s} {took:6.3f} s")
                 time.sleep(SETTLE_S)
         return {name: s.as_dict() for name, s in series.items()}
+
+    def dependency_exec(self) -> None:
+        """One package added to the 30 local wheels of bench/wheels.py's app, save -> the app
+        imports it: devd with ``dependency_action = "exec"``, devd with the default rebuild
+        and compose's ``rebuild`` (``init: true``), side by side, ``rounds`` times; each
+        round adds one more package. devd's own events (exec and restart times, build and
+        replace times) are kept with the samples."""
+        self.log("== dependency-exec: starting the contenders")
+        contenders: list[DevdUp | ComposeWatch] = []
+        samples: dict[str, WheelSample] = {}
+        for variant in self.settings.variants:
+            for action in ("exec", "rebuild"):
+                name = f"{variant}-{action}"
+                sample = WheelSample(self.base / f"wheels-{name}", f"{self.id}-{name}")
+                samples[name] = sample
+                tag = f"wheels-{name}"
+                contenders.append(
+                    self.start_devd(variant, action, sample, tag, name, sample.served)
+                )
+        sample = WheelSample(self.base / "wheels-compose", f"{self.id}-compose")
+        samples["compose"] = sample
+        contenders.append(self.start_compose("rebuild", sample, "wheels-compose", sample.served))
+        time.sleep(SETTLE_S)
+        rounds = self.settings.rounds
+        series = {c.name: Series() for c in contenders}
+        events: dict[str, list[dict[str, Any]]] = {c.name: [] for c in contenders}
+        for number in range(rounds):
+            shift = number % len(contenders)
+            for contender in contenders[shift:] + contenders[:shift]:
+                took, event = self._add_package(contender, samples[contender.name])
+                series[contender.name].samples.append(took)
+                events[contender.name].append(event)
+                self.log(
+                    f"   dependency-exec round {number + 1}/{rounds} {contender.name:14s} "
+                    f"{took:6.3f} s {event}"
+                )
+                time.sleep(SETTLE_S)
+        result: dict[str, Any] = {name: s.as_dict() for name, s in series.items()}
+        result["events"] = events
+        result["devd_errors"] = {c.name: c.errors() for c in contenders if isinstance(c, DevdUp)}
+        self.results["dependency-exec"] = result
+        self.stop_all()
+
+    def _add_package(
+        self, contender: DevdUp | ComposeWatch, sample: WheelSample
+    ) -> tuple[float, dict[str, Any]]:
+        """Add one package; seconds until the app serves it, and devd's event for the cycle
+        (``installed`` for an exec, ``running`` for a rebuild; compose: its rebuild count)."""
+        done = ("installed", "running")
+        if isinstance(contender, DevdUp):
+            before = sum(contender.count(name) for name in done)
+        else:
+            rebuilds = contender.rebuilds()
+        started = time.perf_counter()
+        sample.add_package()
+        gate = self._gate(contender, "rebuild", "requirements.txt", started)
+        served = wait_served(contender.port, sample.served, SERVE_TIMEOUT, "/", gate)
+        if not isinstance(contender, DevdUp):
+            return served - started, {"rebuilds": contender.rebuilds() - rebuilds}
+        wait_until(
+            lambda: sum(contender.count(name) for name in done) > before,
+            SERVE_TIMEOUT,
+            f"{contender.name}: installed or running",
+        )
+        _at, event = max(
+            (item for name in done for item in contender.events(name)), key=lambda i: i[0]
+        )
+        keep = ("event", "exec_s", "build_s", "restart_s", "total_s", "not_exec")
+        return served - started, {key: event[key] for key in keep if key in event}
 
     def burst(self, contenders: list[DevdUp | ComposeWatch]) -> None:
         """1,000 writes to 100 files, then a last save of index.html: builds, time to served."""
