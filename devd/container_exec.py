@@ -82,14 +82,5 @@ class ExecOps(ContainerOps):
 
     def path_in(self, container_id: str, path: str) -> bool:
         """Whether ``path`` exists in the container (a symlink counts, not followed)."""
-        api = self.client.api
         with self._engine_call(f"looking into container {short_id(container_id)}"):
-            response = api.head(
-                api._url("/containers/{0}/archive", container_id),
-                params={"path": path},
-                timeout=api.timeout,
-            )
-            if response.status_code == 404:
-                return False
-            api._raise_for_status(response)
-        return True
+            return self.path_stat(container_id, path) is not None

@@ -17,10 +17,8 @@ What the engine (20.10) does that shaped this module:
 
 from __future__ import annotations
 
-import base64
 import errno
 import io
-import json
 import os
 import posixpath
 import stat
@@ -30,7 +28,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import docker.errors
 
@@ -40,7 +38,6 @@ from devd.errors import ContainerGone, EngineError, SyncRefused, UnsyncableFile,
 _SENT_CONTAINERS = 16  # containers whose synced files put_files remembers
 _SENT_LOCK = threading.Lock()
 _GO_MODE_SYMLINK = 1 << 27  # os.ModeSymlink in the mode the engine's stat reports
-_STAT_HEADER = "X-Docker-Container-Path-Stat"
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,7 @@ class FileOps(ContainerOps):
                 if posixpath.dirname(directory) in absent:
                     absent.add(directory)
                     continue
-                found = self._stat(container_id, directory)
+                found = self.path_stat(container_id, directory)
                 if found is None:
                     absent.add(directory)
                 elif int(found.get("mode", 0)) & _GO_MODE_SYMLINK:
@@ -123,21 +120,6 @@ class FileOps(ContainerOps):
                         f"{short_id(container_id)} (to {found.get('linkTarget') or '?'}), "
                         "and a sync never writes through a link"
                     )
-
-    def _stat(self, container_id: str, path: str) -> dict[str, Any] | None:
-        """The engine's stat of ``path`` in the container (a symlink is not followed), or
-        None if the container has no such path."""
-        api = self.client.api
-        response = api.head(
-            api._url("/containers/{0}/archive", container_id),
-            params={"path": path},
-            timeout=api.timeout,
-        )
-        if response.status_code == 404:
-            return None
-        api._raise_for_status(response)
-        found: dict[str, Any] = json.loads(base64.b64decode(response.headers[_STAT_HEADER]))
-        return found
 
     def _send(
         self, container_id: str, deletions: list[str], archive: bytes | IO[bytes] | None

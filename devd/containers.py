@@ -23,7 +23,9 @@ What the engine (20.10) does that shaped this module:
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -57,6 +59,9 @@ _PORT_TAKEN = ("port is already allocated", "address already in use")
 _PORT_IN_MESSAGE = re.compile(r"(?:Bind for |listen \S+ )\S*:(\d+)")
 # Failing to reach the engine at all (APIError is a requests HTTPError too: catch it first).
 _CONNECTION_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
+
+
+_STAT_HEADER = "X-Docker-Container-Path-Stat"  # HEAD .../archive: the stat, base64 JSON
 
 
 class ContainerOps:
@@ -110,6 +115,21 @@ class ContainerOps:
         except docker.errors.NotFound:
             return None
         return attrs
+
+    def path_stat(self, container_id: str, path: str) -> dict[str, Any] | None:
+        """The engine's stat of ``path`` in the container (a symlink is not followed), or
+        None if the container has no such path."""
+        api = self.client.api
+        response = api.head(
+            api._url("/containers/{0}/archive", container_id),
+            params={"path": path},
+            timeout=api.timeout,
+        )
+        if response.status_code == 404:
+            return None
+        api._raise_for_status(response)
+        found: dict[str, Any] = json.loads(base64.b64decode(response.headers[_STAT_HEADER]))
+        return found
 
     def _owned(self, container_id: str, action: str) -> bool:
         """Whether the container exists (False: gone); ForeignContainer if it lacks the
