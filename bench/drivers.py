@@ -29,7 +29,7 @@ import docker.errors
 
 from bench.probe import tree, wait_until
 from bench.sample import CONTAINER_PORT, WWW_TARGET, Sample
-from devd import anchor_image
+from devd.engine import anchor_image
 
 RUN_LABEL = "devd.bench"
 # How devd is started; DEVD_BENCH_COMMAND (split like a shell) runs another one, for example

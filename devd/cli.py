@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devd import __version__, commands, config, doctor, engine, explain, keys, log
-from devd.daemon import Daemon
+from devd import __version__, commands, config, doctor, explain, keys, log
+from devd.daemon.daemon import Daemon
+from devd.engine import engine
 from devd.errors import ConfigError, DevdError, EngineUnavailable
 from devd.output import Output
 from devd.project import relative, service_view

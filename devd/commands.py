@@ -14,13 +14,13 @@ import time
 from collections.abc import Iterable
 
 from devd.config import ProjectConfig
-from devd.daemon import Daemon
-from devd.engine import ContainerInfo, Engine
+from devd.core.plan import manual
+from devd.daemon.daemon import Daemon
+from devd.daemon.runtime import ServiceRuntime, container_name, image_tag
+from devd.daemon.stack import needed, start_order
+from devd.engine.engine import ContainerInfo, Engine
 from devd.errors import BuildFailed, ConfigError, DevdError, DockerfileError
 from devd.output import Output
-from devd.plan import manual
-from devd.runtime import ServiceRuntime, container_name, image_tag
-from devd.stack import needed, start_order
 from devd.state import BEHIND, BuildRecord, RunLock, request_rebuild, state_dir
 
 REBUILD_SIGNAL = signal.SIGUSR1

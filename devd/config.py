@@ -36,10 +36,10 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from devd.builders import BuilderChoice
+from devd.core.builders import BuilderChoice
+from devd.core.imagename import is_component
+from devd.core.signals import signal_problem
 from devd.errors import ConfigError
-from devd.imagename import is_component
-from devd.signals import signal_problem
 
 CONFIG_FILE = "devd.toml"
 PYPROJECT = "pyproject.toml"

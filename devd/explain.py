@@ -18,12 +18,12 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from devd import rules
-from devd.classify import BuildView, Classification, Kind, normalise
 from devd.compose.files import DOTENV
 from devd.config import CONFIG_FILE, PYPROJECT, ProjectConfig, ServiceConfig
+from devd.core import rules
+from devd.core.classify import BuildView, Classification, Kind, normalise
+from devd.daemon.reload import config_paths
 from devd.project import relative
-from devd.reload import config_paths
 
 RELOADS = (
     "a save during devd up reloads the configuration "

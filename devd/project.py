@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devd import dockerfile
-from devd.classify import BuildView
 from devd.config import ProjectConfig, ServiceConfig
+from devd.core import dockerfile
+from devd.core.classify import BuildView
+from devd.core.ignore import DOCKERIGNORE, IgnoreRules, ignore_file_for, parse_patterns
 from devd.errors import ConfigError, DockerfileError
-from devd.ignore import DOCKERIGNORE, IgnoreRules, ignore_file_for, parse_patterns
 
 
 def relative(root: Path, path: Path) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 import structlog
 
 from devd import snapshot
-from devd.debounce import Debouncer
+from devd.core.debounce import Debouncer
 from devd.inotify import Inotify, WatchLimitReached, warn_unreadable
 from devd.project import relative
 

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devd import config
-from devd.build_result import BuildResult, LineCallback
-from devd.builders import Builder
-from devd.context import build_context
-from devd.dockerfile import step_lines
-from devd.engine import Engine
+from devd.core.build_result import BuildResult, LineCallback
+from devd.core.builders import Builder
+from devd.core.dockerfile import step_lines
+from devd.engine.context import build_context
+from devd.engine.engine import Engine
 from devd.project import build_view
 
 

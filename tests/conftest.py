@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import docker.errors
 import pytest
 
-from devd.engine import Engine, connect
+from devd.engine.engine import Engine, connect
 from devd.errors import EngineUnavailable
 from tests.privateengine import PrivateEngine
 from tests.registry import Registry

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from devd.config import ProjectConfig, ServiceConfig
-from devd.daemon import Daemon
-from devd.engine import Engine
+from devd.daemon.daemon import Daemon
+from devd.engine.engine import Engine
 from devd.output import Output
 
 

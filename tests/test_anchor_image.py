@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devd.anchor_image import (
+from devd.engine.anchor_image import (
     EXECUTABLE,
     LABEL_ANCHOR_IMAGE,
     anchor_archive,

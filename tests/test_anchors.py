@@ -11,8 +11,8 @@ import docker.errors
 import pytest
 
 from devd.config import PortMapping
-from devd.container_spec import anchor_name
-from devd.engine import Engine
+from devd.engine.container_spec import anchor_name
+from devd.engine.engine import Engine
 from devd.errors import ContainerStartFailed, ForeignContainer
 from tests.test_containers import (  # noqa: F401 (fixtures)
     HTTPD,

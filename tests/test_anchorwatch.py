@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from devd.anchors import AnchorStopped
-from devd.anchorwatch import FIRST_RETRY_S, AnchorWatch
+from devd.daemon.anchorwatch import FIRST_RETRY_S, AnchorWatch
+from devd.engine.anchors import AnchorStopped
 from devd.errors import EngineUnavailable
 
 pytestmark = pytest.mark.timeout(10)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from devd.bind_mounts import BindMount, bind_mounts, reaching
-from devd.classify import BuildView, Kind
 from devd.config import Mount, ServiceConfig, WatchRule
-from devd.plan import Action
+from devd.core.bind_mounts import BindMount, bind_mounts, reaching
+from devd.core.classify import BuildView, Kind
+from devd.core.plan import Action
+from devd.core.rules import explain, plan_batch, plan_early, prunable, relevant
 from devd.project import service_view
-from devd.rules import explain, plan_batch, plan_early, prunable, relevant
 from tests.stackdriver import project, service
 
 DJANGO_DOCKERFILE = """\

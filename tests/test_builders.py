@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from devd.builders import frontend_failure, recommended, resolve, unsupported
-from devd.dockerfile import parse
+from devd.core.builders import frontend_failure, recommended, resolve, unsupported
+from devd.core.dockerfile import parse
 
 DOCKER_INIT = """\
 # syntax=docker/dockerfile:1

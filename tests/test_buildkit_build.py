@@ -14,7 +14,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from devd.engine import BuildResult, Engine
+from devd.engine.engine import BuildResult, Engine
 from devd.errors import BuildFailed
 from tests.builds import build_like_devd
 from tests.conftest import remove_project

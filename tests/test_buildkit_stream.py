@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from devd.buildkit_stream import BuildKitStreamParser, strip_nesting
-from devd.dockerfile import parse, step_lines
+from devd.core.buildkit_stream import BuildKitStreamParser, strip_nesting
+from devd.core.dockerfile import parse, step_lines
 from devd.errors import BuildFailed
 from tests import buildkit_wire as wire
 
@@ -242,7 +242,7 @@ def test_nesting_prefixes_are_stripped_in_any_order() -> None:
 
 
 def wire_names(chunk: dict[str, Any]) -> list[str]:
-    from devd.buildkit_trace import decode_aux
+    from devd.core.buildkit_trace import decode_aux
 
     if chunk.get("id") != "moby.buildkit.trace":
         return []

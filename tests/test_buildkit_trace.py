@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from devd.buildkit_trace import Vertex, decode_aux, decode_status
+from devd.core.buildkit_trace import Vertex, decode_aux, decode_status
 from devd.errors import TraceError
 from tests import buildkit_wire as wire
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from devd import config
-from devd.classify import BuildView, Classification, Kind, classify, normalise, strongest
-from devd.dockerfile import parse
-from devd.ignore import IgnoreRules, parse_patterns
+from devd.core.classify import BuildView, Classification, Kind, classify, normalise, strongest
+from devd.core.dockerfile import parse
+from devd.core.ignore import IgnoreRules, parse_patterns
 from devd.project import build_view
 
 with (config.shipped_config_dir() / "defaults.toml").open("rb") as _handle:
@@ -643,7 +643,7 @@ def test_subtree_ignored_prunes_only_trees_nothing_under_can_matter() -> None:
     """A directory is prunable when the ignore file or devd's list excludes it whole, or it
     lies outside the context; never when a `!` pattern reaches in, or it holds the Dockerfile
     or the ignore file."""
-    from devd.classify import subtree_ignored
+    from devd.core.classify import subtree_ignored
 
     view = make_view(
         "FROM x\nCOPY . /app\n",

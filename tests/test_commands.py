@@ -9,11 +9,11 @@ from typing import Any, cast
 
 import pytest
 
-from devd.anchors import AnchorStopped
 from devd.commands import build, rebuild, select
 from devd.config import Dependency, ProjectConfig
-from devd.container_spec import ContainerInfo
-from devd.engine import Engine
+from devd.engine.anchors import AnchorStopped
+from devd.engine.container_spec import ContainerInfo
+from devd.engine.engine import Engine
 from devd.errors import DockerfileError
 from tests.stackdriver import Recorder, project, service
 

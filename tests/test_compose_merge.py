@@ -16,8 +16,8 @@ from devd import config, explain
 from devd.compose import ComposeProject
 from devd.compose.merge import merge_files, strip_tags, unique
 from devd.config import ComposeChoice, Dependency, PortMapping
+from devd.daemon.reload import config_paths
 from devd.errors import ConfigError
-from devd.reload import config_paths
 from tests.composefiles import compose, compose_config, write
 from tests.test_compose_load import _their_ports, _their_volumes
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from devd.reload import NEW_COMPOSE_NAME
+from devd.daemon.reload import NEW_COMPOSE_NAME
 from tests.conftest import remove_project
 from tests.test_resources import remove_stack
 from tests.updriver import UpProcess

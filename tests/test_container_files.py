@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devd.container_files import _add, _archive, _directories
+from devd.engine.files import _add, _archive, _directories
 from devd.errors import UnsyncableFile
 
 

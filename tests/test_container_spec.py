@@ -9,7 +9,7 @@ import docker
 import pytest
 
 from devd.config import ContainerOptions, PortMapping, Ulimit
-from devd.container_spec import (
+from devd.engine.container_spec import (
     LABEL_ANCHOR_CONFIG,
     ContainerSpec,
     anchor_labels,

@@ -26,9 +26,9 @@ import docker.errors
 import pytest
 
 from devd.config import PortMapping
-from devd.container_spec import image_labels
-from devd.context import build_context
-from devd.engine import (
+from devd.engine.container_spec import image_labels
+from devd.engine.context import build_context
+from devd.engine.engine import (
     LABEL_PROJECT,
     LABEL_SERVICE,
     ContainerSpec,

@@ -15,7 +15,7 @@ import pytest
 from docker.utils.build import create_archive, exclude_paths
 from structlog.testing import capture_logs
 
-from devd.context import GENERATED_DOCKERFILE, ContextArchive, build_context
+from devd.engine.context import GENERATED_DOCKERFILE, ContextArchive, build_context
 from devd.errors import BuildContextError
 
 DOCKERFILE = "FROM devd-busybox:latest\nCOPY . /app\n"
@@ -264,7 +264,7 @@ def test_odd_names_go_in_unchanged(project: Path) -> None:
 _ARCHIVE_AS_NOBODY = """
 import sys
 from pathlib import Path
-from devd.context import build_context
+from devd.engine.context import build_context
 from devd.errors import BuildContextError
 root = Path(sys.argv[1])
 try:

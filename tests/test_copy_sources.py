@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from devd.copy_sources import has_glob, landing_path, matched_root, reads
-from devd.dockerfile import ContextSource
+from devd.core.copy_sources import has_glob, landing_path, matched_root, reads
+from devd.core.dockerfile import ContextSource
 
 
 def src(pattern: str, *excludes: str) -> ContextSource:

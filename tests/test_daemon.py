@@ -14,12 +14,12 @@ from typing import Any, cast
 import pytest
 
 from devd import config
-from devd.container_spec import ContainerInfo
-from devd.daemon import Daemon
-from devd.early_retire import EarlyRetire
+from devd.daemon.daemon import Daemon
+from devd.daemon.early_retire import EarlyRetire
+from devd.daemon.runtime import ServiceRuntime
+from devd.engine.container_spec import ContainerInfo
 from devd.errors import ContainerGone
 from devd.output import Output
-from devd.runtime import ServiceRuntime
 
 RUNNING = ContainerInfo("c1", "proj-app", "sha256:old", "app", "running", None, "2026-01-01")
 

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 
 from devd import config
-from devd.anchors import AnchorStopped
-from devd.container_files import SyncResult
-from devd.daemon import Daemon
-from devd.engine import BuildResult, ContainerInfo, ContainerSpec
+from devd.core.plan import manual
+from devd.daemon.daemon import Daemon
+from devd.daemon.runtime import ServiceRuntime
+from devd.engine.anchors import AnchorStopped
+from devd.engine.engine import BuildResult, ContainerInfo, ContainerSpec
+from devd.engine.files import SyncResult
 from devd.errors import EngineUnavailable
-from devd.plan import manual
-from devd.runtime import ServiceRuntime
 from devd.watch import Batch
 from tests.updriver import wait_for
 

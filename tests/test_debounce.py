@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devd.debounce import Closed, Debouncer
+from devd.core.debounce import Closed, Debouncer
 
 
 def test_batch_closes_only_after_quiet_seconds_without_activity() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from devd.classify import Kind, classify
 from devd.config import CodeAction
-from devd.dependency_exec import Declined, DependencyExec, decide, explained
+from devd.core.classify import Kind, classify
+from devd.core.dependency_exec import Declined, DependencyExec, decide, explained
 from tests.test_classify import make_view
 
 WHEELS = """\

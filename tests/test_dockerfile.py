@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devd.dockerfile import ContextSource, Dockerfile, Scope, Step, parse
+from devd.core.dockerfile import ContextSource, Dockerfile, Scope, Step, parse
 from devd.errors import DockerfileError
 
 

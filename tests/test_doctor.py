@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from devd import config
-from devd.builders import Builder
-from devd.classify import BuildView
-from devd.context import build_context
-from devd.dockerfile import parse
+from devd.core.builders import Builder
+from devd.core.classify import BuildView
+from devd.core.dockerfile import parse
+from devd.core.ignore import IgnoreRules, parse_patterns
+from devd.daemon.runtime import image_tag as devd_image_tag
 from devd.doctor import (
     LARGE_CONTEXT,
     ContextFile,
@@ -45,10 +46,9 @@ from devd.doctor import (
     to_json,
     walk_context,
 )
-from devd.engine import Engine, owner_labels
+from devd.engine.context import build_context
+from devd.engine.engine import Engine, owner_labels
 from devd.errors import ConfigError
-from devd.ignore import IgnoreRules, parse_patterns
-from devd.runtime import image_tag as devd_image_tag
 from devd.state import BuildRecord, Cycle, state_dir
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hello"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devd import config
-from devd.builders import Builder
+from devd.core.builders import Builder
 from devd.doctor import diagnose
 from devd.doctor.gather import gather
 

@@ -14,8 +14,8 @@ from typing import Any
 import docker
 import pytest
 
-from devd.context import build_context
-from devd.engine import (
+from devd.engine.context import build_context
+from devd.engine.engine import (
     BuildResult,
     BuildStreamParser,
     Engine,
@@ -537,8 +537,8 @@ def test_unreachable_is_none_for_a_live_engine_and_why_for_a_dead_one(
 def frozen_socket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """DOCKER_HOST at a socket that accepts connections but never answers (dockerd stopped
     by SIGSTOP, or hung); pings and connecting give up after 0.3 s."""
-    monkeypatch.setattr("devd.engine.PING_TIMEOUT", 0.3)
-    monkeypatch.setattr("devd.engine.CONNECT_TIMEOUT", 0.3)
+    monkeypatch.setattr("devd.engine.engine.PING_TIMEOUT", 0.3)
+    monkeypatch.setattr("devd.engine.engine.CONNECT_TIMEOUT", 0.3)
     path = tmp_path / "docker.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as frozen:
         frozen.bind(str(path))

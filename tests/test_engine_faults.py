@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from devd.enginewatch import FROZEN, LOST, NOT_ANSWERING
-from devd.follow import ANCHOR_STOPPED
+from devd.daemon.enginewatch import FROZEN, LOST, NOT_ANSWERING
+from devd.daemon.follow import ANCHOR_STOPPED
 from tests.privateengine import PrivateEngine
 from tests.updriver import SAMPLE_DOCKERFILE, Sample, UpProcess, free_port, wait_for
 

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from devd.enginewatch import (
+from devd.daemon.enginewatch import (
     FROZEN,
     LOST,
     NOT_ANSWERING,

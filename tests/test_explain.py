@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from devd import dockerfile
-from devd.classify import BuildView, Classification, Kind
 from devd.config import Mount, ProjectConfig, ServiceConfig, WatchRule
+from devd.core import dockerfile
+from devd.core.classify import BuildView, Classification, Kind
+from devd.core.ignore import IgnoreRules
+from devd.daemon.reload import config_paths
 from devd.explain import UNCONCERNED, Note, config_note, explain
-from devd.ignore import IgnoreRules
-from devd.reload import config_paths
 from tests.stackdriver import project, service
 
 ROOT = Path("/p")

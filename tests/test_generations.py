@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devd.generations import ImageInfo, superseded
+from devd.core.generations import ImageInfo, superseded
 
 OWNER = ("shop", "web")
 LABELS = {"devd.image": "shop/web"}

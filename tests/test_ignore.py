@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 from devd.config import shipped_config_dir
-from devd.ignore import IgnoreRules, ignore_file_for, parse_patterns
+from devd.core.ignore import IgnoreRules, ignore_file_for, parse_patterns
 
 
 def shipped_ignore() -> IgnoreRules:

@@ -22,7 +22,7 @@ import docker.errors
 import pytest
 from docker.utils.build import exclude_paths
 
-from devd.ignore import parse_patterns
+from devd.core.ignore import parse_patterns
 from tests.conftest import TEST_LABEL, missing, project_images, remove_anchors, remove_images
 from tests.updriver import free_port, served, wait_for
 

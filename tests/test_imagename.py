@@ -7,7 +7,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from devd.imagename import is_component, reference_problem, split_reference
+from devd.core.imagename import is_component, reference_problem, split_reference
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from devd import config
-from devd.builders import Builder
-from devd.classify import Classification, Kind, classify
-from devd.engine import BuildResult, Engine
+from devd.core.builders import Builder
+from devd.core.classify import Classification, Kind, classify
+from devd.engine.engine import BuildResult, Engine
 from devd.project import build_view
 from tests.builds import build_like_devd
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devd.classify import Classification, Kind
 from devd.config import CodeAction
-from devd.plan import Action, Work, action_for, manual, plan, syncable
+from devd.core.classify import Classification, Kind
+from devd.core.plan import Action, Work, action_for, manual, plan, syncable
 
 CODE_ACTIONS: tuple[CodeAction, ...] = ("rebuild", "sync-restart", "sync")
 

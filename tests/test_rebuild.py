@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devd.rebuild import pull_failure
+from devd.daemon.rebuild import pull_failure
 
 
 def test_an_unreachable_registry_is_said_so_with_what_to_do() -> None:

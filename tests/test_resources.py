@@ -14,8 +14,8 @@ import docker.errors
 import pytest
 
 from devd.config import ExecHook, Healthcheck, Mount, PortMapping
-from devd.container_spec import ContainerSpec
-from devd.engine import Engine
+from devd.engine.container_spec import ContainerSpec
+from devd.engine.engine import Engine
 from devd.errors import ForeignResource
 from tests.conftest import remove_anchors
 from tests.updriver import fetch, wait_for

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from devd.classify import BuildView, Kind
 from devd.config import ExecHook, Mount, ServiceConfig, WatchRule
-from devd.plan import Action, Work
-from devd.project import service_view
-from devd.rules import (
+from devd.core.classify import BuildView, Kind
+from devd.core.plan import Action, Work
+from devd.core.rules import (
     explain,
     initial_sync,
     matches,
@@ -20,6 +19,7 @@ from devd.rules import (
     prunable,
     relevant,
 )
+from devd.project import service_view
 from tests.stackdriver import project, service
 
 DOCKERFILE = "FROM devd-busybox:latest\nCOPY . /app\n"

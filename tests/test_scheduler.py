@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devd.classify import Classification, Kind
 from devd.config import CodeAction
-from devd.debounce import Debouncer
-from devd.plan import Action, Work, manual, plan
-from devd.scheduler import ServiceSchedule
+from devd.core.classify import Classification, Kind
+from devd.core.debounce import Debouncer
+from devd.core.plan import Action, Work, manual, plan
+from devd.core.scheduler import ServiceSchedule
 
 CODE_ACTIONS: tuple[CodeAction, ...] = ("rebuild", "sync-restart", "sync")
 

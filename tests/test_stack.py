@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 
 from devd.config import Dependency, ExternalVolume, Healthcheck, Mount, PortMapping
-from devd.container_spec import ContainerInfo
-from devd.errors import ConfigError, DependencyFailed, ExternalVolumeMissing, ImageMissing
-from devd.stack import (
+from devd.daemon.stack import (
     Waits,
     check_external_volumes,
     check_images,
@@ -23,6 +21,8 @@ from devd.stack import (
     start_order,
     volumes_mounted,
 )
+from devd.engine.container_spec import ContainerInfo
+from devd.errors import ConfigError, DependencyFailed, ExternalVolumeMissing, ImageMissing
 from tests.stackdriver import project, service
 
 

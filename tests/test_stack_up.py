@@ -13,7 +13,7 @@ import pytest
 
 from devd.commands import build, clean, down, rebuild, status
 from devd.config import Dependency, ExecHook, Healthcheck, Mount, WatchRule, load
-from devd.engine import Engine
+from devd.engine.engine import Engine
 from devd.errors import ForeignResource, ImageMissing
 from tests.conftest import remove_project
 from tests.stackdriver import InProcessUp, Recorder, project, service, wait_until

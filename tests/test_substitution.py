@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devd.substitution import expand, unquote
+from devd.core.substitution import expand, unquote
 
 VARIABLES = {"APP": "/srv/app", "EMPTY": "", "PY": "3.12", "REQS": "requirements.txt"}
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from devd import config
-from devd import daemon as daemon_module
-from devd.daemon import Daemon
-from devd.engine import BuildResult
-from devd.plan import manual
-from devd.runtime import ServiceRuntime
-from devd.sweeper import Sweeper
+from devd.core.plan import manual
+from devd.daemon import daemon as daemon_module
+from devd.daemon.daemon import Daemon
+from devd.daemon.runtime import ServiceRuntime
+from devd.daemon.sweeper import Sweeper
+from devd.engine.engine import BuildResult
 from devd.watch import Batch
 from tests.test_daemon_outage import FakeEngine, Recorder
 from tests.updriver import wait_for

@@ -16,7 +16,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from devd.follow import ANCHOR_STOPPED, REMOVED
+from devd.daemon.follow import ANCHOR_STOPPED, REMOVED
 from tests.conftest import remove_project, running_containers
 from tests.updriver import Sample, UpProcess, fetch, free_port, served, wait_for
 

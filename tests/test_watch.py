@@ -24,7 +24,7 @@ from structlog.testing import capture_logs
 
 from devd import inotify as inotify_module
 from devd import watch as watch_module
-from devd.ignore import IgnoreRules
+from devd.core.ignore import IgnoreRules
 from devd.inotify import Inotify, WatchLimitReached
 from devd.watch import TICK_S, Batch, watch
 

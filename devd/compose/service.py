@@ -29,8 +29,8 @@ from devd.compose.values import (
 from devd.compose.volumes import MountContext, mounts
 from devd.compose.watch import develop
 from devd.config import Dependency, DependencyCondition, ServiceConfig
-from devd.imagename import reference_problem
-from devd.signals import signal_problem
+from devd.core.imagename import reference_problem
+from devd.core.signals import signal_problem
 
 SUPPORTED = frozenset({
     "build", "image", "ports", "environment", "env_file", "command", "entrypoint", "volumes",

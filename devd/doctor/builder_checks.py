@@ -5,9 +5,9 @@ directive. It names the line and what would build it (devd.builders decides)."""
 
 from __future__ import annotations
 
-from devd import builders
-from devd.builders import Builder
-from devd.classify import BuildView
+from devd.core import builders
+from devd.core.builders import Builder
+from devd.core.classify import BuildView
 from devd.doctor.findings import Finding
 
 

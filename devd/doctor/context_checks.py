@@ -12,12 +12,12 @@ from fnmatch import fnmatchcase
 
 from docker.utils.build import Pattern
 
-from devd.classify import BuildView
+from devd.core.classify import BuildView
+from devd.core.ignore import IgnoreRules
 from devd.doctor.env_values import secret_looking
 from devd.doctor.facts import ContextFile, ContextListing, total_size
 from devd.doctor.findings import EXAMPLES, Finding, Level, count_files, human_size
 from devd.doctor.steps import copier, first_copy, quote, whole_context_copy
-from devd.ignore import IgnoreRules
 
 LARGE_CONTEXT = 100_000_000
 """A context at least this large (bytes) is a warning: it is packed and sent on every build."""

@@ -8,8 +8,8 @@ import posixpath
 import re
 from fnmatch import fnmatchcase
 
-from devd.classify import BuildView
-from devd.dockerfile import Stage, Step
+from devd.core.classify import BuildView
+from devd.core.dockerfile import Stage, Step
 from devd.doctor.findings import Finding, Level
 from devd.doctor.steps import MANIFESTS, copies_whole_context, is_manifest, quote, runs
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from devd.builders import Builder
-from devd.classify import BuildView
+from devd.core.builders import Builder
+from devd.core.classify import BuildView
 from devd.state import Cycle
 
 

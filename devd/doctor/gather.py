@@ -14,19 +14,19 @@ import docker.errors
 import requests.exceptions
 from docker.utils.build import walk
 
-from devd import builders
-from devd.builders import Builder
-from devd.classify import BuildView
 from devd.commands import select
 from devd.config import ProjectConfig, ServiceConfig
+from devd.core import builders
+from devd.core.builders import Builder
+from devd.core.classify import BuildView
+from devd.daemon.runtime import image_tag
 from devd.doctor.checks import diagnose
 from devd.doctor.context_checks import is_env_file
 from devd.doctor.facts import ContextFile, ContextListing, ImageFacts, Layer, ServiceFacts
 from devd.doctor.findings import Finding, sort_findings
-from devd.engine import Engine
+from devd.engine.engine import Engine
 from devd.errors import DevdError, DockerfileError, one_line
 from devd.project import build_view, ignore_file, relative
-from devd.runtime import image_tag
 from devd.state import BuildRecord, state_dir
 
 WALK_LIMIT = 100_000

@@ -7,7 +7,7 @@ import posixpath
 from collections import Counter
 from collections.abc import Sequence
 
-from devd.classify import BuildView, Kind, classify
+from devd.core.classify import BuildView, Kind, classify
 from devd.doctor.findings import EXAMPLES, Finding
 from devd.doctor.steps import is_manifest
 from devd.state import Cycle

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from devd.classify import BuildView
-from devd.dockerfile import Step
+from devd.core.classify import BuildView
+from devd.core.dockerfile import Step
 from devd.doctor.facts import ImageFacts, Layer
 from devd.doctor.findings import EXAMPLES, Finding, human_size
 from devd.doctor.steps import cut, quote

@@ -8,9 +8,9 @@ import re
 from collections.abc import Iterable, Iterator
 from fnmatch import fnmatchcase
 
-from devd.classify import BuildView
-from devd.copy_sources import reads
-from devd.dockerfile import Stage, Step
+from devd.core.classify import BuildView
+from devd.core.copy_sources import reads
+from devd.core.dockerfile import Stage, Step
 from devd.doctor.facts import ContextFile
 
 MANIFESTS = (

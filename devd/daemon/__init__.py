@@ -1,0 +1,1 @@
+"""The daemon: watching, deciding and acting for each service."""
