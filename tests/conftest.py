@@ -22,6 +22,7 @@ import pytest
 from devd.engine.engine import Engine, connect
 from devd.errors import EngineUnavailable
 from tests.privateengine import PrivateEngine
+from tests.privatesshd import SSHD, PrivateSshd
 from tests.registry import Registry
 from tests.updriver import Sample, UpProcess, free_port
 
@@ -221,14 +222,34 @@ def tcp_engine(docker_client: Any, busybox_image: str, test_id: str) -> Iterator
 
 
 def _private_engine(
-    docker_client: Any, busybox_image: str, test_id: str, tcp: bool
+    docker_client: Any, busybox_image: str, test_id: str, tcp: bool, ports: bool = False
 ) -> Iterator[PrivateEngine]:
     if shutil.which("dockerd") is None or shutil.which("unshare") is None or os.geteuid() != 0:
         missing("a private engine needs root, dockerd and unshare (scripts/setup-engine)")
-    engine = PrivateEngine(test_id, tcp=tcp)
+    engine = PrivateEngine(test_id, tcp=tcp, ports=ports)
     try:
         engine.start()
         engine.load_image(docker_client, busybox_image)
         yield engine
     finally:
         engine.close()
+
+
+@pytest.fixture
+def ssh_engine(
+    docker_client: Any, busybox_image: str, test_id: str, tmp_path: Path
+) -> Iterator[PrivateSshd]:
+    """A private dockerd behind a real sshd (stock configuration, MaxSessions 10) in a network
+    namespace of its own (tests/privatesshd.py); ``env`` is what points devd at it
+    (``DOCKER_HOST=ssh://root@...`` and a ``HOME`` whose .ssh holds the key and host key)."""
+    if shutil.which("sshd") is None and not Path(SSHD).exists():
+        missing("an ssh engine needs sshd (scripts/setup-engine --sshd)")
+    if shutil.which("ip") is None or shutil.which("nsenter") is None:
+        missing("an ssh engine needs ip (iproute2) and nsenter (scripts/setup-engine)")
+    for private in _private_engine(docker_client, busybox_image, test_id, tcp=True, ports=True):
+        sshd = PrivateSshd(private, tmp_path / "home")
+        try:
+            sshd.start()
+            yield sshd
+        finally:
+            sshd.close()

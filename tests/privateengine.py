@@ -52,16 +52,18 @@ START_TIMEOUT = 60.0
 class PrivateEngine:
     """One private ``dockerd``; :meth:`start` it, point DOCKER_HOST at :attr:`host`."""
 
-    def __init__(self, tag: str, tcp: bool = False) -> None:
+    def __init__(self, tag: str, tcp: bool = False, ports: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=f"devd-engine-{tag}-", dir="/tmp"))
         self.tag = tag
         self.socket = f"unix://{self.dir}/docker.sock"
         self.host = self.socket
         self.netns: str | None = None
+        self.ports = ports
         if tcp:
             self.netns, (self.host_address, self.address) = f"devd-{tag}", _subnet(tag)
             self.host = f"tcp://{self.address}:{TCP_PORT}"
             self._make_netns()
+        assert self.netns is not None or not ports, "ports=True needs tcp=True (a named netns)"
         self.process: subprocess.Popen[bytes] | None = None
         self.client: Any = None
         self.frozen = False  # stopped by SIGSTOP (freeze) until thawed
@@ -92,12 +94,17 @@ class PrivateEngine:
             f"--containerd-namespace=devd-{self.tag}",
             f"--containerd-plugins-namespace=devd-{self.tag}-plugins",
             f"--cgroup-parent=/devd-{self.tag}",
-            "--bridge=none",
-            "--iptables=false",
-            "--ip-masq=false",
-            "--ip-forward=false",
-            "--userland-proxy=false",
+            *self._network_flags(),
         ]
+
+    def _network_flags(self) -> list[str]:
+        """No bridge and no port proxy; with ``ports=True`` (in a named namespace only) the
+        engine's own docker0 in its namespace and its userland proxy, so a published port
+        answers on the namespace's addresses, 127.0.0.1 included, as on a remote host."""
+        bridge = (
+            ["--userland-proxy=true"] if self.ports else ["--bridge=none", "--userland-proxy=false"]
+        )
+        return [*bridge, "--iptables=false", "--ip-masq=false", "--ip-forward=false"]
 
     def start(self) -> float:
         """Start dockerd and wait until it answers; returns the seconds that took."""

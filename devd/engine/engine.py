@@ -66,6 +66,7 @@ from devd.core.builders import Builder, BuilderChoice
 from devd.core.buildkit_stream import BuildKitStreamParser
 from devd.core.dockerfile import StepLines
 from devd.daemon.enginewatch import NOT_ANSWERING, not_answering
+from devd.engine import ssh
 from devd.engine.anchors import AnchorOps
 from devd.engine.container_spec import (
     LABEL_PROJECT,
@@ -140,12 +141,16 @@ def connect(*, build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT) -> Engine:
     started = time.monotonic()
     client = None
     try:  # short timeouts (version look-up, ping): a frozen engine would hold each 60 s
-        client = docker.from_env(timeout=CONNECT_TIMEOUT)
+        client = _client_from_env(os.environ)
         answer = client.api.get(f"{client.api.base_url}/_ping", timeout=CONNECT_TIMEOUT)
         with answer:
             client.api._raise_for_status(answer)  # docker-py's own check: APIError
             headers = dict(answer.headers)
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+    except (
+        docker.errors.DockerException,
+        requests.exceptions.RequestException,
+        ssh.SshUnreachable,
+    ) as error:
         if client is not None:
             client.close()
         elapsed = time.monotonic() - started
@@ -155,6 +160,16 @@ def connect(*, build_idle_timeout: float | None = BUILD_IDLE_TIMEOUT) -> Engine:
     return Engine(
         client, build_idle_timeout=build_idle_timeout, recommends=builders.recommended(headers)
     )
+
+
+def _client_from_env(environ: Mapping[str, str]) -> Any:
+    """docker-py's client for DOCKER_HOST; for ssh:// one whose requests all share devd's
+    own ssh connection (:mod:`devd.engine.ssh`), with what that needs said when missing."""
+    host = environ.get("DOCKER_HOST")
+    if ssh.is_ssh(host):
+        assert host is not None
+        return ssh.docker_client(host, timeout=CONNECT_TIMEOUT)[0]
+    return docker.from_env(timeout=CONNECT_TIMEOUT)
 
 
 def _probe_unix_socket(environ: Mapping[str, str], timeout: float = _PROBE_TIMEOUT) -> None:
@@ -318,6 +333,13 @@ class Engine(ResourceOps, FileOps, ExecOps, LogOps, ImageOps, AnchorOps):
         stream ending so read as the app exiting). An engine that accepts the connection but
         sends nothing back within PING_TIMEOUT (stopped by SIGSTOP, hung) is
         :func:`devd.enginewatch.not_answering`."""
+        link = ssh.link_of(self.client)
+        if link is not None:
+            started = time.monotonic()
+            try:
+                return link.fresh_ping(PING_TIMEOUT)
+            except TimeoutError:
+                return not_answering(time.monotonic() - started)
         base_url = str(self.client.api.base_url)
         address = _listener(os.environ, base_url)
         if address is not None and not base_url.startswith("https://"):

@@ -1,0 +1,151 @@
+"""A real OpenSSH server in front of a private engine, for ``DOCKER_HOST=ssh://`` tests.
+
+The engine is a :class:`tests.privateengine.PrivateEngine` with ``tcp=True`` (a named network
+namespace joined to the host by a veth pair, addressed by privateengine's own allocation)
+and ``ports=True`` (its own docker0 and userland proxy in that namespace, so a published
+port answers on the namespace's 127.0.0.1, as on a remote host). sshd runs in the same
+namespace, listening on the namespace's end of the veth pair, port 22: the host's port 22 is
+never touched. Its configuration is the stock one but for where its files are (host key, pid
+file, authorized keys: a directory under /run made here, since sshd's StrictModes refuses
+keys under /tmp) and ``SetEnv DOCKER_HOST=<the private engine's socket>``, so the ``docker
+system dial-stdio`` each API channel runs reaches that engine, not the shared one.
+``MaxSessions 10`` is written out, though it is the default, because it is what is tested.
+
+The client side is a home directory of the test's own (``HOME``): ``.ssh/config`` names the
+key made here, ``.ssh/known_hosts`` the host key made here. :attr:`PrivateSshd.env` is what
+devd needs in its environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.privateengine import PrivateEngine, _parent, _processes
+
+SSHD = "/usr/sbin/sshd"
+MAX_SESSIONS = 10
+START_TIMEOUT = 15.0
+
+
+class PrivateSshd:
+    """sshd in ``engine``'s namespace; :meth:`start` it, :meth:`close` removes it all."""
+
+    def __init__(self, engine: PrivateEngine, home: Path) -> None:
+        assert engine.netns is not None, "the engine needs tcp=True (a named netns)"
+        self.engine = engine
+        self.dir = Path(tempfile.mkdtemp(prefix=f"devd-sshd-{engine.tag}-", dir="/run"))
+        self.home = home
+        self.host = f"ssh://root@{engine.address}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.env = {"HOME": str(home), "DOCKER_HOST": self.host}
+
+    def start(self) -> None:
+        self._make_keys()
+        self._write_config()
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+        with (self.dir / "sshd.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    "nsenter",
+                    f"--net=/run/netns/{self.engine.netns}",
+                    SSHD,
+                    "-D",
+                    "-e",
+                    "-f",
+                    str(self.dir / "sshd_config"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sshd exited: {self.log_tail()}")
+            if self._listening():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"sshd did not listen in {START_TIMEOUT} s: {self.log_tail()}")
+
+    def _make_keys(self) -> None:
+        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
+        subprocess.run([*keygen, "-f", str(self.dir / "host_key")], check=True)
+        ssh = self.home / ".ssh"
+        ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
+        subprocess.run([*keygen, "-f", str(ssh / "devd_test_key")], check=True)
+        shutil.copy(ssh / "devd_test_key.pub", self.dir / "authorized_keys")
+        host_key = (self.dir / "host_key.pub").read_text().split()[:2]
+        (ssh / "known_hosts").write_text(f"{self.engine.address} {' '.join(host_key)}\n")
+        (ssh / "config").write_text(
+            f"Host {self.engine.address}\n    IdentityFile {ssh / 'devd_test_key'}\n"
+        )
+
+    def _write_config(self) -> None:
+        (self.dir / "sshd_config").write_text(
+            f"ListenAddress {self.engine.address}:22\n"
+            f"HostKey {self.dir / 'host_key'}\n"
+            f"PidFile {self.dir / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {self.dir / 'authorized_keys'}\n"
+            f"SetEnv DOCKER_HOST={self.engine.socket}\n"
+            f"MaxSessions {MAX_SESSIONS}\n"
+            "UsePAM no\n"
+        )
+
+    def _listening(self) -> bool:
+        out = subprocess.run(
+            ["ip", "netns", "exec", str(self.engine.netns), "ss", "-Hltn", "sport = :22"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return bool(out.stdout.strip())
+
+    def dial_stdio_count(self) -> int:
+        """How many ``docker system dial-stdio`` this sshd runs now: one per open API session
+        channel, as sshd counts them."""
+        if self.process is None:
+            return 0
+        return sum(
+            1
+            for pid, argv in _processes()
+            if argv[1:3] == ["system", "dial-stdio"] and self._descends(pid)
+        )
+
+    def _descends(self, pid: int) -> bool:
+        assert self.process is not None
+        parent: int | None = pid
+        for _ in range(8):  # nsenter -> sshd -> session sshd -> ... -> docker
+            parent = _parent(parent) if parent is not None else None
+            if parent is None:
+                return False
+            if parent == self.process.pid:
+                return True
+        return False
+
+    def refusals(self) -> int:
+        """How many session channels sshd refused (its log says why for each)."""
+        text = self.log_text()
+        return text.count("no more sessions") + text.count("open failed")
+
+    def log_text(self) -> str:
+        path = self.dir / "sshd.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def log_tail(self, lines: int = 15) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.process = None
+        shutil.rmtree(self.dir, ignore_errors=True)
