@@ -39,7 +39,7 @@ from functools import partial
 from devd.config import ProjectConfig
 from devd.core import rules
 from devd.core.plan import Work, manual
-from devd.daemon import stack
+from devd.daemon import remote_ports, stack
 from devd.daemon.anchorwatch import AnchorWatch
 from devd.daemon.enginewatch import EngineWatch
 from devd.daemon.recovery import EngineRecovery
@@ -89,6 +89,7 @@ class Daemon(LiveReload, EngineRecovery):
         self.engine_watch = EngineWatch(
             engine.unreachable, output, engine_address(os.environ), self.engine_back, self.stop
         )
+        self.remote_ports = remote_ports.for_engine(engine.client, os.environ, output)
         self.anchor_watch = AnchorWatch(
             lambda: self.engine.anchor_stops(self.project.name),
             self.anchor_stopped,
@@ -143,6 +144,8 @@ class Daemon(LiveReload, EngineRecovery):
             self._spawn(f"worker-{runtime.config.name}", partial(self._worker, runtime))
         self._spawn("watch", self._watch)
         self._spawn("anchor-events", self.anchor_watch.run)  # anchors stopped by hand
+        if self.remote_ports is not None:  # a remote engine: where the ports answer
+            self.remote_ports.update(self.project)
         self.out.info(
             "watching",
             project=self.project.name,
@@ -167,6 +170,8 @@ class Daemon(LiveReload, EngineRecovery):
             if self.loader is not None and batch.paths & self._config_paths():
                 with self.engine_watch.in_flight():
                     self.reload_configuration()
+                if self.remote_ports is not None:
+                    self.remote_ports.update(self.project)
             for runtime in list(self.services.values()):
                 self._plan(runtime, batch)
 
@@ -188,6 +193,8 @@ class Daemon(LiveReload, EngineRecovery):
                 self.engine.stop_anchors(self.project.name)
             except DevdError as error:
                 self.out.error("could not stop the anchors", error=str(error))
+        if self.remote_ports is not None:
+            self.remote_ports.close()
         if not self.sweeper.join(SWEEP_WAIT_S):
             self.out.debug("left superseded images for the next build to remove")
         self.out.info("stopped", project=self.project.name)

@@ -15,19 +15,21 @@ A stock sshd allows ``MaxSessions 10`` sessions on one connection and refuses th
 * one, kept apart, for :meth:`SshLink.fresh_ping` (is the engine still there).
 
 docker-py's own adapter keeps a pool per request URL and, once a pool's connections are all
-busy, opens more without bound. Here one pool holds them all and blocks at
-:data:`API_CHANNELS` (9): a request past that waits for one to come back. Long-lived streams
-(followed logs, events) may hold at most :data:`STREAM_CHANNELS` (6) of them, so requests
-always have 3; a stream past that waits for one to end. :data:`API_CHANNELS` plus the fresh
-ping's channel is 10. sshd frees a session only once the remote command has exited, a moment
-after devd closed its channel, so a session refused (reason 2) is asked for again for up to
-:data:`REFUSED_RETRY_SECONDS` before it counts as an error. Forwarded ports are
-``direct-tcpip`` channels, which MaxSessions does not count.
+busy, opens more without bound: that is what sshd refused. Here one pool holds them all and
+blocks at :data:`API_CHANNELS` (9): a request past that waits for one to come back. Long-lived
+streams (followed logs, events) may hold at most :data:`STREAM_CHANNELS` (6) of them, so
+requests always have 3; a stream past that waits, said in one line, for one to end: with more
+than 5 services, the logs of the last ones start when a container of the others stops.
+:data:`API_CHANNELS` plus the fresh ping's channel is 10. sshd frees a session only once the
+remote command has exited, a moment after devd closed its channel, so a session refused
+(reason 2) is asked for again for up to :data:`REFUSED_RETRY_SECONDS` before it counts as an
+error. Forwarded ports are ``direct-tcpip`` channels, which MaxSessions does not count.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -38,11 +40,14 @@ from typing import Any
 
 import docker
 import docker.transport.basehttpadapter
+import structlog
 import urllib3
 import urllib3.connection
 import urllib3.connectionpool
 
 from devd.errors import EngineUnavailable
+
+_log = structlog.get_logger("devd")
 
 SSH_EXTRA_HINT = "ssh:// engines need paramiko: pip install 'devd[ssh]'"
 SESSION_LIMIT = 10
@@ -65,11 +70,17 @@ _LONG_LIVED = (
 
 
 def paramiko_module() -> Any:
-    """paramiko, or EngineUnavailable naming the extra to install."""
+    """paramiko, or EngineUnavailable naming the extra to install. Its own log is silenced:
+    it would print a raw line to stderr for each forwarded connection refused ("Secsh
+    channel 2 open FAILED") and each dropped connection; devd says what matters itself."""
     try:
         import paramiko
     except ImportError as error:
         raise EngineUnavailable(SSH_EXTRA_HINT) from error
+    quiet = logging.getLogger("paramiko")
+    quiet.propagate = False
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
     return paramiko
 
 
@@ -232,11 +243,11 @@ class SshLink:
         with self._lock:
             return sum(1 for channel in self._open if not channel.closed)
 
-    def forward(self, port: int, origin: tuple[str, int]) -> Any:
-        """A ``direct-tcpip`` channel to 127.0.0.1:``port`` on the engine's host, as
+    def forward(self, host: str, port: int, origin: tuple[str, int]) -> Any:
+        """A ``direct-tcpip`` channel to ``host``:``port`` as the engine's host sees it, as
         ``ssh -L`` opens for each connection it accepts (``origin``: the peer's address)."""
         return self.transport().open_channel(
-            "direct-tcpip", ("127.0.0.1", port), origin, timeout=self.timeout
+            "direct-tcpip", (host, port), origin, timeout=self.timeout
         )
 
     def fresh_ping(self, timeout: float) -> str | None:
@@ -330,8 +341,15 @@ class _ChannelPool(urllib3.connectionpool.HTTPConnectionPool):
     def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if not any(pattern.match(url) for pattern in _LONG_LIVED):
             return super().urlopen(method, url, *args, **kwargs)
-        if not self.streams.acquire(timeout=POOL_WAIT_SECONDS):
-            raise urllib3.exceptions.EmptyPoolError(self, _busy("long-lived streams"))
+        if not self.streams.acquire(blocking=False):  # wait for a stream to end, saying so
+            _log.warning(
+                "an ssh channel for a stream waits for another stream to end",
+                streams=STREAM_CHANNELS,
+                request=url.split("?", 1)[0],
+                why=f"devd keeps {STREAM_CHANNELS} of sshd's MaxSessions {SESSION_LIMIT} "
+                "for followed logs and events, so requests always get the rest",
+            )
+            self.streams.acquire()
         self._permit.pending = True
         try:
             return super().urlopen(method, url, *args, **kwargs)
