@@ -22,7 +22,9 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.privateengine import PrivateEngine, _parent, _processes
@@ -115,6 +117,26 @@ class PrivateSshd:
             for pid, argv in _processes()
             if argv[1:3] == ["system", "dial-stdio"] and self._descends(pid)
         )
+
+    @contextlib.contextmanager
+    def counting_sessions(self) -> Iterator[list[int]]:
+        """Samples :meth:`dial_stdio_count` every 50 ms while the block runs; the list it
+        yields holds the highest count seen, once the block has ended."""
+        peak = [0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], self.dial_stdio_count())
+                done.wait(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            yield peak
+        finally:
+            done.set()
+            sampler.join()
 
     def _descends(self, pid: int) -> bool:
         assert self.process is not None

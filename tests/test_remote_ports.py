@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +23,11 @@ from tests.updriver import Sample, UpProcess, fetch, free_port, served
 FORWARDED = "port forwarded through ssh"
 TAKEN = "port taken on this machine; not forwarded"
 ON_ENGINE_HOST = "port on the engine's host"
+
+
+def at(event: dict[str, Any]) -> float:
+    """When devd printed ``event`` (its ISO timestamp), in seconds since the epoch."""
+    return datetime.fromisoformat(str(event["timestamp"])).timestamp()
 
 
 def two_port_sample(root: Path, name: str) -> tuple[Sample, int, int]:
@@ -47,27 +55,29 @@ def test_ssh_engine_ports_answer_on_localhost_and_a_taken_one_is_one_line(
     squatter = socket.create_server(("127.0.0.1", taken))
     up = UpProcess(sample.root, environ=ssh_engine.env)
     try:
-        forwarded = up.wait_event(FORWARDED, timeout=60)
-        assert forwarded == {**forwarded, "service": "app", "answers": f"localhost:{first}"}
-        assert forwarded["to"] == f"{ssh_engine.engine.address}:{first}"
-        warning = up.wait_event(TAKEN, timeout=10)
-        assert warning["port"] == taken, warning
-        assert warning["answers"] == f"{ssh_engine.engine.address}:{taken}", warning
-        assert warning["error"] == "Address already in use", warning
-        assert len(up.named(TAKEN)) == 1
-        up.wait_event("running", service="app", timeout=120)
-        served(first, f"version-1 {sample.name}", timeout=30)
-        sample.write("www/index.html", "version-2\n")
-        served(first, "version-2", timeout=60)
-        assert up.named("error") == [], up.summary()
-        assert up.stderr_lines == []  # paramiko's log lines, tracebacks: nothing but devd's
-        assert ssh_engine.refusals() == 0, ssh_engine.log_tail()
-        assert ssh_engine.dial_stdio_count() <= MAX_SESSIONS
-        assert up.stop(signal.SIGINT) == 0
-        assert fetch(first) is None  # the forward ended with devd up
+        with ssh_engine.counting_sessions() as peak:
+            forwarded = up.wait_event(FORWARDED, timeout=60)
+            assert forwarded == {**forwarded, "service": "app", "answers": f"localhost:{first}"}
+            assert forwarded["to"] == f"{ssh_engine.engine.address}:{first}"
+            warning = up.wait_event(TAKEN, timeout=10)
+            assert warning["port"] == taken, warning
+            assert warning["answers"] == f"{ssh_engine.engine.address}:{taken}", warning
+            assert warning["error"] == "Address already in use", warning
+            assert len(up.named(TAKEN)) == 1
+            up.wait_event("running", service="app", timeout=120)
+            served(first, f"version-1 {sample.name}", timeout=30)
+            sample.write("www/index.html", "version-2\n")
+            served(first, "version-2", timeout=60)
+            assert up.named("error") == [], up.summary()
+            assert up.stderr_lines == []  # paramiko's log lines, tracebacks: nothing but devd's
+            assert up.stop(signal.SIGINT) == 0
+            assert fetch(first) is None  # the forward ended with devd up
     finally:
         up.kill()
         squatter.close()
+    assert ssh_engine.refusals() == 0, ssh_engine.log_tail()
+    assert 0 < peak[0] <= MAX_SESSIONS, peak
+    print(f"\ndevd up over ssh: at most {peak[0]} sessions at once (sshd's dial-stdio)")
 
 
 @pytest.mark.engine
@@ -116,15 +126,23 @@ def test_ssh_engine_restarted_while_idle_gets_the_app_back_on_localhost(
     try:
         up.wait_event("running", service="app", timeout=120)
         served(first, f"version-1 {sample.name}", timeout=30)
+        stopped = time.time()
         ssh_engine.engine.stop()
         lost = up.wait_event(LOST, timeout=30)
         assert lost["engine"] == f"{ssh_engine.host} (from DOCKER_HOST)", lost
+        restarted = time.time()
         ssh_engine.engine.start()
-        up.wait_event("engine back", timeout=30)
+        back = up.wait_event("engine back", timeout=30)
         served(first, f"version-1 {sample.name}", timeout=60)
+        recovered = time.time()
         assert not up.named(EXITED), up.summary()
         assert len(up.named(LOST)) == 1, up.summary()
         assert up.stderr_lines == []  # no raw traceback, no paramiko log line
         assert ssh_engine.refusals() == 0, ssh_engine.log_tail()
+        print(
+            f"\nssh engine stop, idle: noticed {at(lost) - stopped:.2f} s after SIGTERM; back "
+            f"noticed {at(back) - restarted:.2f} s after start; app at localhost "
+            f"{recovered - restarted:.2f} s after start"
+        )
     finally:
         up.kill()

@@ -86,8 +86,6 @@ def test_many_requests_and_streams_at_once_stay_within_max_sessions(
     )
     errors: list[BaseException] = []
     logs: list[bytes] = []
-    peak = [0]
-    stop = threading.Event()
 
     def guarded(work: Any) -> Any:
         def run() -> None:
@@ -114,23 +112,15 @@ def test_many_requests_and_streams_at_once_stay_within_max_sessions(
     def run_exec() -> None:
         assert container.exec_run(["echo", "hi"]).output == b"hi\n"
 
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], ssh_env.dial_stdio_count())
-            time.sleep(0.05)
-
     threads = [threading.Thread(target=guarded(follow)) for _ in range(8)]
     threads += [threading.Thread(target=guarded(events))]
     threads += [threading.Thread(target=guarded(run_exec)) for _ in range(3)]
     threads += [threading.Thread(target=guarded(request)) for _ in range(24)]
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    stop.set()
-    sampler.join()
+    with ssh_env.counting_sessions() as peak:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
     assert not errors, errors
     assert logs == [b"ready\ndone\n"] * 8
     assert link.peak_sessions <= MAX_SESSIONS, link.peak_sessions
