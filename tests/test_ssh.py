@@ -69,7 +69,7 @@ def test_connect_over_ssh_reaches_the_engine_behind_sshd(ssh_env: PrivateSshd) -
     with connect() as engine:
         names = {tag for image in engine.client.images.list() for tag in image.tags}
         assert names == {"devd-busybox:latest"}, names
-        assert engine.unreachable() is None
+        assert engine.transport.unreachable() is None
 
 
 @pytest.mark.engine

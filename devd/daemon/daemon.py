@@ -87,11 +87,15 @@ class Daemon(LiveReload, EngineRecovery):
         self.follow = True  # print containers' output (one-shot commands turn it off)
         self.sweeper = Sweeper(self.remove_superseded, self.builds)
         self.engine_watch = EngineWatch(
-            engine.unreachable, output, engine_address(os.environ), self.engine_back, self.stop
+            engine.transport.unreachable,
+            output,
+            engine_address(os.environ),
+            self.engine_back,
+            self.stop,
         )
-        self.remote_ports = remote_ports.for_engine(engine.client, os.environ, output)
+        self.remote_ports = remote_ports.for_engine(engine, os.environ, output)
         self.anchor_watch = AnchorWatch(
-            lambda: self.engine.anchor_stops(self.project.name),
+            lambda: self.engine.anchors.stops(self.project.name),
             self.anchor_stopped,
             self.engine_watch,
             self.stop,
@@ -113,7 +117,7 @@ class Daemon(LiveReload, EngineRecovery):
         """Ask the loop to end (signal handlers call this); safe from any thread."""
         self.stop.set()
         self.engine_watch.wake()
-        self.engine.close_anchor_stops()
+        self.engine.anchors.close_stops()
         self.sweeper.close()
         self.batches.put(None)
         for runtime in self.services.values():
@@ -134,7 +138,7 @@ class Daemon(LiveReload, EngineRecovery):
 
     def startup(self) -> None:
         stack.start_order(self.project.services)  # rejects unknown dependencies and cycles
-        stack.check_images(self.project, self.engine.image_id)
+        stack.check_images(self.project, self.engine.images.id_of)
         self.prepare_resources()
         for name in self.project.services:
             self.prepare(name)
@@ -152,7 +156,7 @@ class Daemon(LiveReload, EngineRecovery):
             root=str(self.project.root),
             services=list(self.services),
             builders={
-                name: self.engine.builder(service.builder)
+                name: self.engine.builds.builder(service.builder)
                 for name, service in self.project.services.items()
                 if service.build
             },
@@ -190,7 +194,7 @@ class Daemon(LiveReload, EngineRecovery):
             for thread in stoppers:
                 thread.join()
             try:
-                self.engine.stop_anchors(self.project.name)
+                self.engine.anchors.stop_all(self.project.name)
             except DevdError as error:
                 self.out.error("could not stop the anchors", error=str(error))
         if self.remote_ports is not None:
@@ -257,7 +261,7 @@ class Daemon(LiveReload, EngineRecovery):
         record = self.record.read()
         for name, runtime in list(self.services.items()):
             try:
-                container = runtime.container and self.engine.container(runtime.container.id)
+                container = runtime.container and self.engine.containers.get(runtime.container.id)
             except EngineUnavailable:
                 self.engine_watch.check()
                 container, absent = None, "unknown: the engine does not answer"
@@ -269,7 +273,7 @@ class Daemon(LiveReload, EngineRecovery):
                 service=name,
                 state=container.status if container else absent,
                 image=container.image_id[7:19] if container else None,
-                builder=self.engine.builder(runtime.config.builder),
+                builder=self.engine.builds.builder(runtime.config.builder),
                 last_build=("ok: " + str(last.get("summary")))
                 if last.get("ok")
                 else last.get("error"),
@@ -283,7 +287,7 @@ class Daemon(LiveReload, EngineRecovery):
             return
         runtime.retiring.add(container.id)
         try:
-            self.engine.stop_container(container.id, runtime.config.stop_timeout)
+            self.engine.containers.stop(container.id, runtime.config.stop_timeout)
         except DevdError as error:
             self.out.error(
                 "could not stop the container", service=runtime.config.name, error=str(error)

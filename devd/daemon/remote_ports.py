@@ -18,10 +18,10 @@ import ipaddress
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from devd.config import ProjectConfig
 from devd.engine import ssh
+from devd.engine.engine import Engine
 from devd.engine.port_forward import PortForwarder
 from devd.engine.ssh import SshLink
 from devd.output import Output
@@ -151,10 +151,11 @@ class RemotePorts:
             self.out.debug("a forwarded connection was refused", port=port, error=why)
 
 
-def for_engine(client: Any, environ: Mapping[str, str], out: Output) -> RemotePorts | None:
-    """The RemotePorts of the engine DOCKER_HOST names, if it is on another machine."""
+def for_engine(engine: Engine, environ: Mapping[str, str], out: Output) -> RemotePorts | None:
+    """The RemotePorts of ``engine`` (the one DOCKER_HOST names), if it is on another
+    machine; over ssh, forwarding through its connection."""
     host = engine_host(environ.get("DOCKER_HOST"))
-    return None if host is None else RemotePorts(host, ssh.link_of(client), out)
+    return None if host is None else RemotePorts(host, ssh.link_of(engine.client), out)
 
 
 def _not_forwarded(port: Published) -> str:
