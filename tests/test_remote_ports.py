@@ -146,3 +146,49 @@ def test_ssh_engine_restarted_while_idle_gets_the_app_back_on_localhost(
         )
     finally:
         up.kill()
+
+
+@pytest.mark.engine
+@pytest.mark.timeout(300)
+def test_seven_services_over_ssh_all_build_and_answer_within_max_sessions(
+    ssh_engine: PrivateSshd, tmp_path: Path, test_id: str
+) -> None:
+    """Seven services built at once over ssh (7 builds, then 7 followed log streams, the
+    event stream and every request, through a stock sshd's MaxSessions 10): every one is
+    built and answers at localhost through its forward, then again after a save rebuilds all
+    seven; no build fails and no channel is refused. The two log streams past the six devd
+    keeps for streams wait, and say so in one line each."""
+    names = [f"s{number}" for number in range(1, 8)]
+    ports = {name: free_port() for name in names}
+    sample = Sample(tmp_path / "proj", f"t{test_id}", ports["s1"])
+    sample.write(
+        "devd.toml",
+        f'project = "{sample.name}"\ndebounce_ms = 50\n'
+        + "".join(
+            f'[services.{name}]\nports = ["{port}:8000"]\n'
+            'build_args = { BASE = "devd-busybox:latest" }\nstop_timeout = 2\n'
+            for name, port in ports.items()
+        ),
+    )
+    up = UpProcess(sample.root, environ=ssh_engine.env)
+    try:
+        with ssh_engine.counting_sessions() as peak:
+            for name in names:
+                up.wait_event("running", service=name, timeout=180)
+            for port in ports.values():
+                served(port, f"version-1 {sample.name}", timeout=30)
+            sample.write("www/index.html", "version-2\n")
+            for name in names:
+                up.wait_event("running", count=2, service=name, timeout=120)
+            for port in ports.values():
+                served(port, "version-2", timeout=30)
+        assert up.named("failed") == [], up.summary()
+        assert up.named("error") == [], up.summary()
+        assert up.stderr_lines == []
+        waits = [e for e in up.events if str(e.get("event", "")).startswith("an ssh channel")]
+        assert len(waits) >= 2, up.summary()
+    finally:
+        up.kill()
+    assert ssh_engine.refusals() == 0, ssh_engine.log_tail()
+    assert peak[0] <= MAX_SESSIONS, peak
+    print(f"\nseven services over ssh: at most {peak[0]} sessions at once")

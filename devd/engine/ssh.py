@@ -3,27 +3,12 @@ makes with paramiko (the optional extra ``devd[ssh]``) and owns, carrying every 
 and, for :mod:`devd.engine.port_forward`, the published ports forwarded to this machine.
 
 Each API connection is an SSH *session* channel running ``docker system dial-stdio`` on the
-remote host (the docker CLI there must be installed), as docker-py's own ssh transport does.
-A stock sshd allows ``MaxSessions 10`` sessions on one connection and refuses the 11th
-("ChannelException(2, 'Connect failed')"). What devd opens at once over the engine's API:
-
-* one channel per request in flight: each service's worker, the engine watch, the sweeper,
-  a CLI command's requests;
-* one per followed log stream (a service each) and one for the event stream (the anchors'
-  ``die`` events), held as long as ``devd up`` runs;
-* one per build and per exec, held while its output streams;
-* one, kept apart, for :meth:`SshLink.fresh_ping` (is the engine still there).
-
-docker-py's own adapter keeps a pool per request URL and, once a pool's connections are all
-busy, opens more without bound: that is what sshd refused. Here one pool holds them all and
-blocks at :data:`API_CHANNELS` (9): a request past that waits for one to come back. Long-lived
-streams (followed logs, events) may hold at most :data:`STREAM_CHANNELS` (6) of them, so
-requests always have 3; a stream past that waits, said in one line, for one to end: with more
-than 5 services, the logs of the last ones start when a container of the others stops.
-:data:`API_CHANNELS` plus the fresh ping's channel is 10. sshd frees a session only once the
-remote command has exited, a moment after devd closed its channel, so a session refused
-(reason 2) is asked for again for up to :data:`REFUSED_RETRY_SECONDS` before it counts as an
-error. Forwarded ports are ``direct-tcpip`` channels, which MaxSessions does not count.
+remote host (the docker CLI there must be installed), as docker-py's own ssh transport does;
+:mod:`devd.engine.ssh_pool` bounds how many are open at once to what a stock sshd allows
+(``MaxSessions 10``). sshd frees a session only once the remote command has exited, a moment
+after devd closed its channel, so a session refused (reason 2) is asked for again for up to
+:data:`REFUSED_RETRY_SECONDS` before it counts as an error. The connection is made again
+when it drops (sshd restarted, the network back).
 """
 
 from __future__ import annotations
@@ -31,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 import time
 import urllib.parse
@@ -39,34 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
-import docker.transport.basehttpadapter
-import structlog
-import urllib3
-import urllib3.connection
-import urllib3.connectionpool
 
+from devd.engine.ssh_pool import SESSION_LIMIT, SshAdapter
 from devd.errors import EngineUnavailable
 
-_log = structlog.get_logger("devd")
-
 SSH_EXTRA_HINT = "ssh:// engines need paramiko: pip install 'devd[ssh]'"
-SESSION_LIMIT = 10
-"""A stock sshd's MaxSessions: session channels one connection may have open."""
-API_CHANNELS = SESSION_LIMIT - 1
-"""Channels the API requests may hold at once (one is kept for :meth:`SshLink.fresh_ping`)."""
-STREAM_CHANNELS = 6
-"""Of those, how many long-lived streams (followed logs, events) may hold."""
 REFUSED_RETRY_SECONDS = 10.0
 CONNECT_TIMEOUT = 10.0
-POOL_WAIT_SECONDS = 120.0
-"""How long a request waits for a free channel before failing (every one is in use)."""
 DIAL_STDIO = "docker system dial-stdio"
 API_BASE_URL = "http+docker://ssh"
-
-_LONG_LIVED = (
-    re.compile(r"^/(v[\d.]+/)?containers/[^/]+/logs\?(.*&)?follow=(1|true)\b"),
-    re.compile(r"^/(v[\d.]+/)?events(\?|$)(?!.*\buntil=)"),
-)
 
 
 def paramiko_module() -> Any:
@@ -279,131 +244,6 @@ class SshLink:
             if self._client is not None:
                 self._client.close()
                 self._client = None
-
-
-class _ChannelSocket:
-    """A session channel as http.client's socket. Its file (``makefile``) also offers
-    ``raw.sock``, the path docker-py's CancellableStream.close takes to end a stream from
-    another thread: for a bare paramiko channel it refuses ("Cancellable streams not
-    supported for the SSH protocol"), which left devd's log and event streams unclosable.
-    Closing the channel wakes the thread reading it, which then sees the stream end."""
-
-    def __init__(self, channel: Any) -> None:
-        self.channel = channel
-
-    def makefile(self, mode: str) -> Any:
-        file = self.channel.makefile(mode)
-        file.raw = _RawEnd(self.channel)
-        return file
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.channel, name)
-
-
-@dataclass(frozen=True)
-class _RawEnd:
-    sock: Any
-
-
-class _ChannelConnection(urllib3.connection.HTTPConnection):
-    """An HTTP connection whose socket is a session channel running dial-stdio."""
-
-    def __init__(self, link: SshLink, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.link = link
-        self.stream_permit: threading.BoundedSemaphore | None = None
-
-    def connect(self) -> None:
-        self.sock = _ChannelSocket(self.link.session())
-
-    def close(self) -> None:
-        super().close()
-        if self.stream_permit is not None:
-            self.stream_permit.release()
-            self.stream_permit = None
-
-
-class _ChannelPool(urllib3.connectionpool.HTTPConnectionPool):
-    """The one pool of API channels: at most API_CHANNELS, of which at most STREAM_CHANNELS
-    in long-lived streams; past that a request waits (see the module)."""
-
-    scheme = "ssh"
-
-    def __init__(self, link: SshLink, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout, maxsize=API_CHANNELS, block=True)
-        self.link = link
-        self.streams = threading.BoundedSemaphore(STREAM_CHANNELS)
-        self._permit = threading.local()
-
-    def _new_conn(self) -> _ChannelConnection:
-        return _ChannelConnection(self.link, CONNECT_TIMEOUT)
-
-    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        if not any(pattern.match(url) for pattern in _LONG_LIVED):
-            return super().urlopen(method, url, *args, **kwargs)
-        if not self.streams.acquire(blocking=False):  # wait for a stream to end, saying so
-            _log.warning(
-                "an ssh channel for a stream waits for another stream to end",
-                streams=STREAM_CHANNELS,
-                request=url.split("?", 1)[0],
-                why=f"devd keeps {STREAM_CHANNELS} of sshd's MaxSessions {SESSION_LIMIT} "
-                "for followed logs and events, so requests always get the rest",
-            )
-            self.streams.acquire()
-        self._permit.pending = True
-        try:
-            return super().urlopen(method, url, *args, **kwargs)
-        finally:
-            if self._permit.__dict__.pop("pending", False):  # no connection took it
-                self.streams.release()
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        """A pooled channel that is still open, else a new one; waits for a free slot.
-        (urllib3's own check of a pooled connection selects on a paramiko channel's
-        fileno(), which makes a pipe per channel: skipped.)"""
-        if self.pool is None:
-            raise urllib3.exceptions.ClosedPoolError(self, "Pool is closed.")
-        try:
-            conn = self.pool.get(block=True, timeout=timeout or POOL_WAIT_SECONDS)
-        except Exception as error:  # queue.Empty
-            raise urllib3.exceptions.EmptyPoolError(self, _busy("requests")) from error
-        if conn is not None and (conn.sock is None or conn.sock.closed):
-            conn.close()
-            conn = None
-        conn = conn or self._new_conn()
-        if self._permit.__dict__.pop("pending", False):
-            conn.stream_permit = self.streams
-        return conn
-
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None and conn.stream_permit is not None:
-            conn.stream_permit.release()
-            conn.stream_permit = None
-        super()._put_conn(conn)
-
-
-def _busy(what: str) -> str:
-    return (
-        f"every ssh channel devd may use for {what} stayed busy for {POOL_WAIT_SECONDS:g} s "
-        f"(sshd allows {SESSION_LIMIT} per connection)"
-    )
-
-
-class SshAdapter(docker.transport.basehttpadapter.BaseHTTPAdapter):  # type: ignore[misc]
-    """requests' adapter for ``http+docker://ssh``: every request through the one pool."""
-
-    def __init__(self, link: SshLink, timeout: float) -> None:
-        super().__init__()
-        self.link = link
-        self.pool = _ChannelPool(link, timeout)
-
-    def get_connection(self, url: Any, proxies: Any = None) -> _ChannelPool:
-        return self.pool
-
-    def close(self) -> None:
-        super().close()
-        self.pool.close()
-        self.link.close()
 
 
 def docker_client(url: str, *, timeout: float) -> tuple[Any, SshLink]:
