@@ -68,3 +68,20 @@ def test_connect_over_ssh_reaches_the_engine_behind_sshd(ssh_env: PrivateSshd) -
         names = {tag for image in engine.client.images.list() for tag in image.tags}
         assert names == {"devd-busybox:latest"}, names
         assert engine.transport.unreachable() is None
+
+
+@pytest.mark.engine
+def test_an_engine_down_behind_sshd_is_one_line_with_what_the_host_said(
+    ssh_env: PrivateSshd,
+) -> None:
+    """sshd answers but the engine behind it does not: one line with what `docker system
+    dial-stdio` printed on the engine's host (docker-py alone says "Remote end closed
+    connection without response")."""
+    ssh_env.engine.stop()
+    with pytest.raises(EngineUnavailable) as raised:
+        connect()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"no Docker engine answers at {ssh_env.host} (from DOCKER_HOST): ")
+    assert f"`docker system dial-stdio` on {ssh_env.engine.address} said: " in message
+    assert f"dial unix {ssh_env.engine.dir}/docker.sock: connect:" in message, message

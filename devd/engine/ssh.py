@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
+import docker.errors
 
 from devd.engine.ssh_pool import SESSION_LIMIT, SshAdapter
 from devd.errors import EngineUnavailable
@@ -229,14 +230,16 @@ class SshLink:
                 try:
                     channel.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
                     reply = channel.recv(64)
+                    said = b"" if reply else _stderr_of(channel)
                 except OSError as error:
                     if isinstance(error, TimeoutError):
                         raise
                     return str(error) or type(error).__name__
         if reply.startswith(b"HTTP/1.") and reply[9:12] == b"200":
             return None
-        if not reply:  # dial-stdio ended: the engine's socket refused it
-            return "the engine closed the connection (docker system dial-stdio on the host)"
+        if not reply:  # dial-stdio ended: no docker CLI there, or no engine behind it
+            text = " ".join(said.decode(errors="replace").split())
+            return f"`{DIAL_STDIO}` on {self.target.host} said: {text or 'nothing'}"
         return f"the engine answered {reply[9:12].decode(errors='replace')!r}"
 
     def close(self) -> None:
@@ -244,6 +247,15 @@ class SshLink:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def _stderr_of(channel: Any) -> bytes:
+    """What the command of a channel that ended printed on stderr (its last 300 bytes)."""
+    said = b""
+    with contextlib.suppress(OSError):
+        while chunk := channel.recv_stderr(4096):
+            said += chunk
+    return said[-300:]
 
 
 def docker_client(url: str, *, timeout: float) -> tuple[Any, SshLink]:
@@ -262,6 +274,12 @@ def docker_client(url: str, *, timeout: float) -> tuple[Any, SshLink]:
     api.base_url = API_BASE_URL
     try:  # docker-py's "auto": the engine's API version
         api._version = api._retrieve_server_version()
+    except docker.errors.DockerException as error:
+        reason = link.fresh_ping(CONNECT_TIMEOUT)  # what the host said, if dial-stdio failed
+        client.close()
+        if reason is not None:
+            raise SshUnreachable(reason) from error
+        raise
     except BaseException:
         client.close()
         raise

@@ -177,10 +177,15 @@ def unanswered_message(environ: Mapping[str, str], reason: str) -> str:
 
 
 def _root_reason(error: BaseException) -> str:
-    """The innermost cause, the part that says what went wrong ("Connection refused")."""
+    """The innermost cause, the part that says what went wrong ("Connection refused"); an
+    ssh failure says it already, in its own words ("ssh to HOST failed: ...")."""
     root = error
-    while (inner := root.__cause__ or root.__context__) is not None:
+    while not isinstance(root, ssh.SshUnreachable) and (
+        inner := root.__cause__ or root.__context__
+    ):
         root = inner
+    if isinstance(root, ssh.SshUnreachable):
+        return one_line(str(root))
     if isinstance(root, OSError) and root.strerror:
         return root.strerror
     return one_line(str(root))
