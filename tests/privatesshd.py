@@ -7,8 +7,11 @@ port answers on the namespace's 127.0.0.1, as on a remote host). sshd runs in th
 namespace, listening on the namespace's end of the veth pair, port 22: the host's port 22 is
 never touched. Its configuration is the stock one but for where its files are (host key, pid
 file, authorized keys: a directory under /run made here, since sshd's StrictModes refuses
-keys under /tmp) and ``SetEnv DOCKER_HOST=<the private engine's socket>``, so the ``docker
-system dial-stdio`` each API channel runs reaches that engine, not the shared one.
+keys under /tmp) and ``SetEnv DOCKER_HOST=<the private engine's socket> HOME=<a directory of
+its own>``: the ``docker system dial-stdio`` each API channel runs reaches that engine, not
+the shared one, and the shell sshd runs it with (bash, which reads ~/.bashrc when sshd starts
+it) does not run this machine's root's ~/.bashrc (here pyenv's set-up, which under load kept
+every session waiting for over a minute).
 ``MaxSessions 10`` is written out, though it is the default, because it is what is tested.
 
 The client side is a home directory of the test's own (``HOME``): ``.ssh/config`` names the
@@ -19,7 +22,9 @@ devd needs in its environment.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -47,8 +52,11 @@ class PrivateSshd:
         self.env = {"HOME": str(home), "DOCKER_HOST": self.host}
 
     def start(self) -> None:
-        self._make_keys()
-        self._write_config()
+        """Make the keys and configuration (once) and start sshd; returns when it listens."""
+        if not (self.dir / "sshd_config").exists():
+            self._make_keys()
+            self._write_config()
+            (self.dir / "home").mkdir(mode=0o700)
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         with (self.dir / "sshd.log").open("ab") as log:
             self.process = subprocess.Popen(
@@ -93,7 +101,7 @@ class PrivateSshd:
             f"HostKey {self.dir / 'host_key'}\n"
             f"PidFile {self.dir / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {self.dir / 'authorized_keys'}\n"
-            f"SetEnv DOCKER_HOST={self.engine.socket}\n"
+            f"SetEnv DOCKER_HOST={self.engine.socket} HOME={self.dir / 'home'}\n"
             f"MaxSessions {MAX_SESSIONS}\n"
             "UsePAM no\n"
         )
@@ -161,13 +169,20 @@ class PrivateSshd:
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
+    def kill(self) -> None:
+        """SIGKILL sshd and every process under it (the connections' own sshd processes and
+        their dial-stdio): the engine's host gone from the network, as far as ssh goes."""
+        if self.process is None:
+            return
+        doomed = [pid for pid, _ in _processes() if self._descends(pid)]
+        for pid in [self.process.pid, *doomed]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
     def close(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=10)
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
+        """Kill sshd and what runs under it (its connections outlive the listener), then
+        remove its files."""
+        self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)

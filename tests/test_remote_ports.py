@@ -192,3 +192,33 @@ def test_seven_services_over_ssh_all_build_and_answer_within_max_sessions(
     assert ssh_engine.refusals() == 0, ssh_engine.log_tail()
     assert peak[0] <= MAX_SESSIONS, peak
     print(f"\nseven services over ssh: at most {peak[0]} sessions at once")
+
+
+@pytest.mark.engine
+@pytest.mark.timeout(240)
+def test_ssh_connection_lost_and_back_keeps_the_app_at_localhost(
+    ssh_engine: PrivateSshd, tmp_path: Path, test_id: str
+) -> None:
+    """sshd and every connection it holds are killed while devd up is idle (the engine and
+    the app go on running behind it), then sshd starts again: devd says once that the engine
+    cannot be reached, naming the ssh failure, makes its connection again when sshd is back,
+    reports no exit, and the app answers at localhost again through the same forward."""
+    sample, first, _ = two_port_sample(tmp_path / "proj", f"t{test_id}")
+    up = UpProcess(sample.root, environ=ssh_engine.env)
+    try:
+        up.wait_event("running", service="app", timeout=120)
+        served(first, f"version-1 {sample.name}", timeout=30)
+        ssh_engine.kill()
+        lost = up.wait_event(LOST, timeout=30)
+        assert f"ssh to {ssh_engine.engine.address} failed" in str(lost), lost
+        assert fetch(first) is None
+        ssh_engine.start()
+        up.wait_event("engine back", timeout=30)
+        served(first, f"version-1 {sample.name}", timeout=30)
+        sample.write("www/index.html", "version-2\n")
+        served(first, "version-2", timeout=60)
+        assert not up.named(EXITED), up.summary()
+        assert len(up.named(LOST)) == 1, up.summary()
+        assert up.stderr_lines == []
+    finally:
+        up.kill()
