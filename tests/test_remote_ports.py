@@ -4,6 +4,7 @@ over TCP, each in a network namespace of the test's own."""
 
 from __future__ import annotations
 
+import io
 import signal
 import socket
 import time
@@ -12,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
+from devd import config
+from devd.daemon import remote_ports
 from devd.daemon.enginewatch import LOST
 from devd.daemon.follow import EXITED
 from devd.daemon.remote_ports import engine_host
+from devd.output import Output
 from tests.privateengine import PrivateEngine
 from tests.privatesshd import MAX_SESSIONS, PrivateSshd
 from tests.updriver import Sample, UpProcess, fetch, free_port, served
@@ -222,3 +227,30 @@ def test_ssh_connection_lost_and_back_keeps_the_app_at_localhost(
         assert up.stderr_lines == []
     finally:
         up.kill()
+
+
+def test_a_tcp_engine_says_each_port_once_and_a_port_a_reload_adds(
+    tmp_path: Path,
+) -> None:
+    """Without an ssh connection (tcp://) every port is one line saying where it answers,
+    with the address it is published on; a reload with the same ports says nothing again,
+    and a port it adds is said."""
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "devd.toml").write_text(
+        '[services.web]\nports = ["8000:8000", "127.0.0.1:9000:9000", "5353:53/udp"]\n'
+    )
+    project = config.load(tmp_path, environ={})
+    ports = remote_ports.RemotePorts("box", None, Output(True, ["web"], io.StringIO()))
+    with capture_logs() as said:
+        ports.update(project)
+        ports.update(project)
+    assert [(e["event"], e["answers"]) for e in said] == [
+        (ON_ENGINE_HOST, "box:8000"),
+        (ON_ENGINE_HOST, "127.0.0.1:9000 on box"),
+        (ON_ENGINE_HOST, "box:5353/udp"),
+    ]
+    assert "note" not in said[2]  # nothing is forwarded over tcp://, udp or not
+    (tmp_path / "devd.toml").write_text('[services.web]\nports = ["8000:8000", "8001:8000"]\n')
+    with capture_logs() as added:
+        ports.update(config.load(tmp_path, environ={}))
+    assert [(e["event"], e["answers"]) for e in added] == [(ON_ENGINE_HOST, "box:8001")]

@@ -15,6 +15,7 @@ when it starts (and for each port a reload adds), where the port answers:
 from __future__ import annotations
 
 import ipaddress
+import threading
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,7 +81,8 @@ class RemotePorts:
         self.forwarder = (
             PortForwarder(link.forward, self._connection_failed) if link is not None else None
         )
-        self._said: set[Published] = set()
+        self._said: set[Published] = set()  # written by update() only, on devd up's loop
+        self._forbidden_lock = threading.Lock()  # forwarder threads report failures
         self._forbidden: set[int] = set()
 
     def update(self, project: ProjectConfig) -> None:
@@ -139,8 +141,10 @@ class RemotePorts:
         yet (the app starting) is what a local port would say too, so only with -v; sshd
         forbidding forwards (AllowTcpForwarding no) is said once."""
         why = str(error) or type(error).__name__
-        if "prohibited" in why.lower() and port not in self._forbidden:
+        with self._forbidden_lock:
+            first = "prohibited" in why.lower() and port not in self._forbidden
             self._forbidden.add(port)
+        if first:
             self.out.warning(
                 "sshd forbids forwarding the port (AllowTcpForwarding)",
                 port=port,
