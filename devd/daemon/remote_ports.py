@@ -105,10 +105,8 @@ class RemotePorts:
     def _announce(self, port: Published) -> None:
         where = self._where(port)
         if self.forwarder is None or port.protocol != "tcp" or not port.port:
-            why = None if self.forwarder is None else _not_forwarded(port)
-            self.out.info(
-                "port on the engine's host", service=port.service, answers=where, note=why
-            )
+            note = {} if self.forwarder is None else {"note": _not_forwarded(port)}
+            self.out.info("port on the engine's host", service=port.service, answers=where, **note)
             return
         try:
             self.forwarder.add(port.port, port.remote_target)
