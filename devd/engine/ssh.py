@@ -201,7 +201,11 @@ class SshLink:
             self.sessions_opened += 1
             self.peak_sessions = max(self.peak_sessions, len(self._open))
         channel.settimeout(self.timeout)
-        channel.exec_command(command)
+        try:
+            channel.exec_command(command)
+        except (self._paramiko.SSHException, EOFError) as error:  # the connection went
+            channel.close()
+            raise SshUnreachable(f"ssh to {self.target.host}: {error or 'closed'}") from error
         return channel
 
     def open_sessions(self) -> int:
