@@ -8,16 +8,20 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from devd import config
+from devd.config import ExecHook
+from devd.core.build_result import BuildResult
+from devd.core.builders import Builder
 from devd.daemon.controller import ServiceSnapshot
 from devd.daemon.supervisor import Supervisor
 from devd.engine.anchors import AnchorStopped
-from devd.engine.engine import BuildResult, ContainerInfo, ContainerSpec
+from devd.engine.container_spec import ContainerInfo, ContainerSpec
+from devd.engine.exec import ImageDefaults
 from devd.engine.files import SyncResult
 from devd.errors import EngineUnavailable
 from devd.watch import Batch
@@ -27,9 +31,11 @@ END = object()  # the end of a log stream
 
 
 class FakeEngine:
-    """Answers like the engine adapter; ``fail_next`` names an operation that takes the
-    engine down as it is called; ``hooks[name]`` runs (in the caller's thread) as operation
-    ``name`` is called, with its first argument, before it does anything."""
+    """The world the fake clients share: the containers (``live``), the open log streams,
+    the operations done (``calls``). ``fail_next`` names an operation that takes the engine
+    down as it is called; ``hooks[name]`` runs (in the caller's thread) as operation ``name``
+    is called, with its first argument, before it does anything. Its clients are
+    :class:`devd.engine.engine.Engine`'s, typed by :class:`devd.daemon.ports.DaemonEngine`."""
 
     def __init__(self) -> None:
         self.up = True
@@ -39,21 +45,28 @@ class FakeEngine:
         self.hooks: dict[str, Callable[[Any], None]] = {}
         self.streams: dict[str, list[queue.Queue[object]]] = {}  # open log streams
         self.follows: list[str] = []  # the containers whose output was asked for, in order
-        self._ids = iter(range(1, 1000))
-        self._lock = threading.Lock()
+        self.ids = iter(range(1, 1000))
+        self.lock = threading.Lock()
         self.anchor_stream_closed = threading.Event()
+        self.transport = FakeTransport(self)
+        self.builds = FakeBuilds(self)
+        self.containers = FakeContainers(self)
+        self.anchors = FakeAnchors(self)
+        self.files = FakeFiles(self)
+        self.execs = FakeExecs(self)
+        self.logs = FakeLogs(self)
+        self.images = FakeImages(self)
+        self.resources = FakeResources(self)
 
-    def unreachable(self) -> str | None:
-        return None if self.up else "Connection refused"
-
-    def _hook(self, name: str, argument: Any = None) -> None:
+    def hook(self, name: str, argument: Any = None) -> None:
         hook = self.hooks.get(name)
         if hook is not None:
             hook(argument)
 
-    def _call(self, name: str, argument: Any = None) -> None:
-        self._hook(name, argument)
-        with self._lock:
+    def call(self, name: str, argument: Any = None) -> None:
+        """Operation ``name`` is asked for: its hook runs, then it fails if the engine is down."""
+        self.hook(name, argument)
+        with self.lock:
             if self.fail_next == name:
                 self.fail_next, self.up = None, False
             if not self.up:
@@ -62,120 +75,177 @@ class FakeEngine:
 
     def end_streams(self, container_id: str) -> None:
         """The engine ends the log streams of ``container_id`` (it stopped)."""
-        with self._lock:
+        with self.lock:
             streams = self.streams.pop(container_id, [])
         for stream in streams:
             stream.put(END)
 
-    def anchor_stops(self, project: str) -> list[AnchorStopped]:
-        """No anchor stops: the stream stays open until devd stops."""
-        self.anchor_stream_closed.wait()
-        return []
-
-    def close_anchor_stops(self) -> None:
-        self.anchor_stream_closed.set()
-
     def restart_engine(self) -> None:
         """The engine comes back; like dockerd without live-restore, its containers stopped."""
-        with self._lock:
+        with self.lock:
             for key, info in self.live.items():
                 self.live[key] = replace(info, status="exited", exit_code=143)
             self.up = True
 
-    def containers(self, project: str, service: str | None = None) -> list[ContainerInfo]:
-        self._call("containers")
-        return [c for c in self.live.values() if service in (None, c.service)]
+    def running(self) -> list[ContainerInfo]:
+        return [c for c in self.live.values() if c.status == "running"]
 
-    def container(self, container_id: str) -> ContainerInfo | None:
-        self._call("container", container_id)
-        return self.live.get(container_id)
 
-    def builder(self, choice: str) -> str:
-        return "classic"  # no base images to look up: the build itself is faked
+class FakeClient:
+    def __init__(self, world: FakeEngine) -> None:
+        self.world = world
+
+
+class FakeTransport(FakeClient):
+    def unreachable(self) -> str | None:
+        return None if self.world.up else "Connection refused"
 
     def major_version(self) -> int | None:
         return 25
 
-    def image_id(self, ref: str) -> str | None:
-        return "sha256:base"
+
+class FakeBuilds(FakeClient):
+    def builder(self, choice: str) -> Builder:
+        return "classic"  # no base images to look up: the build itself is faked
 
     def build(self, context: Any, **options: Any) -> BuildResult:
-        self._call("build", options)
+        self.world.call("build", options)
         on_labels = options.get("on_labels")
         if on_labels is not None:
             on_labels()
-        self._hook("build done", options)
-        return BuildResult(f"sha256:{next(self._ids)}", ())
+        self.world.hook("build done", options)
+        return BuildResult(f"sha256:{next(self.world.ids)}", ())
 
-    def tag_image(self, image_id: str, reference: str) -> None:
-        pass
 
-    def replace_container(self, spec: ContainerSpec) -> ContainerInfo:
-        self._call("replace", spec)
-        old = [k for k, v in self.live.items() if v.service == spec.service]
-        for key in old:
-            self.live.pop(key)
-            self.end_streams(key)
+class FakeContainers(FakeClient):
+    def of_project(self, project: str, service: str | None = None) -> list[ContainerInfo]:
+        self.world.call("containers")
+        return [c for c in self.world.live.values() if service in (None, c.service)]
+
+    def get(self, container_id: str) -> ContainerInfo | None:
+        self.world.call("container", container_id)
+        return self.world.live.get(container_id)
+
+    def replace(self, spec: ContainerSpec) -> ContainerInfo:
+        world = self.world
+        world.call("replace", spec)
+        for key in [k for k, v in world.live.items() if v.service == spec.service]:
+            world.live.pop(key)
+            world.end_streams(key)
         info = ContainerInfo(
-            f"c{next(self._ids)}", spec.name, spec.image, spec.service, "running", None, "now"
+            f"c{next(world.ids)}", spec.name, spec.image, spec.service, "running", None, "now"
         )
-        self.live[info.id] = info
-        self._hook("replaced", info)
+        world.live[info.id] = info
+        world.hook("replaced", info)
         return info
 
-    def stopped_anchor(self, container_id: str) -> str | None:
-        self._call("stopped_anchor", container_id)
-        return None
-
-    def put_files(self, container_id: str, files: Any) -> SyncResult:
-        self._call("sync", container_id)
-        return SyncResult(len(files))
-
-    def start_container(self, container_id: str) -> ContainerInfo:
-        self._call("start", container_id)
-        info = replace(self.live[container_id], status="running", exit_code=None)
-        self.live[container_id] = info
+    def start(self, container_id: str) -> ContainerInfo:
+        self.world.call("start", container_id)
+        info = replace(self.world.live[container_id], status="running", exit_code=None)
+        self.world.live[container_id] = info
         return info
 
-    def restart_container(self, container_id: str, timeout: float) -> ContainerInfo:
-        self._call("restart", container_id)
-        self.end_streams(container_id)
-        return self.live[container_id]
+    def restart(self, container_id: str, timeout: float) -> ContainerInfo:
+        self.world.call("restart", container_id)
+        self.world.end_streams(container_id)
+        return self.world.live[container_id]
 
-    def stop_container(self, container_id: str, timeout: float) -> None:
-        self._call("stop", container_id)
-        if container_id in self.live:
-            self.live[container_id] = replace(self.live[container_id], status="exited")
-        self.end_streams(container_id)
+    def stop(self, container_id: str, timeout: float) -> None:
+        world = self.world
+        world.call("stop", container_id)
+        if container_id in world.live:
+            world.live[container_id] = replace(world.live[container_id], status="exited")
+        world.end_streams(container_id)
 
-    def remove_container(self, container_id: str) -> None:
-        self._call("remove", container_id)
-        self.live.pop(container_id, None)
-        self.end_streams(container_id)
+    def remove(self, container_id: str) -> None:
+        self.world.call("remove", container_id)
+        self.world.live.pop(container_id, None)
+        self.world.end_streams(container_id)
 
-    def wait_container(self, container_id: str, timeout: float | None = None) -> int | None:
-        self._call("wait", container_id)
-        info = self.live.get(container_id)
+    def wait(self, container_id: str, timeout: float | None = None) -> int | None:
+        self.world.call("wait", container_id)
+        info = self.world.live.get(container_id)
         return info.exit_code if info is not None else None
 
-    def follow_logs(self, container_id: str) -> Iterator[str]:
+
+class FakeAnchors(FakeClient):
+    def stops(self, project: str) -> list[AnchorStopped]:
+        """No anchor stops: the stream stays open until devd stops."""
+        self.world.anchor_stream_closed.wait()
+        return []
+
+    def close_stops(self) -> None:
+        self.world.anchor_stream_closed.set()
+
+    def stopped(self, container_id: str) -> str | None:
+        self.world.call("stopped_anchor", container_id)
+        return None
+
+    def stop_all(self, project: str) -> None:
+        self.world.call("stop anchors")
+
+    def remove(self, project: str, service: str | None = None) -> list[str]:
+        self.world.call("remove anchors", service)
+        return []
+
+
+class FakeFiles(FakeClient):
+    def put(self, container_id: str, files: Mapping[str, Path | None]) -> SyncResult:
+        self.world.call("sync", container_id)
+        return SyncResult(len(files))
+
+    def exists(self, container_id: str, path: str) -> bool:
+        return False
+
+
+class FakeExecs(FakeClient):
+    def run(
+        self, container_id: str, command: tuple[str, ...] | ExecHook
+    ) -> tuple[int | None, list[str]]:
+        self.world.call("exec", container_id)
+        return 0, []
+
+    def run_step(self, container_id: str, argv: Sequence[str], **options: Any) -> int | None:
+        self.world.call("run step", container_id)
+        return 0
+
+    def image_defaults(self, image: str) -> ImageDefaults | None:
+        return ImageDefaults("", {})
+
+
+class FakeLogs(FakeClient):
+    def follow(self, container_id: str) -> Iterator[str]:
         stream: queue.Queue[object] = queue.Queue()
-        with self._lock:
-            self.follows.append(container_id)
-            self.streams.setdefault(container_id, []).append(stream)
+        with self.world.lock:
+            self.world.follows.append(container_id)
+            self.world.streams.setdefault(container_id, []).append(stream)
         while (line := stream.get()) is not END:
             yield str(line)
 
-    def tail_logs(self, container_id: str, lines: int = 20) -> list[str]:
+    def tail(self, container_id: str, lines: int = 20) -> list[str]:
         return []
 
-    def remove_anchors(self, project: str, service: str | None = None) -> list[str]:
-        self._call("remove anchors", service)
-        return []
 
-    def stop_anchors(self, project: str) -> None:
-        self._call("stop anchors")
+class FakeImages(FakeClient):
+    def id_of(self, ref: str) -> str | None:
+        return "sha256:base"
 
+    def pull(self, reference: str) -> str | None:
+        return None
+
+    def tag(self, image_id: str, reference: str) -> None:
+        pass
+
+    def remove_superseded(
+        self, project: str, service: str, current: str, proceed: Callable[[], bool] = bool
+    ) -> list[str]:
+        return []  # image hygiene is pinned in test_generations.py and test_soak.py
+
+    def remove_failed_build(self, image_ids: Sequence[str]) -> int:
+        return 0
+
+
+class FakeResources(FakeClient):
     def ensure_network(self, name: str, project: str) -> str:
         return name
 
@@ -184,17 +254,6 @@ class FakeEngine:
 
     def volume_exists(self, name: str) -> bool:
         return True
-
-    def remove_superseded_images(
-        self, project: str, service: str, image_id: str, proceed: Callable[[], bool] = bool
-    ) -> list[str]:
-        return []  # image hygiene is pinned in test_generations.py and test_soak.py
-
-    def remove_failed_build_images(self, image_ids: Any) -> int:
-        return 0
-
-    def running(self) -> list[ContainerInfo]:
-        return [c for c in self.live.values() if c.status == "running"]
 
 
 class Recorder:

@@ -11,7 +11,7 @@ DB = ContainerInfo("d1", "proj-db", "sha256:db", "db", "running", None, "")
 def test_subscribers_hear_of_a_first_start_once() -> None:
     """The first start is told to every subscriber; later containers (replaces) update what
     the board says, without telling anyone again."""
-    board, heard = Board(), []
+    board, heard = Board(), list[str]()
     board.join("db")
     board.subscribe(heard.append)
     assert board.started("db") is None

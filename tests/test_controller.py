@@ -89,8 +89,11 @@ def test_an_exit_seen_while_a_replace_is_in_flight_is_the_replaces_doing(
             replacing.set()
             inspected.wait(2)  # the log thread inspects the old container meanwhile
 
+        def wait(_: object) -> None:
+            replacing.wait(5)  # the exit code comes once the replace has begun
+
         engine.hooks["build"] = crash
-        engine.hooks["wait"] = lambda _: replacing.wait(5)
+        engine.hooks["wait"] = wait
         engine.hooks["replace"] = replace_started
         engine.hooks["container"] = lambda _: inspected.set() if replacing.is_set() else None
         up.save("Dockerfile")

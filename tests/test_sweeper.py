@@ -15,7 +15,7 @@ import pytest
 from devd.core.build_result import BuildResult
 from devd.daemon import supervisor as supervisor_module
 from devd.daemon.sweeper import Sweeper
-from tests.fakeengine import FakeEngine, FakeUp, Recorder, project
+from tests.fakeengine import FakeBuilds, FakeEngine, FakeImages, FakeUp, Recorder, project
 from tests.updriver import wait_for
 
 
@@ -198,19 +198,24 @@ class SlowEngine(FakeEngine):
         super().__init__()
         self.build_s = 0.0
         self.removals = Removals()
+        self.builds = SlowBuilds(self)
+        self.images = SlowImages(self)
 
+
+class SlowBuilds(FakeBuilds):
     def build(self, context: Any, **options: Any) -> BuildResult:
-        time.sleep(self.build_s)
+        assert isinstance(self.world, SlowEngine)
+        time.sleep(self.world.build_s)
         return super().build(context, **options)
 
-    def remove_superseded_images(
-        self, project: str, service: str, image_id: str, proceed: Callable[[], bool] = bool
-    ) -> list[str]:
-        self.removals(service, image_id, proceed)
-        return []
 
-    def stop_anchors(self, project: str) -> None:
-        pass
+class SlowImages(FakeImages):
+    def remove_superseded(
+        self, project: str, service: str, current: str, proceed: Callable[[], bool] = bool
+    ) -> list[str]:
+        assert isinstance(self.world, SlowEngine)
+        self.world.removals(service, current, proceed)
+        return []
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from devd.daemon.follow import ANCHOR_STOPPED, EXITED, REMOVED, Follower
 from devd.daemon.ports import DaemonEngine, EngineState, Reporter
 from devd.daemon.sweeper import Sweeper
 from devd.engine.container_spec import ContainerInfo
-from devd.engine.containers import short_id
+from devd.engine.transport import short_id
 from devd.errors import BuildContextError, BuildFailed, ContainerGone, DevdError, EngineUnavailable
 from devd.project import service_view
 from devd.state import BuildRecord
@@ -171,8 +171,8 @@ class ServiceController:
             return
         engine = self._shared.engine
         try:
-            exit_code = engine.wait_container(info.id, timeout=5)
-            current = engine.container(info.id)
+            exit_code = engine.containers.wait(info.id, timeout=5)
+            current = engine.containers.get(info.id)
         except ContainerGone:
             exit_code, current = None, None
         except DevdError as error:
@@ -214,7 +214,7 @@ class ServiceController:
         with self._container_lock:
             with self._lock:
                 known, project = self._container, self._project.name
-            found = self._shared.engine.containers(project, self.name)
+            found = self._shared.engine.containers.of_project(project, self.name)
             current = next((c for c in found if known and c.id == known.id), None)
             with self._lock:
                 self._container = current
@@ -251,7 +251,7 @@ class ServiceController:
             if container is None:
                 return
             try:
-                self._shared.engine.stop_container(container.id, timeout)
+                self._shared.engine.containers.stop(container.id, timeout)
             except DevdError as error:
                 self._shared.out.error(
                     "could not stop the container", service=self.name, error=str(error)
@@ -289,7 +289,7 @@ class ServiceController:
             with self._container_lock:  # a replace stops and removes anchors of its own accord
                 with self._lock:
                     container = self._container
-                anchor = container and self._shared.engine.stopped_anchor(container.id)
+                anchor = container and self._shared.engine.anchors.stopped(container.id)
         except DevdError:
             return  # the engine went meanwhile: the engine watch says so
         if anchor:
@@ -353,7 +353,7 @@ class ServiceController:
             self._builds += 1
             self._building = True
         early = EarlyStop(
-            shared.engine,
+            shared.engine.containers,
             shared.out,
             self.name,
             container,
@@ -383,8 +383,8 @@ class ServiceController:
         with self._lock:
             current = self._container
         rebuild.report_build_failure(
-            shared.engine,
-            shared.engine.container,
+            shared.engine.images,
+            shared.engine.containers.get,
             shared.out,
             shared.record,
             shared.watch,
@@ -580,7 +580,12 @@ class ServiceController:
             project, service, started = self._project, self._config, self._started
         spec = replacing.container_spec(project, service, image_id)
         if not started and not replacing.dependencies_ready(
-            project, service, shared.board, shared.engine.container, shared.stopping, shared.out
+            project,
+            service,
+            shared.board,
+            shared.engine.containers.get,
+            shared.stopping,
+            shared.out,
         ):
             return False
         with self._container_lock:
@@ -588,7 +593,7 @@ class ServiceController:
                 if shared.stopping.is_set() or self._retired:
                     return False
                 self._reporting = None  # the old container's end is the replace's doing
-            info = shared.engine.replace_container(spec)
+            info = shared.engine.containers.replace(spec)
             with self._lock:
                 self._anchor_down = None  # the replace started it again, or made a new one
             self._set_container(info)
@@ -600,7 +605,7 @@ class ServiceController:
         with self._lock:
             service, current = self._config, self._container
         started = time.monotonic()
-        image_id = stack.image_of(service, self._shared.engine.image_id)
+        image_id = stack.image_of(service, self._shared.engine.images.id_of)
         running = current is not None and current.status == "running"
         if current is not None and running and current.image_id == image_id and not work.recreate:
             self._follow(current)
@@ -677,7 +682,7 @@ class ServiceController:
             with self._lock:
                 self._reporting = None
                 timeout = self._config.stop_timeout
-            info = self._shared.engine.restart_container(container.id, timeout)
+            info = self._shared.engine.containers.restart(container.id, timeout)
             self._set_container(info)
         self._follow(info, again=True)
 
@@ -686,13 +691,13 @@ class ServiceController:
             container = self._container
         if container is not None and work.execs:
             shared = self._shared
-            syncing.run_execs(shared.engine, shared.out, self.name, container.id, work.execs)
+            syncing.run_execs(shared.engine.execs, shared.out, self.name, container.id, work.execs)
 
     def _initial_sync(self, container: ContainerInfo) -> None:
         with self._lock:
             root, service, view = self._project.root, self._config, self._view
         shared = self._shared
-        syncing.initial_sync(shared.engine, shared.out, root, service, view, container.id)
+        syncing.initial_sync(shared.engine.files, shared.out, root, service, view, container.id)
 
     def _remove(self) -> None:
         """The retired service's container and anchor go (its own thread: see :meth:`retire`)."""
@@ -704,13 +709,13 @@ class ServiceController:
                 self._reporting = None
             if container is not None:
                 try:
-                    shared.engine.stop_container(container.id, timeout)
-                    shared.engine.remove_container(container.id)
+                    shared.engine.containers.stop(container.id, timeout)
+                    shared.engine.containers.remove(container.id)
                 except DevdError as error:  # the engine gone, say: devd up goes on
                     shared.watch.check()
                     shared.out.error("could not remove the service's container", error=str(error))
             try:  # made before its container: there may be one though no container is
-                shared.engine.remove_anchors(project, self.name)
+                shared.engine.anchors.remove(project, self.name)
             except DevdError as error:
                 shared.watch.check()
                 shared.out.error("could not remove the service's anchor", error=str(error))
@@ -742,7 +747,7 @@ class ServiceController:
             self._followed = info.id
             self._followers.add(follower)
             self._reporting = follower
-        follower.start(self._shared.engine, self._shared.out, self)
+        follower.start(self._shared.engine.logs, self._shared.out, self)
 
     def _report_anchor_down(self, anchor: str) -> None:
         """Say that the service's anchor ``anchor`` does not run: once, until a new container
@@ -762,5 +767,5 @@ class ServiceController:
         elif exit_code == 0 and one_shot:
             out.info("completed", service=self.name, exit_code=0)
         else:
-            last = self._shared.engine.tail_logs(info.id, 10)
+            last = self._shared.engine.logs.tail(info.id, 10)
             out.error(EXITED, service=self.name, exit_code=exit_code, last_lines=last)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from devd.daemon.ports import Containers, Reporter
+from devd.daemon.ports import ContainerClient, Reporter
 from devd.engine.container_spec import ContainerInfo
 from devd.errors import DevdError
 
@@ -23,7 +23,7 @@ class EarlyStop:
 
     def __init__(
         self,
-        engine: Containers,
+        containers: ContainerClient,
         out: Reporter,
         service: str,
         container: ContainerInfo | None,
@@ -31,7 +31,7 @@ class EarlyStop:
         before_stop: Callable[[], None],
         stopping: threading.Event,
     ) -> None:
-        self._engine = engine
+        self._containers = containers
         self._out = out
         self._service = service
         self._container = container
@@ -52,7 +52,7 @@ class EarlyStop:
 
     def _stop(self, container_id: str) -> None:
         try:
-            self._engine.stop_container(container_id, self._timeout)
+            self._containers.stop(container_id, self._timeout)
         except DevdError as error:  # the replace that follows stops it again, or says why
             self._out.debug("early stop failed", error=str(error))
 
@@ -67,7 +67,7 @@ class EarlyStop:
             return None
         self._thread.join()
         try:
-            return self._engine.start_container(self._container.id)
+            return self._containers.start(self._container.id)
         except DevdError as error:
             self._out.error(
                 "could not start the previous container again",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
-from devd.daemon.ports import Logs, Reporter
+from devd.daemon.ports import LogClient, Reporter
 from devd.engine.container_spec import ContainerInfo
 from devd.errors import DevdError
 
@@ -40,16 +40,16 @@ class Follower:
         self.container = container
         self.service = service
 
-    def start(self, logs: Logs, out: Reporter, ends: StreamEnds) -> threading.Thread:
+    def start(self, logs: LogClient, out: Reporter, ends: StreamEnds) -> threading.Thread:
         thread = threading.Thread(
             target=self._print, args=(logs, out, ends), name=f"logs-{self.service}", daemon=True
         )
         thread.start()
         return thread
 
-    def _print(self, logs: Logs, out: Reporter, ends: StreamEnds) -> None:
+    def _print(self, logs: LogClient, out: Reporter, ends: StreamEnds) -> None:
         try:
-            for line in logs.follow_logs(self.container.id):
+            for line in logs.follow(self.container.id):
                 out.line(self.service, line)
         except DevdError as error:
             ends.on_lost(self, error)

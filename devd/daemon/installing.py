@@ -23,21 +23,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
 
 from devd.config import ServiceConfig
 from devd.core import dependency_exec
 from devd.core.classify import BuildView
 from devd.core.dependency_exec import Declined, DependencyExec
 from devd.core.plan import Action, Work
-from devd.daemon.ports import Execs, Files, Reporter
+from devd.daemon.ports import DaemonEngine, FileClient, Reporter
 from devd.engine.container_spec import ContainerInfo
 from devd.errors import DevdError, EngineUnavailable
 from devd.state import BEHIND, BuildRecord
-
-
-class InstallEngine(Execs, Files, Protocol):
-    """What a dependency exec asks of the engine."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +46,7 @@ class Installed:
 
 
 def install(
-    engine: InstallEngine,
+    engine: DaemonEngine,
     out: Reporter,
     root: Path,
     service: ServiceConfig,
@@ -69,10 +64,10 @@ def install(
     decision = dependency_exec.decide(work.changes.values(), view, service.code_action)
     if isinstance(decision, Declined):
         return _rebuild(work, decision.reason)
-    problem = _unplaceable(engine, root, container.id, decision)
+    problem = _unplaceable(engine.files, root, container.id, decision)
     if problem is not None:
         return _rebuild(work, problem)
-    defaults = engine.image_defaults(decision.base_image)
+    defaults = engine.execs.image_defaults(decision.base_image)
     if defaults is None:
         return _rebuild(work, f"the base image {decision.base_image} is not in the engine")
     started = time.monotonic()
@@ -114,7 +109,7 @@ def report_installed(out: Reporter, service: str, work: Work, installed: Install
 
 
 def _unplaceable(
-    engine: Execs, root: Path, container_id: str, decision: DependencyExec
+    files: FileClient, root: Path, container_id: str, decision: DependencyExec
 ) -> str | None:
     """Why the files cannot be put where the step sees them (None: they can): a bind
     mount of a directory or of a file that is gone, a mount target the container holds."""
@@ -126,13 +121,13 @@ def _unplaceable(
             return f"the bind-mounted {path} cannot be read"
         if not stat.S_ISREG(mode):
             return f"the bind-mounted {path} is not a file (exec mounts single files)"
-        if target not in kept and engine.path_in(container_id, target):
+        if target not in kept and files.exists(container_id, target):
             return f"the bind mount's target {target} exists in the container"
     return None
 
 
 def _run(
-    engine: InstallEngine,
+    engine: DaemonEngine,
     out: Reporter,
     root: Path,
     service: str,
@@ -146,9 +141,9 @@ def _run(
     for target, path in (*decision.mounts, *decision.copies):
         host = root / path
         files[target] = host if host.exists() or host.is_symlink() else None
-    engine.put_files(container_id, files)
+    engine.files.put(container_id, files)
     try:
-        return engine.run_step(
+        return engine.execs.run_step(
             container_id,
             decision.argv,
             user=decision.user or base_user or "0",
@@ -158,7 +153,7 @@ def _run(
         )
     finally:
         if decision.removals():
-            engine.put_files(container_id, dict.fromkeys(decision.removals()))
+            engine.files.put(container_id, dict.fromkeys(decision.removals()))
 
 
 def record_behind(record: BuildRecord, service: str, container_id: str, work: Work) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 import docker.auth
 
@@ -24,7 +23,7 @@ from devd.core.classify import BuildView
 from devd.core.dockerfile import step_lines
 from devd.core.plan import Work
 from devd.daemon.names import image_tag
-from devd.daemon.ports import Builds, EngineState, Images, Reporter
+from devd.daemon.ports import DaemonEngine, EngineState, ImageClient, Reporter, TransportClient
 from devd.daemon.sweeper import Remover
 from devd.engine.container_spec import ContainerInfo, image_labels
 from devd.engine.context import build_context
@@ -32,12 +31,8 @@ from devd.errors import BuildContextError, BuildFailed, DevdError
 from devd.state import BuildRecord
 
 
-class BuildEngine(Builds, Images, Protocol):
-    """What a build asks of the engine."""
-
-
 def build_image(
-    engine: BuildEngine,
+    engine: DaemonEngine,
     out: Reporter,
     project: ProjectConfig,
     service: ServiceConfig,
@@ -49,14 +44,14 @@ def build_image(
     cannot). ``on_labels`` is the engine's hook for the moment only writing the image is
     left. A compose service with ``image:`` as well as ``build:`` has the image tagged with
     that name too, as compose tags it."""
-    builder = engine.builder(service.builder)
-    _check_builder(engine, view, builder)
+    builder = engine.builds.builder(service.builder)
+    _check_builder(engine.transport, view, builder)
     on_line: Callable[[str], None] | None = None
     if project.verbose:
         on_line = lambda line: out.line(service.name, line, stream="build")  # noqa: E731
     # BuildKit resolves a base only through a session; the classic builder pulls it itself,
     # but its failure is raw engine text: devd pulls first, under both.
-    _pull_missing_bases(engine, view.dockerfile.base_images(view.target))
+    _pull_missing_bases(engine.images, view.dockerfile.base_images(view.target))
     try:
         with build_context(
             service.context,
@@ -64,7 +59,7 @@ def build_image(
             view.ignore_rules.patterns,
             ignore_file=builder == "classic",
         ) as context:
-            result = engine.build(
+            result = engine.builds.build(
                 context,
                 tag=image_tag(project.name, service.name),
                 labels=image_labels(project.name, service.name),
@@ -83,32 +78,32 @@ def build_image(
             raise BuildFailed(f"build failed: {frontend}") from error
         raise
     if service.image and "@" not in service.image:  # compose's build + image: tag it so
-        engine.tag_image(result.image_id, service.image)
+        engine.images.tag(result.image_id, service.image)
     return result
 
 
-def _check_builder(engine: Builds, view: BuildView, builder: Builder) -> None:
+def _check_builder(transport: TransportClient, view: BuildView, builder: Builder) -> None:
     """Refuse, in one line naming the Dockerfile line, a feature ``builder`` lacks."""
     asks_frontend = builder == "buildkit" and builders.asks_frontend(view.dockerfile)
-    major = engine.major_version() if asks_frontend else None
+    major = transport.major_version() if asks_frontend else None
     problems = builders.unsupported(view.dockerfile, builder, major)
     if problems:
         raise BuildFailed(f"build failed: {problems[0].message(view.dockerfile_path)}")
 
 
-def _pull_missing_bases(engine: Images, images: tuple[str, ...]) -> None:
+def _pull_missing_bases(store: ImageClient, images: tuple[str, ...]) -> None:
     """Pull each base image that is not in the engine's store (one line naming the image
     when it cannot be had)."""
     for image in images:
-        if engine.image_id(image) is not None:
+        if store.id_of(image) is not None:
             continue
-        reason = engine.pull_image(image)
+        reason = store.pull(image)
         if reason is not None:
             raise BuildFailed(f"build failed: {pull_failure(image, reason)}")
 
 
 def report_build_failure(
-    engine: BuildEngine,
+    images: ImageClient,
     containers: Callable[[str], ContainerInfo | None],
     out: Reporter,
     record: BuildRecord,
@@ -137,27 +132,27 @@ def report_build_failure(
         step=error.step if isinstance(error, BuildFailed) else None,
         error=str(error),
     )
-    drop_failed_build(engine, out, service, error)  # after the message: it is not news
+    drop_failed_build(images, out, service, error)  # after the message: it is not news
 
 
-def drop_failed_build(engine: Images, out: Reporter, service: str, error: DevdError) -> None:
+def drop_failed_build(images: ImageClient, out: Reporter, service: str, error: DevdError) -> None:
     """Remove the layers a failed build made: each failure would leave a dangling image."""
     if not isinstance(error, BuildFailed) or not error.created_images:
         return
     try:
-        engine.remove_failed_build_images(error.created_images)
+        images.remove_failed_build(error.created_images)
     except DevdError as problem:
         out.warning("failed build's images kept", service=service, error=str(problem))
 
 
-def superseded_remover(engine: Images, out: Reporter, project: str) -> Remover:
+def superseded_remover(images: ImageClient, out: Reporter, project: str) -> Remover:
     """The sweeper's work: remove the images of a service that ``image_id`` superseded
     (asking ``proceed`` before each); never raises."""
 
     def remove(service: str, image_id: str, proceed: Callable[[], bool]) -> None:
         started = time.monotonic()
         try:
-            removed = engine.remove_superseded_images(project, service, image_id, proceed=proceed)
+            removed = images.remove_superseded(project, service, image_id, proceed=proceed)
         except DevdError as error:
             out.warning("superseded images kept", service=service, error=str(error))
             return

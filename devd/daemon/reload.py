@@ -13,7 +13,7 @@ from dataclasses import replace
 from devd.compose.files import COMPOSE_FILES, DOTENV, OVERRIDE_FILES
 from devd.config import ProjectConfig
 from devd.daemon import stack
-from devd.daemon.ports import EngineState, Reporter, Resources
+from devd.daemon.ports import EngineState, Reporter, ResourceClient
 from devd.errors import DevdError, EngineUnavailable
 
 CONFIG_FILES = frozenset({"devd.toml", "pyproject.toml", *COMPOSE_FILES, *OVERRIDE_FILES, DOTENV})
@@ -34,7 +34,7 @@ def config_paths(project: ProjectConfig) -> frozenset[str]:
 def read_again(
     loader: Callable[[], ProjectConfig],
     running: ProjectConfig,
-    engine: Resources,
+    resources: ResourceClient,
     watch: EngineState,
     out: Reporter,
 ) -> ProjectConfig | None:
@@ -43,7 +43,7 @@ def read_again(
     it would have the engine create it, unlabelled), or renames a compose project."""
     try:
         new = loader()
-        stack.check_external_volumes(new, engine.volume_exists)
+        stack.check_external_volumes(new, resources.volume_exists)
     except EngineUnavailable as error:  # not the configuration's fault: say so
         watch.check()
         out.error(

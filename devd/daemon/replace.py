@@ -16,23 +16,23 @@ from devd.config import ProjectConfig, ServiceConfig
 from devd.daemon import stack
 from devd.daemon.board import Board
 from devd.daemon.names import container_name
-from devd.daemon.ports import Reporter, Resources
+from devd.daemon.ports import Reporter, ResourceClient
 from devd.engine.container_spec import ContainerInfo, ContainerSpec
 
 
 def prepare_resources(
-    engine: Resources, project: ProjectConfig, services: Collection[str] | None = None
+    resources: ResourceClient, project: ProjectConfig, services: Collection[str] | None = None
 ) -> None:
     """Create (or reuse) the project's network and named volumes, devd's labels on them,
     once every external volume is known to exist (ExternalVolumeMissing: nothing made).
     With ``services``, only the volumes those services mount are checked and made."""
-    stack.check_external_volumes(project, engine.volume_exists, services)
+    stack.check_external_volumes(project, resources.volume_exists, services)
     if project.network is not None:
-        engine.ensure_network(project.network, project.name)
+        resources.ensure_network(project.network, project.name)
     used = None if services is None else stack.volumes_mounted(project, services)
     for volume in project.volumes:
         if used is None or volume in used:
-            engine.ensure_volume(volume, project.name)
+            resources.ensure_volume(volume, project.name)
 
 
 def container_spec(project: ProjectConfig, service: ServiceConfig, image_id: str) -> ContainerSpec:

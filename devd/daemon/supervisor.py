@@ -79,12 +79,18 @@ class Supervisor:
         self.record = BuildRecord(state_dir(project.name, project.root))
         self.run_lock = RunLock(state_dir(project.name, project.root), project.name)
         self.board = Board()
-        self.sweeper = Sweeper(superseded_remover(engine, output, project.name), self._builds)
+        self.sweeper = Sweeper(
+            superseded_remover(engine.images, output, project.name), self._builds
+        )
         self.engine_watch = EngineWatch(
-            engine.unreachable, output, engine_address(os.environ), self.engine_back, self.stopping
+            engine.transport.unreachable,
+            output,
+            engine_address(os.environ),
+            self.engine_back,
+            self.stopping,
         )
         self.anchor_watch = AnchorWatch(
-            lambda: engine.anchor_stops(project.name),
+            lambda: engine.anchors.stops(project.name),
             self.anchor_stopped,
             self.engine_watch,
             self.stopping,
@@ -112,8 +118,8 @@ class Supervisor:
 
     def startup(self) -> None:
         stack.start_order(self.project.services)  # rejects unknown dependencies and cycles
-        stack.check_images(self.project, self.engine.image_id)
-        prepare_resources(self.engine, self.project)
+        stack.check_images(self.project, self.engine.images.id_of)
+        prepare_resources(self.engine.resources, self.project)
         for name in self.project.services:
             self.prepare(name)
         self.sweeper.start()
@@ -128,7 +134,7 @@ class Supervisor:
             root=str(self.project.root),
             services=[c.name for c in self.controllers()],
             builders={
-                name: self.engine.builder(service.builder)
+                name: self.engine.builds.builder(service.builder)
                 for name, service in self.project.services.items()
                 if service.build
             },
@@ -158,7 +164,7 @@ class Supervisor:
         for thread in stoppers:
             thread.join()
         try:
-            self.engine.stop_anchors(self.project.name)
+            self.engine.anchors.stop_all(self.project.name)
         except DevdError as error:
             self.out.error("could not stop the anchors", error=str(error))
         if not self.sweeper.join(SWEEP_WAIT_S):
@@ -171,7 +177,7 @@ class Supervisor:
         """Ask the loop to end (signal handlers call this); safe from any thread."""
         self.stopping.set()
         self.engine_watch.wake()
-        self.engine.close_anchor_stops()
+        self.engine.anchors.close_stops()
         self.sweeper.close()
         self.batches.put(None)
         for controller in self.controllers():
@@ -191,7 +197,7 @@ class Supervisor:
             snap = controller.snapshot()
             try:
                 known = snap.container
-                container = known and self.engine.container(known.id)
+                container = known and self.engine.containers.get(known.id)
             except EngineUnavailable:
                 self.engine_watch.check()
                 container, absent = None, "unknown: the engine does not answer"
@@ -203,7 +209,7 @@ class Supervisor:
                 service=snap.name,
                 state=container.status if container else absent,
                 image=container.image_id[7:19] if container else None,
-                builder=self.engine.builder(snap.config.builder),
+                builder=self.engine.builds.builder(snap.config.builder),
                 last_build=("ok: " + str(last.get("summary")))
                 if last.get("ok")
                 else last.get("error"),
@@ -256,7 +262,7 @@ class Supervisor:
 
     def _existing_container(self, service: str) -> ContainerInfo | None:
         """A container left by an earlier ``devd up``: adopted if the fresh image matches."""
-        found = self.engine.containers(self.project.name, service)
+        found = self.engine.containers.of_project(self.project.name, service)
         running = [c for c in found if c.status == "running"]
         return running[0] if len(found) == 1 and running else None
 
@@ -336,7 +342,9 @@ class Supervisor:
         (:func:`devd.core.configdiff.diff`). An invalid one is reported and the services
         go on as they were."""
         assert self.loader is not None
-        new = reload.read_again(self.loader, self.project, self.engine, self.engine_watch, self.out)
+        new = reload.read_again(
+            self.loader, self.project, self.engine.resources, self.engine_watch, self.out
+        )
         if new is None:
             return
         old, self.project = self.project, new
@@ -364,7 +372,7 @@ class Supervisor:
         """Create the network and volumes a reloaded configuration names (existing ones are
         kept); a failure is reported and the services' own starts say what it stops."""
         try:
-            prepare_resources(self.engine, self.project)
+            prepare_resources(self.engine.resources, self.project)
         except DevdError as error:
             self.engine_watch.check()
             self.out.error("could not create the project's network or volumes", error=str(error))

@@ -15,13 +15,12 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from devd.config import ExecHook, ServiceConfig
 from devd.core import rules
 from devd.core.classify import BuildView
 from devd.core.plan import Action, Work
-from devd.daemon.ports import Anchors, Execs, Files, Reporter
+from devd.daemon.ports import DaemonEngine, ExecClient, FileClient, Reporter
 from devd.engine.files import Skipped, SyncResult
 from devd.errors import DevdError, EngineUnavailable
 from devd.project import files_under
@@ -31,10 +30,6 @@ CLOCK_SLACK_S = 0.1
 """How much older than a build's context a file must be to count as in its image (the file
 system's timestamps and the wall clock can differ by a tick)."""
 SKIPPED = "not synced"
-
-
-class SyncEngine(Anchors, Files, Protocol):
-    """What a sync asks of the engine."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +68,7 @@ SyncOutcome = InImage | AnchorDown | Refused | Copied
 
 
 def copy(
-    engine: SyncEngine,
+    engine: DaemonEngine,
     root: Path,
     container_id: str,
     work: Work,
@@ -87,10 +82,10 @@ def copy(
     if _in_image(built_from, container_id, files):  # a save the rebuild before took up
         return InImage(len(files))
     try:
-        anchor = engine.stopped_anchor(container_id)
+        anchor = engine.anchors.stopped(container_id)
         if anchor is not None:  # the copy would land, unreachable: put the service right
             return AnchorDown(anchor)
-        result = engine.put_files(container_id, files)
+        result = engine.files.put(container_id, files)
     except EngineUnavailable:
         raise  # the engine watch says it, and the work is redone when the engine is back
     except DevdError as error:
@@ -131,7 +126,7 @@ def report_skipped(out: Reporter, root: Path, service: str, skipped: tuple[Skipp
 
 
 def initial_sync(
-    engine: Files,
+    files: FileClient,
     out: Reporter,
     root: Path,
     service: ServiceConfig,
@@ -142,21 +137,21 @@ def initial_sync(
     if not service.watch:
         return
     wanted = {i: r.path for i, r in enumerate(service.watch) if r.initial_sync}
-    files = {index: files_under(root, path) for index, path in wanted.items()}
-    copies = rules.initial_sync(service, view, str(root), files)
+    trees = {index: files_under(root, path) for index, path in wanted.items()}
+    copies = rules.initial_sync(service, view, str(root), trees)
     if copies:
-        result = engine.put_files(container_id, {c: root / p for c, p in copies.items()})
+        result = files.put(container_id, {c: root / p for c, p in copies.items()})
         report_skipped(out, root, service.name, result.skipped)
         out.info("initial sync", service=service.name, files=len(copies))
 
 
 def run_execs(
-    engine: Execs, out: Reporter, service: str, container_id: str, hooks: tuple[ExecHook, ...]
+    execs: ExecClient, out: Reporter, service: str, container_id: str, hooks: tuple[ExecHook, ...]
 ) -> None:
     """develop.watch ``sync+exec``: run each command in the container (as its rule's
     ``exec`` says: user, working dir, environment, privileged), report its exit."""
     for hook in hooks:
-        code, lines = engine.exec_in(container_id, hook)
+        code, lines = execs.run(container_id, hook)
         for line in lines:
             out.line(service, line, stream="exec")
         report = out.info if code == 0 else out.error
