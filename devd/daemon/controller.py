@@ -583,7 +583,7 @@ class ServiceController:
             project,
             service,
             shared.board,
-            shared.engine.containers.get,
+            shared.engine.containers,
             shared.stopping,
             shared.out,
         ):

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 
 from devd import envfile
 from devd.config import ProjectConfig, ServiceConfig
 from devd.daemon import stack
 from devd.daemon.board import Board
 from devd.daemon.names import container_name
-from devd.daemon.ports import Reporter, ResourceClient
+from devd.daemon.ports import ContainerClient, Reporter, ResourceClient
 from devd.engine.container_spec import ContainerInfo, ContainerSpec
 
 
@@ -58,7 +58,7 @@ def dependencies_ready(
     project: ProjectConfig,
     service: ServiceConfig,
     board: Board,
-    inspect: Callable[[str], ContainerInfo | None],
+    containers: ContainerClient,
     stop: threading.Event,
     out: Reporter,
 ) -> bool:
@@ -66,7 +66,7 @@ def dependencies_ready(
     DependencyFailed when a dependency never will be as asked)."""
     if not service.depends_on:
         return True
-    waits = stack.Waits(_Probe(board, inspect), stop, time.monotonic, project.services)
+    waits = stack.Waits(_Probe(board, containers), stop, time.monotonic, project.services)
     names = [d.service for d in service.depends_on]
     out.info("waiting for dependencies", service=service.name, on=names)
     return waits.ready(service)
@@ -75,9 +75,9 @@ def dependencies_ready(
 class _Probe:
     """What the dependency waits (:mod:`devd.daemon.stack`) see: the board, and the engine."""
 
-    def __init__(self, board: Board, inspect: Callable[[str], ContainerInfo | None]) -> None:
+    def __init__(self, board: Board, containers: ContainerClient) -> None:
         self._board = board
-        self._inspect = inspect
+        self._containers = containers
 
     def started(self, service: str) -> ContainerInfo | None:
         return self._board.started(service)
@@ -86,4 +86,4 @@ class _Probe:
         return self._board.failed(service)
 
     def inspect(self, container_id: str) -> ContainerInfo | None:
-        return self._inspect(container_id)
+        return self._containers.get(container_id)
