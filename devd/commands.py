@@ -17,6 +17,7 @@ from devd.config import ProjectConfig
 from devd.core.plan import manual
 from devd.daemon.controller import ServiceController
 from devd.daemon.names import container_name, image_tag
+from devd.daemon.ports import DaemonEngine
 from devd.daemon.replace import prepare_resources
 from devd.daemon.stack import needed, start_order
 from devd.daemon.supervisor import Supervisor
@@ -46,7 +47,7 @@ def select(project: ProjectConfig, names: Iterable[str]) -> list[str]:
 
 
 def build(
-    project: ProjectConfig, engine: Engine, out: Output, services: list[str], no_cache: bool
+    project: ProjectConfig, engine: DaemonEngine, out: Output, services: list[str], no_cache: bool
 ) -> int:
     """``devd build``: build the images, start nothing. Exit 1 when a build fails."""
     supervisor = Supervisor(project, engine, out, follow=False)
@@ -76,7 +77,7 @@ def build(
 
 
 def rebuild(
-    project: ProjectConfig, engine: Engine, out: Output, services: list[str], no_cache: bool
+    project: ProjectConfig, engine: DaemonEngine, out: Output, services: list[str], no_cache: bool
 ) -> int:
     """``devd rebuild``: build and replace the containers (through ``devd up`` when it runs).
 
