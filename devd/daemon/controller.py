@@ -32,11 +32,10 @@ from devd.daemon import installing, rebuild, stack, syncing
 from devd.daemon import replace as replacing
 from devd.daemon.board import Board
 from devd.daemon.early_stop import EarlyStop
-from devd.daemon.follow import ANCHOR_STOPPED, EXITED, REMOVED, Follower
+from devd.daemon.follow import ANCHOR_STOPPED, Follower, say_exit
 from devd.daemon.ports import DaemonEngine, EngineState, Reporter
 from devd.daemon.sweeper import Sweeper
 from devd.engine.container_spec import ContainerInfo
-from devd.engine.transport import short_id
 from devd.errors import BuildContextError, BuildFailed, ContainerGone, DevdError, EngineUnavailable
 from devd.project import service_view
 from devd.state import BuildRecord
@@ -81,13 +80,15 @@ class ServiceController:
 
     def __init__(
         self,
+        name: str,
         project: ProjectConfig,
         view: BuildView,
         container: ContainerInfo | None,
         behind: str | None,
         shared: Collaborators,
-        name: str,
     ) -> None:
+        """Service ``name`` of ``project``, its build definition ``view``, the container
+        found running (adopted), and the container holding an exec its image lacks."""
         self.name = name
         self._shared = shared
         self._lock = threading.Condition()  # guards every field below
@@ -186,7 +187,8 @@ class ServiceController:
             if self._container is not None and self._container.id == info.id:
                 self._container = None if gone else current  # gone: the next save rebuilds
             one_shot = stack.one_shot(self.name, self._project.services)
-        self._say_exit(info, exit_code, gone, one_shot)
+        shared = self._shared
+        say_exit(shared.out, shared.engine.logs, self.name, info, exit_code, gone, one_shot)
 
     def on_lost(self, follower: Follower, error: DevdError) -> None:
         """``follower``'s stream failed: said, unless devd is stopping or the engine went."""
@@ -521,13 +523,7 @@ class ServiceController:
         """Build, and replace the container unless the image is the one it runs already."""
         out, record = self._shared.out, self._shared.record
         started = time.monotonic()
-        out.info(
-            "building",
-            service=self.name,
-            trigger=work.trigger,
-            no_cache=work.no_cache,
-            **rebuild.instead_of_exec(work),
-        )
+        rebuild.report_building(out, self.name, work)
         try:
             result = self.build_image(work.no_cache)
         except (BuildFailed, BuildContextError) as error:
@@ -542,33 +538,15 @@ class ServiceController:
             and current.image_id == result.image_id
             and not work.recreate
         ):  # the build made the image the container runs already: it goes on serving
-            out.info(
-                "image unchanged; container kept",
-                service=self.name,
-                trigger=work.trigger,
-                steps=result.summary,
-                build_s=round(built - started, 2),
-            )
+            rebuild.report_kept(out, self.name, work, result, build_s=round(built - started, 2))
             record.write(self.name, ok=True, summary=result.summary, image=result.image_id)
             self._follow(current)
             self._shared.sweeper.request(self.name, result.image_id)
             return True
         if not self._replace(result.image_id):
             return False
-        done = time.monotonic()
         record.write(self.name, ok=True, summary=result.summary, image=result.image_id)
-        out.info(
-            "running",
-            service=self.name,
-            trigger=work.trigger,
-            kind=str(work.kind) if work.changes else "start",
-            steps=result.summary,
-            rebuilt=[step.instruction for step in result.rebuilt],
-            build_s=round(built - started, 2),
-            restart_s=round(done - built, 2),
-            total_s=round(done - (work.first_seen or started), 2),
-            **rebuild.instead_of_exec(work),
-        )
+        rebuild.report_running(out, self.name, work, result, started, built)
         self._shared.sweeper.request(self.name, result.image_id)  # one image generation kept
         return True
 
@@ -757,15 +735,3 @@ class ServiceController:
                 return
             self._anchor_down = anchor
         self._shared.out.error(ANCHOR_STOPPED, service=self.name, anchor=anchor)
-
-    def _say_exit(
-        self, info: ContainerInfo, exit_code: int | None, gone: bool, one_shot: bool
-    ) -> None:
-        out = self._shared.out
-        if gone:
-            out.error(REMOVED, service=self.name, container=short_id(info.id))
-        elif exit_code == 0 and one_shot:
-            out.info("completed", service=self.name, exit_code=0)
-        else:
-            last = self._shared.engine.logs.tail(info.id, 10)
-            out.error(EXITED, service=self.name, exit_code=exit_code, last_lines=last)

@@ -18,11 +18,32 @@ from typing import Protocol
 
 from devd.daemon.ports import LogClient, Reporter
 from devd.engine.container_spec import ContainerInfo
+from devd.engine.transport import short_id
 from devd.errors import DevdError
 
 EXITED = "container exited; not restarting it (save a change to rebuild)"
 REMOVED = "container removed; not recreating it (save a change to put it right)"
 ANCHOR_STOPPED = "anchor stopped; the service is unreachable until a save or devd rebuild"
+
+
+def say_exit(
+    out: Reporter,
+    logs: LogClient,
+    service: str,
+    info: ContainerInfo,
+    exit_code: int | None,
+    gone: bool,
+    one_shot: bool,
+) -> None:
+    """The line for a container that stopped without devd stopping it: removed by hand
+    (``gone``), completed (a one-shot job's exit 0), or exited, with its last lines."""
+    if gone:
+        out.error(REMOVED, service=service, container=short_id(info.id))
+    elif exit_code == 0 and one_shot:
+        out.info("completed", service=service, exit_code=0)
+    else:
+        last = logs.tail(info.id, 10)
+        out.error(EXITED, service=service, exit_code=exit_code, last_lines=last)
 
 
 class StreamEnds(Protocol):

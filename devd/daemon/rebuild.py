@@ -191,6 +191,50 @@ def pull_failure(image: str, reason: str) -> str:
     return f"base image {image!r} is not in the engine's image store and {why} ({reason}); {fix}"
 
 
+def report_building(out: Reporter, service: str, work: Work) -> None:
+    """The line a build starts with."""
+    out.info(
+        "building",
+        service=service,
+        trigger=work.trigger,
+        no_cache=work.no_cache,
+        **instead_of_exec(work),
+    )
+
+
+def report_kept(
+    out: Reporter, service: str, work: Work, result: BuildResult, build_s: float
+) -> None:
+    """The cycle line of a build that made the image the container runs already."""
+    out.info(
+        "image unchanged; container kept",
+        service=service,
+        trigger=work.trigger,
+        steps=result.summary,
+        build_s=build_s,
+    )
+
+
+def report_running(
+    out: Reporter, service: str, work: Work, result: BuildResult, started: float, built: float
+) -> None:
+    """The cycle line of a rebuild whose new container runs now (``started``: when the build
+    began, ``built``: when it ended)."""
+    done = time.monotonic()
+    out.info(
+        "running",
+        service=service,
+        trigger=work.trigger,
+        kind=str(work.kind) if work.changes else "start",
+        steps=result.summary,
+        rebuilt=[step.instruction for step in result.rebuilt],
+        build_s=round(built - started, 2),
+        restart_s=round(done - built, 2),
+        total_s=round(done - (work.first_seen or started), 2),
+        **instead_of_exec(work),
+    )
+
+
 def instead_of_exec(work: Work) -> dict[str, str]:
     """The cycle line's ``not_exec`` field: why a dependency exec was rebuilt instead."""
     return {"not_exec": work.fallback} if work.fallback else {}

@@ -248,7 +248,7 @@ class Supervisor:
         container = self._existing_container(name)
         # an exec of the last devd up: a rebuild catches up
         behind = container.id if container and self.record.behind(name) == container.id else None
-        controller = ServiceController(self.project, view, container, behind, self._shared, name)
+        controller = ServiceController(name, self.project, view, container, behind, self._shared)
         with self._lock:
             self._controllers[name] = controller
         return controller
