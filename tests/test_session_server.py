@@ -171,4 +171,4 @@ def test_a_closed_connection_ends_waiting_calls(serve) -> None:  # type: ignore[
         if outcome:
             break
         threading.Event().wait(0.1)
-    assert outcome == ["/t.S/Wait: the session closed"]
+    assert outcome == ["the session closed"]

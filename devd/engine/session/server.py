@@ -77,7 +77,7 @@ class Call:
         if item is _RESET or item is _GONE:
             self._inbox.put(item)
             what = "the engine cancelled the call" if item is _RESET else "the session closed"
-            raise CallClosed(f"{self.path}: {what}")
+            raise CallClosed(what)
         assert isinstance(item, bytes)
         return item
 
@@ -193,7 +193,7 @@ class Server:
 
     def _check_open(self, call: Call) -> None:
         if self._closed or call._stream_id not in self._calls:
-            raise CallClosed(f"{call.path}: the session connection closed")
+            raise CallClosed("the session closed")
 
     def _flush(self) -> None:
         data = self._h2.data_to_send()
