@@ -162,7 +162,7 @@ def down(project: ProjectConfig, engine: Engine, out: Output) -> int:
     networks (not its named volumes, as compose keeps them); nothing that lacks the project's
     labels."""
     stop_running_up(project, out)
-    containers = engine.containers(project.name)
+    containers = engine.containers.of_project(project.name)
     timeouts = {name: service.stop_timeout for name, service in project.services.items()}
     threads = [
         threading.Thread(target=_stop_and_remove, args=(engine, c, timeouts.get(c.service, 10.0)))
@@ -172,25 +172,25 @@ def down(project: ProjectConfig, engine: Engine, out: Output) -> int:
         thread.start()
     for thread in threads:
         thread.join()
-    anchors = engine.remove_anchors(project.name)  # after the containers that join them
-    networks = engine.remove_project_networks(project.name)
+    anchors = engine.anchors.remove(project.name)  # after the containers that join them
+    networks = engine.resources.remove_networks(project.name)
     removed = [c.name for c in containers]
     out.info("down", project=project.name, removed=removed, anchors=anchors, networks=networks)
     return 0
 
 
 def _stop_and_remove(engine: Engine, container: ContainerInfo, timeout: float) -> None:
-    engine.stop_container(container.id, timeout)
-    engine.remove_container(container.id)
+    engine.containers.stop(container.id, timeout)
+    engine.containers.remove(container.id)
 
 
 def clean(project: ProjectConfig, engine: Engine, out: Output) -> int:
     """``devd clean``: ``down``, then remove every image this project's builds made and the
     project's named volumes (never an external one)."""
     down(project, engine, out)
-    removed = engine.remove_project_images(project.name)
+    removed = engine.images.remove_project(project.name)
     external = [volume.name for volume in project.external_volumes]
-    volumes = engine.remove_project_volumes(project.name, keep=external)
+    volumes = engine.resources.remove_volumes(project.name, keep=external)
     out.info("cleaned", project=project.name, images_removed=removed, volumes_removed=volumes)
     return 0
 
@@ -198,7 +198,7 @@ def clean(project: ProjectConfig, engine: Engine, out: Output) -> int:
 def status(project: ProjectConfig, engine: Engine) -> list[dict[str, object]]:
     """``devd status``: per service, its container, image and last build."""
     record = BuildRecord(state_dir(project.name, project.root)).read()
-    containers = {c.service: c for c in engine.containers(project.name)}
+    containers = {c.service: c for c in engine.containers.of_project(project.name)}
     pid = running_up(project)
     rows: list[dict[str, object]] = []
     for name in project.services:
@@ -212,7 +212,7 @@ def status(project: ProjectConfig, engine: Engine) -> list[dict[str, object]]:
                 else container_name(project.name, name, project.services[name].container_name),
                 "state": _state(container),
                 "image": container.image_id[7:19] if container else None,
-                "builder": engine.builder(project.services[name].builder)
+                "builder": engine.builds.builder(project.services[name].builder)
                 if project.services[name].build
                 else None,
                 "last_build": _last_build(last)
@@ -245,7 +245,7 @@ def _last_build(last: dict[str, object]) -> str:
 
 def behind_note(last: dict[str, object]) -> str:
     """``; behind: ...`` when the service's container holds a dependency exec its image
-    lacks (:mod:`devd.installing`), else ``""``."""
+    lacks (:mod:`devd.daemon.installing`), else ``""``."""
     behind = last.get(BEHIND)
     if not isinstance(behind, dict):
         return ""
@@ -257,13 +257,13 @@ def logs(
     project: ProjectConfig, engine: Engine, out: Output, services: list[str], follow: bool
 ) -> int:
     """``devd logs``: the containers' output, prefixed like ``devd up`` prints it."""
-    containers = [c for c in engine.containers(project.name) if c.service in services]
+    containers = [c for c in engine.containers.of_project(project.name) if c.service in services]
     if not containers:
         out.info("no containers", project=project.name, services=services)
         return 0
     if not follow:
         for container in containers:
-            for line in engine.tail_logs(container.id, lines=10_000):
+            for line in engine.logs.tail(container.id, lines=10_000):
                 out.line(container.service, line)
         return 0
     threads = [
@@ -277,5 +277,5 @@ def logs(
 
 
 def _print_logs(engine: Engine, out: Output, container: ContainerInfo) -> None:
-    for line in engine.follow_logs(container.id):
+    for line in engine.logs.follow(container.id):
         out.line(container.service, line)

@@ -53,7 +53,7 @@ PYPROJECT = "pyproject.toml"
 ENV_PREFIX = "DEVD_"
 DEFAULT_SERVICE = "app"
 CodeAction = Literal["rebuild", "sync-restart", "sync"]
-DependencyAction = Literal["rebuild", "exec"]  # see devd.dependency_exec
+DependencyAction = Literal["rebuild", "exec"]  # see devd.core.dependency_exec
 LogFormat = Literal["auto", "console", "json"]
 
 _PORT = re.compile(
@@ -61,7 +61,7 @@ _PORT = re.compile(
 )
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 # The image of a service is devd-PROJECT-SERVICE: both names must be components of an image
-# name (devd.imagename); the caps keep the whole under the engine's 255 characters.
+# name (devd.core.imagename); the caps keep the whole under the engine's 255 characters.
 _MAX_NAME = 100
 
 

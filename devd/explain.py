@@ -1,10 +1,10 @@
 """``devd explain``: what a change to a path means, for devd itself and for each service. Pure.
 
-Each service's answer is :func:`devd.rules.explain` (its image, or its develop.watch rules).
+Each service's answer is :func:`devd.core.rules.explain` (its image, or its develop.watch rules).
 Before those rows comes, where it applies, one :class:`Note` about devd itself:
 
 - a file whose save reloads the configuration during ``devd up`` (the very paths
-  :func:`devd.reload.config_paths` gives the watcher) says so, with what the file configures;
+  :func:`devd.daemon.reload.config_paths` gives the watcher) says so, with what the file configures;
   the service rows still say what the engine sees of it (a compose.yaml that ``COPY . .``
   reads is also a ``code`` change);
 - a path outside the project says that ``devd up`` never watches it, in place of the service

@@ -1,7 +1,7 @@
 """Reading a service's build definition from disk into the pure core's values.
 
 The one place that opens the Dockerfile and the ignore files; everything it returns is plain
-data for :mod:`devd.classify` and the planner.
+data for :mod:`devd.core.classify` and the planner.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ class BuildRecord:
 
     def behind(self, service: str) -> str | None:
         """The container of ``service`` that holds a dependency exec its image lacks, if
-        any (:mod:`devd.installing`)."""
+        any (:mod:`devd.daemon.installing`)."""
         entry = self.read().get(service)
         behind = entry.get(BEHIND) if isinstance(entry, dict) else None
         container = behind.get("container") if isinstance(behind, dict) else None

@@ -2,7 +2,7 @@
 
 It knows nothing about containers or Dockerfiles: it yields batches of project-relative paths,
 one per burst of changes (an editor's save, a ``git checkout`` of thousands of files), closed
-by :class:`devd.debounce.Debouncer` once the tree has been quiet for ``quiet_ms``.
+by :class:`devd.core.debounce.Debouncer` once the tree has been quiet for ``quiet_ms``.
 ``relevant`` lets the caller drop paths that could never matter, so that they neither open
 nor prolong a batch. ``prune`` lets it skip whole directories (a ``node_modules`` its ignore
 file excludes): they get no watch at all.

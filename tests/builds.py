@@ -36,7 +36,7 @@ def build_like_devd(
         view.ignore_rules.patterns,
         ignore_file=builder == "classic",
     ) as context:
-        return engine.build(
+        return engine.builds.build(
             context,
             tag=tag,
             labels=labels,

@@ -40,19 +40,19 @@ def test_replacing_keeps_the_anchor_its_address_and_its_published_port(
     anchor, its address and the published port, and the new container serves on it."""
     port = free_port()
     spec = make_spec(command=HTTPD, ports=(PortMapping(port, 8000),), anchored=True)
-    first = engine.replace_container(spec)
+    first = engine.containers.replace(spec)
     anchor = _attrs(docker_client, anchor_name(spec.name))
     assert (
         _attrs(docker_client, first.id)["HostConfig"]["NetworkMode"] == f"container:{anchor['Id']}"
     )
     assert http_get(port) == INDEX
-    second = engine.replace_container(spec)
+    second = engine.containers.replace(spec)
     assert second.id != first.id
     again = _attrs(docker_client, anchor_name(spec.name))
     assert again["Id"] == anchor["Id"]
     assert again["NetworkSettings"]["IPAddress"] == anchor["NetworkSettings"]["IPAddress"]
     assert http_get(port) == INDEX
-    assert [info.id for info in engine.containers(spec.project)] == [second.id]
+    assert [info.id for info in engine.containers.of_project(spec.project)] == [second.id]
 
 
 def test_other_ports_make_a_new_anchor(
@@ -60,12 +60,12 @@ def test_other_ports_make_a_new_anchor(
 ) -> None:
     """A configuration with other ports replaces the anchor (the old port is free again)."""
     old_port, new_port = free_port(), free_port()
-    engine.replace_container(
+    engine.containers.replace(
         make_spec(command=HTTPD, ports=(PortMapping(old_port, 8000),), anchored=True)
     )
     before = _attrs(docker_client, anchor_name(make_spec().name))["Id"]
     spec = make_spec(command=HTTPD, ports=(PortMapping(new_port, 8000),), anchored=True)
-    engine.replace_container(spec)
+    engine.containers.replace(spec)
     assert _attrs(docker_client, anchor_name(spec.name))["Id"] != before
     assert http_get(new_port) == INDEX
     with pytest.raises(docker.errors.NotFound):
@@ -78,11 +78,11 @@ def test_a_stopped_anchor_is_started_again(
     """After an engine restart the anchor is stopped: the next replace starts it again."""
     port = free_port()
     spec = make_spec(command=HTTPD, ports=(PortMapping(port, 8000),), anchored=True)
-    first = engine.replace_container(spec)
-    engine.stop_container(first.id, 1)
-    engine.stop_anchors(spec.project)
+    first = engine.containers.replace(spec)
+    engine.containers.stop(first.id, 1)
+    engine.anchors.stop_all(spec.project)
     assert not _attrs(docker_client, anchor_name(spec.name))["State"]["Running"]
-    engine.replace_container(spec)
+    engine.containers.replace(spec)
     assert _attrs(docker_client, anchor_name(spec.name))["State"]["Running"]
     assert http_get(port) == INDEX
 
@@ -96,7 +96,7 @@ def test_a_container_holding_the_anchors_name_is_left_alone(
         spec.image, ["sleep", "1000"], name=anchor_name(spec.name), labels=test_labels
     )
     with pytest.raises(ForeignContainer, match="devd did not make"):
-        engine.replace_container(spec)
+        engine.containers.replace(spec)
     assert docker_client.containers.get(foreign.id).status == "created"
 
 
@@ -105,25 +105,25 @@ def test_a_taken_port_fails_the_anchors_start_naming_the_port(
 ) -> None:
     """The anchor publishes the ports: a port in use fails with the port named, and neither
     the anchor nor a container is left."""
-    web = engine.replace_container(
+    web = engine.containers.replace(
         make_spec(service="web", ports=(PortMapping(port := free_port(), 8000),))
     )
     with pytest.raises(ContainerStartFailed, match=f"host port {port} is already in use"):
-        engine.replace_container(make_spec(ports=(PortMapping(port, 8000),), anchored=True))
-    assert [info.id for info in engine.containers(project)] == [web.id]
-    assert engine.remove_anchors(project) == []
+        engine.containers.replace(make_spec(ports=(PortMapping(port, 8000),), anchored=True))
+    assert [info.id for info in engine.containers.of_project(project)] == [web.id]
+    assert engine.anchors.remove(project) == []
 
 
 def test_remove_anchors_removes_only_the_projects_and_services_anchors(
     engine: Engine, make_spec: SpecMaker, docker_client: Any
 ) -> None:
     """remove_anchors takes a service's anchor, or every anchor of the project."""
-    web = engine.replace_container(make_spec(service="web", anchored=True))
-    app = engine.replace_container(make_spec(service="app", anchored=True))
-    engine.remove_container(web.id)
-    assert engine.remove_anchors(make_spec().project, "web") == [anchor_name(web.name)]
-    engine.remove_container(app.id)
-    assert engine.remove_anchors(make_spec().project) == [anchor_name(app.name)]
+    web = engine.containers.replace(make_spec(service="web", anchored=True))
+    app = engine.containers.replace(make_spec(service="app", anchored=True))
+    engine.containers.remove(web.id)
+    assert engine.anchors.remove(make_spec().project, "web") == [anchor_name(web.name)]
+    engine.containers.remove(app.id)
+    assert engine.anchors.remove(make_spec().project) == [anchor_name(app.name)]
 
 
 def test_a_service_that_loses_its_anchor_has_it_removed(
@@ -132,11 +132,11 @@ def test_a_service_that_loses_its_anchor_has_it_removed(
     """build: became image: (a reload): the next container has its own network, and the old
     anchor goes, so that its port is free for the container."""
     port = free_port()
-    engine.replace_container(
+    engine.containers.replace(
         make_spec(command=HTTPD, ports=(PortMapping(port, 8000),), anchored=True)
     )
     spec = make_spec(command=HTTPD, ports=(PortMapping(port, 8000),))
-    info = engine.replace_container(spec)
+    info = engine.containers.replace(spec)
     with pytest.raises(docker.errors.NotFound):
         docker_client.api.inspect_container(anchor_name(spec.name))
     assert _attrs(docker_client, info.id)["HostConfig"]["NetworkMode"] == "default"
@@ -147,13 +147,13 @@ def test_a_foreign_anchor_name_fails_the_replace_before_the_old_container_stops(
     engine: Engine, make_spec: SpecMaker, docker_client: Any, test_labels: dict[str, str]
 ) -> None:
     """The anchor's name is checked while the old container still serves: it keeps running."""
-    old = engine.replace_container(make_spec())
+    old = engine.containers.replace(make_spec())
     spec = make_spec(anchored=True)
     docker_client.containers.create(
         spec.image, ["sleep", "1000"], name=anchor_name(spec.name), labels=test_labels
     )
     with pytest.raises(ForeignContainer):
-        engine.replace_container(spec)
+        engine.containers.replace(spec)
     assert docker_client.containers.get(old.id).status == "running"
 
 
@@ -164,13 +164,13 @@ def test_restart_and_start_wake_a_stopped_anchor(
     the anchor again first, instead of failing on "non running container"."""
     port = free_port()
     spec = make_spec(command=HTTPD, ports=(PortMapping(port, 8000),), anchored=True)
-    info = engine.replace_container(spec)
+    info = engine.containers.replace(spec)
     docker_client.api.stop(anchor_name(spec.name), timeout=0)
-    assert engine.restart_container(info.id, 1).status == "running"
+    assert engine.containers.restart(info.id, 1).status == "running"
     assert http_get(port) == INDEX
     docker_client.api.stop(info.id, timeout=1)
     docker_client.api.stop(anchor_name(spec.name), timeout=0)
-    assert engine.start_container(info.id).status == "running"
+    assert engine.containers.start(info.id).status == "running"
     assert http_get(port) == INDEX
 
 
@@ -181,18 +181,18 @@ def test_a_stopped_anchor_that_cannot_start_is_made_anew(
     new anchor is made, and the service's container is reachable on the network by the
     service's name and by its own name."""
     network = f"{project}_default"
-    engine.ensure_network(network, project)
+    engine.resources.ensure_network(network, project)
     spec = make_spec(command=HTTPD, network=network, anchored=True)
-    engine.replace_container(spec)
+    engine.containers.replace(spec)
     before = _attrs(docker_client, anchor_name(spec.name))["Id"]
     for container in (spec.name, anchor_name(spec.name)):
         docker_client.api.stop(container, timeout=0)
     docker_client.api.remove_container(spec.name)
     docker_client.api.remove_network(network)
-    engine.ensure_network(network, project)
-    engine.replace_container(spec)
+    engine.resources.ensure_network(network, project)
+    engine.containers.replace(spec)
     assert _attrs(docker_client, anchor_name(spec.name))["Id"] != before
-    client = engine.replace_container(make_spec(service="client", network=network))
+    client = engine.containers.replace(make_spec(service="client", network=network))
     for host in ("app", spec.name):
-        code, lines = engine.exec_in(client.id, ("wget", "-q", "-O", "-", f"http://{host}:8000/"))
+        code, lines = engine.execs.run(client.id, ("wget", "-q", "-O", "-", f"http://{host}:8000/"))
         assert (code, lines) == (0, [INDEX.strip()])

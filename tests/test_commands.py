@@ -15,6 +15,7 @@ from devd.engine.anchors import AnchorStopped
 from devd.engine.container_spec import ContainerInfo
 from devd.engine.engine import Engine
 from devd.errors import DockerfileError
+from tests.engine_view import EngineView
 from tests.stackdriver import Recorder, project, service
 
 BROKEN = "RUN true\n"  # no FROM: the Dockerfile model refuses it
@@ -77,7 +78,9 @@ def _project(root: Path, good_needs: tuple[Dependency, ...] = ()) -> ProjectConf
 
 def _rebuild(config: ProjectConfig, engine: StackEngine, names: list[str]) -> int:
     out = Recorder(list(config.services))
-    return rebuild(config, cast(Engine, engine), out, select(config, names), no_cache=False)
+    return rebuild(
+        config, cast(Engine, EngineView(engine)), out, select(config, names), no_cache=False
+    )
 
 
 def test_rebuild_of_one_service_reads_and_starts_only_it_and_what_it_needs(
@@ -104,7 +107,7 @@ def test_a_broken_service_asked_for_is_one_error_naming_it_and_its_file(tmp_path
     assert caught.value.exit_code == 2
     out = Recorder(list(config.services))
     with pytest.raises(DockerfileError, match=expected):
-        build(config, cast(Engine, engine), out, ["broken"], no_cache=False)
+        build(config, cast(Engine, EngineView(engine)), out, ["broken"], no_cache=False)
     assert engine.started == []
 
 

@@ -92,7 +92,7 @@ def web_image(
     module_id = uuid.uuid4().hex[:12]
     tag = f"devd-test-web-{module_id}:latest"
     with build_context(root, root / "Dockerfile", []) as context:
-        engine.build(
+        engine.builds.build(
             context,
             tag=tag,
             labels={"devd.test": module_id},
@@ -198,11 +198,11 @@ def test_replace_container_serves_http_on_the_published_port(
     spec = make_spec(
         command=HTTPD, ports=(PortMapping(port, 8000),), environment={"GREETING": "hi"}
     )
-    info = engine.replace_container(spec)
+    info = engine.containers.replace(spec)
     assert (info.name, info.service, info.status) == (spec.name, "app", "running")
     assert info.exit_code is None
     assert info.started_at is not None
-    assert info.image_id == engine.image_id(spec.image)
+    assert info.image_id == engine.images.id_of(spec.image)
     assert http_get(port) == INDEX
     attrs = docker_client.api.inspect_container(info.id)
     assert attrs["Config"]["Labels"] == {**test_labels, **owner_labels(spec.project, "app")}
@@ -214,11 +214,11 @@ def test_replacing_twice_leaves_exactly_one_container(
     engine: Engine, make_spec: SpecMaker, project: str
 ) -> None:
     """A second replace_container stops and removes the first container: one remains."""
-    first = engine.replace_container(make_spec())
-    second = engine.replace_container(make_spec())
+    first = engine.containers.replace(make_spec())
+    second = engine.containers.replace(make_spec())
     assert second.id != first.id
-    assert [info.id for info in engine.containers(project)] == [second.id]
-    assert engine.container(first.id) is None
+    assert [info.id for info in engine.containers.of_project(project)] == [second.id]
+    assert engine.containers.get(first.id) is None
     assert first.id not in engine._verified_owned  # a removed container is forgotten
     assert second.id in engine._verified_owned
 
@@ -228,10 +228,10 @@ def test_replace_removes_the_services_container_under_another_name(
 ) -> None:
     """A container labelled with the project and service is replaced even when its name
     differs from the spec's (one made before the naming changed)."""
-    old = engine.replace_container(make_spec(name=f"{project}-old-name"))
-    new = engine.replace_container(make_spec())
-    assert [info.id for info in engine.containers(project)] == [new.id]
-    assert engine.container(old.id) is None
+    old = engine.containers.replace(make_spec(name=f"{project}-old-name"))
+    new = engine.containers.replace(make_spec())
+    assert [info.id for info in engine.containers.of_project(project)] == [new.id]
+    assert engine.containers.get(old.id) is None
 
 
 def test_foreign_container_holding_the_name_is_left_alone(
@@ -248,17 +248,17 @@ def test_foreign_container_holding_the_name_is_left_alone(
         busybox_image, list(SLEEP), name=spec.name, labels=test_labels, detach=True, init=True
     )
     with pytest.raises(ForeignContainer) as caught:
-        engine.replace_container(spec)
+        engine.containers.replace(spec)
     message = str(caught.value)
     assert spec.name in message
     assert "did not create" in message
     assert "\n" not in message
     assert caught.value.exit_code == 2
     for touch in (
-        lambda: engine.stop_container(foreign.id, 1),
-        lambda: engine.remove_container(foreign.id),
-        lambda: engine.restart_container(foreign.id, 1),
-        lambda: engine.put_files(foreign.id, {"/tmp": None}),
+        lambda: engine.containers.stop(foreign.id, 1),
+        lambda: engine.containers.remove(foreign.id),
+        lambda: engine.containers.restart(foreign.id, 1),
+        lambda: engine.files.put(foreign.id, {"/tmp": None}),
     ):
         with pytest.raises(ForeignContainer):
             touch()
@@ -274,10 +274,10 @@ def test_container_of_another_project_holding_the_name_raises_foreign_container(
     names its project, and it keeps running."""
     spec = make_spec()
     other_project = f"o{test_id}"
-    other = engine.replace_container(make_spec(project=other_project, name=spec.name))
+    other = engine.containers.replace(make_spec(project=other_project, name=spec.name))
     with pytest.raises(ForeignContainer, match=f"devd project '{other_project}'"):
-        engine.replace_container(spec)
-    still = engine.container(other.id)
+        engine.containers.replace(spec)
+    still = engine.containers.get(other.id)
     assert still is not None
     assert still.status == "running"
 
@@ -290,10 +290,10 @@ def test_port_held_by_a_host_program_fails_the_start_naming_the_port(
     with socket.create_server(("0.0.0.0", 0)) as holder:
         port = holder.getsockname()[1]
         with pytest.raises(ContainerStartFailed) as caught:
-            engine.replace_container(make_spec(ports=(PortMapping(port, 8000),)))
+            engine.containers.replace(make_spec(ports=(PortMapping(port, 8000),)))
     assert f"host port {port} is already in use" in str(caught.value)
     assert caught.value.exit_code == 1
-    assert engine.containers(project) == []
+    assert engine.containers.of_project(project) == []
 
 
 def test_port_held_by_another_container_fails_the_start_naming_the_port(
@@ -302,10 +302,10 @@ def test_port_held_by_another_container_fails_the_start_naming_the_port(
     """A host port another container publishes ("port is already allocated"):
     ContainerStartFailed naming the port; the other service's container is untouched."""
     port = free_port()
-    web = engine.replace_container(make_spec(service="web", ports=(PortMapping(port, 8000),)))
+    web = engine.containers.replace(make_spec(service="web", ports=(PortMapping(port, 8000),)))
     with pytest.raises(ContainerStartFailed, match=f"host port {port} is already in use"):
-        engine.replace_container(make_spec(ports=(PortMapping(port, 8000),)))
-    assert [info.id for info in engine.containers(project)] == [web.id]
+        engine.containers.replace(make_spec(ports=(PortMapping(port, 8000),)))
+    assert [info.id for info in engine.containers.of_project(project)] == [web.id]
 
 
 def test_containers_lists_only_the_projects_containers(
@@ -313,15 +313,15 @@ def test_containers_lists_only_the_projects_containers(
 ) -> None:
     """containers(project) lists that project's containers, stopped ones included, and
     containers(project, service) that service's only."""
-    app = engine.replace_container(make_spec(command=("true",)))
-    web = engine.replace_container(make_spec(service="web"))
-    engine.replace_container(make_spec(project=f"o{test_id}"))
-    engine.wait_container(app.id, timeout=10)
-    listed = engine.containers(project)
+    app = engine.containers.replace(make_spec(command=("true",)))
+    web = engine.containers.replace(make_spec(service="web"))
+    engine.containers.replace(make_spec(project=f"o{test_id}"))
+    engine.containers.wait(app.id, timeout=10)
+    listed = engine.containers.of_project(project)
     assert [(info.id, info.service) for info in listed] == [(app.id, "app"), (web.id, "web")]
     assert (listed[0].status, listed[0].exit_code) == ("exited", 0)
-    assert [info.id for info in engine.containers(project, "web")] == [web.id]
-    assert engine.containers(f"n{test_id}") == []
+    assert [info.id for info in engine.containers.of_project(project, "web")] == [web.id]
+    assert engine.containers.of_project(f"n{test_id}") == []
 
 
 # --- stopping and restarting -----------------------------------------------------------------
@@ -332,29 +332,29 @@ def test_stop_is_quick_under_init_and_quiet_when_repeated_or_gone(
 ) -> None:
     """``sleep`` as the command would ignore SIGTERM as PID 1; under docker-init it dies on it:
     stop with timeout 10 takes under 3 s. Stopping again, or once removed, is no error."""
-    info = engine.replace_container(make_spec())
+    info = engine.containers.replace(make_spec())
     started = time.monotonic()
-    engine.stop_container(info.id, 10)
+    engine.containers.stop(info.id, 10)
     assert time.monotonic() - started < 3
-    stopped = engine.container(info.id)
+    stopped = engine.containers.get(info.id)
     assert stopped is not None
     assert stopped.status == "exited"
-    engine.stop_container(info.id, 10)
-    engine.remove_container(info.id)
-    assert engine.container(info.id) is None
-    engine.stop_container(info.id, 10)
-    engine.remove_container(info.id)
+    engine.containers.stop(info.id, 10)
+    engine.containers.remove(info.id)
+    assert engine.containers.get(info.id) is None
+    engine.containers.stop(info.id, 10)
+    engine.containers.remove(info.id)
 
 
 def test_stop_kills_a_process_ignoring_sigterm_after_the_timeout(
     engine: Engine, make_spec: SpecMaker
 ) -> None:
     """A process that ignores SIGTERM is killed once the timeout has passed: stop is bounded."""
-    info = engine.replace_container(make_spec(command=("sh", "-c", "trap '' TERM; sleep 1000")))
+    info = engine.containers.replace(make_spec(command=("sh", "-c", "trap '' TERM; sleep 1000")))
     started = time.monotonic()
-    engine.stop_container(info.id, 1)
+    engine.containers.stop(info.id, 1)
     assert 0.9 < time.monotonic() - started < 5
-    stopped = engine.container(info.id)
+    stopped = engine.containers.get(info.id)
     assert stopped is not None
     assert stopped.exit_code == 137
 
@@ -365,32 +365,32 @@ def test_restart_container_starts_it_again(engine: Engine, make_spec: SpecMaker)
     (The old stream may end with the new run's first lines: the engine drains the log file
     to its end after the run stops, and the new run may have written to it already.)"""
     script = "echo run $(cat /runs 2>/dev/null); echo x >> /runs; sleep 1000"
-    info = engine.replace_container(make_spec(command=("sh", "-c", script)))
-    first = Collector(engine.follow_logs(info.id))
+    info = engine.containers.replace(make_spec(command=("sh", "-c", script)))
+    first = Collector(engine.logs.follow(info.id))
     first.wait_for("run")
-    restarted = engine.restart_container(info.id, 10)
+    restarted = engine.containers.restart(info.id, 10)
     assert restarted.id == info.id
     assert restarted.status == "running"
     assert restarted.started_at is not None
     assert restarted.started_at != info.started_at
     assert first.finish(within=5)[0] == "run"
-    second = Collector(engine.follow_logs(info.id))
+    second = Collector(engine.logs.follow(info.id))
     second.wait_for("run x")
-    engine.stop_container(info.id, 10)
+    engine.containers.stop(info.id, 10)
     assert second.finish(within=5) == ["run x"]
-    assert engine.tail_logs(info.id) == ["run", "run x"]
+    assert engine.logs.tail(info.id) == ["run", "run x"]
 
 
 def test_wait_container_gives_the_exit_code_or_none_on_timeout(
     engine: Engine, make_spec: SpecMaker
 ) -> None:
     """wait_container returns the exit code; with a timeout that passes first, None."""
-    sleeper = engine.replace_container(make_spec())
+    sleeper = engine.containers.replace(make_spec())
     started = time.monotonic()
-    assert engine.wait_container(sleeper.id, timeout=0.5) is None
+    assert engine.containers.wait(sleeper.id, timeout=0.5) is None
     assert time.monotonic() - started < 3
-    failing = engine.replace_container(make_spec(service="job", command=("sh", "-c", "exit 3")))
-    assert engine.wait_container(failing.id, timeout=10) == 3
+    failing = engine.containers.replace(make_spec(service="job", command=("sh", "-c", "exit 3")))
+    assert engine.containers.wait(failing.id, timeout=10) == 3
 
 
 # --- logs ------------------------------------------------------------------------------------
@@ -407,11 +407,11 @@ def test_follow_logs_yields_lines_and_ends_when_the_container_stops(
         "echo one; echo two >&2; echo 'h\u00e9llo'; head -c 20000 /dev/zero | tr '\\0' a; "
         "echo; echo err >&2; sleep 1; printf three"
     )
-    info = engine.replace_container(make_spec(command=("sh", "-c", script)))
-    lines = Collector(engine.follow_logs(info.id)).finish()
+    info = engine.containers.replace(make_spec(command=("sh", "-c", script)))
+    lines = Collector(engine.logs.follow(info.id)).finish()
     assert sorted(lines[:5]) == sorted(["one", "two", "h\u00e9llo", "a" * 20000, "err"])
     assert lines[5:] == ["three"]
-    assert engine.tail_logs(info.id, 2)[-1] == "three"
+    assert engine.logs.tail(info.id, 2)[-1] == "three"
 
 
 def test_follow_logs_ends_when_the_container_is_removed(
@@ -419,22 +419,22 @@ def test_follow_logs_ends_when_the_container_is_removed(
 ) -> None:
     """A followed container being removed ends the iterator instead of hanging it; following
     one that is gone ends at once."""
-    info = engine.replace_container(make_spec(command=("sh", "-c", "echo ready; sleep 1000")))
-    collector = Collector(engine.follow_logs(info.id))
+    info = engine.containers.replace(make_spec(command=("sh", "-c", "echo ready; sleep 1000")))
+    collector = Collector(engine.logs.follow(info.id))
     collector.wait_for("ready")
-    engine.remove_container(info.id)
+    engine.containers.remove(info.id)
     assert collector.finish(within=5) == ["ready"]
-    assert list(engine.follow_logs(info.id)) == []
+    assert list(engine.logs.follow(info.id)) == []
 
 
 def test_tail_logs_gives_the_last_lines(engine: Engine, make_spec: SpecMaker) -> None:
     """tail_logs returns the last N lines; [] for a container that is gone."""
-    info = engine.replace_container(make_spec(command=("seq", "1", "30")))
-    assert engine.wait_container(info.id, timeout=10) == 0
-    assert engine.tail_logs(info.id, 5) == ["26", "27", "28", "29", "30"]
-    assert len(engine.tail_logs(info.id)) == 20
-    engine.remove_container(info.id)
-    assert engine.tail_logs(info.id) == []
+    info = engine.containers.replace(make_spec(command=("seq", "1", "30")))
+    assert engine.containers.wait(info.id, timeout=10) == 0
+    assert engine.logs.tail(info.id, 5) == ["26", "27", "28", "29", "30"]
+    assert len(engine.logs.tail(info.id)) == 20
+    engine.containers.remove(info.id)
+    assert engine.logs.tail(info.id) == []
 
 
 # --- syncing files ---------------------------------------------------------------------------
@@ -443,7 +443,7 @@ def test_tail_logs_gives_the_last_lines(engine: Engine, make_spec: SpecMaker) ->
 @pytest.fixture
 def running(engine: Engine, make_spec: SpecMaker) -> str:
     """The id of a running ``sleep 1000`` container of the test's project."""
-    return engine.replace_container(make_spec()).id
+    return engine.containers.replace(make_spec()).id
 
 
 def test_put_files_copies_content_mode_and_symlinks_in_one_archive(
@@ -470,7 +470,7 @@ def test_put_files_copies_content_mode_and_symlinks_in_one_archive(
 
     docker_client.api.put_archive = counting
     try:
-        engine.put_files(
+        engine.files.put(
             running,
             {
                 "/app/app.py": code,
@@ -491,7 +491,7 @@ def test_put_files_copies_content_mode_and_symlinks_in_one_archive(
     assert sh(docker_client, running, "readlink /app/link") == (0, f"{secret}\n")
     assert sh(docker_client, running, "cat /app/link")[0] != 0
     code.write_text("v2\n")
-    engine.put_files(running, {"/app/app.py": code})
+    engine.files.put(running, {"/app/app.py": code})
     assert sh(docker_client, running, "cat /app/app.py") == (0, "v2\n")
 
 
@@ -502,13 +502,13 @@ def test_put_files_deletes_paths_given_none_or_whose_host_file_is_gone(
     counts as deleted; deletions happen before copies in the same call."""
     kept = tmp_path / "kept.txt"
     kept.write_text("kept\n")
-    engine.put_files(running, {"/app/a.txt": kept, "/app/dir/b.txt": kept, "/app/c.txt": kept})
-    engine.put_files(
+    engine.files.put(running, {"/app/a.txt": kept, "/app/dir/b.txt": kept, "/app/c.txt": kept})
+    engine.files.put(
         running,
         {"/app/a.txt": None, "/app/dir": None, "/app/c.txt": tmp_path / "missing"},
     )
     assert sh(docker_client, running, "ls -A /app") == (0, "")
-    engine.put_files(running, {"/app/dir": None, "/app/dir/new.txt": kept})
+    engine.files.put(running, {"/app/dir": None, "/app/dir/new.txt": kept})
     assert sh(docker_client, running, "cat /app/dir/new.txt") == (0, "kept\n")
 
 
@@ -524,11 +524,11 @@ def test_put_files_never_reads_through_a_symlinked_directory(
     (outside / "www" / "index.html").write_text("outside the project\n")
     (project / "www").mkdir(parents=True)
     (project / "www" / "index.html").write_text("inside\n")
-    engine.put_files(running, {"/app/www/index.html": project / "www" / "index.html"})
+    engine.files.put(running, {"/app/www/index.html": project / "www" / "index.html"})
     (project / "www" / "index.html").unlink()
     (project / "www").rmdir()
     (project / "www").symlink_to(outside / "www")
-    engine.put_files(
+    engine.files.put(
         running,
         {"/app/www/index.html": project / "www" / "index.html", "/app/wwwlink": project / "www"},
     )
@@ -547,7 +547,7 @@ def test_put_files_copies_a_big_file_without_holding_it_in_memory(
         handle.write(b"head")
     tracemalloc.start()
     try:
-        engine.put_files(running, {"/app/big.bin": big, "/app/small.txt": big.with_name("s")})
+        engine.files.put(running, {"/app/big.bin": big, "/app/small.txt": big.with_name("s")})
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -556,7 +556,7 @@ def test_put_files_copies_a_big_file_without_holding_it_in_memory(
         0,
         f"{300 * 2**20}\nhead",
     )
-    engine.put_files(running, {"/app/big.bin": None})
+    engine.files.put(running, {"/app/big.bin": None})
 
 
 @pytest.mark.parametrize(
@@ -571,13 +571,13 @@ def test_put_files_refuses_relative_and_escaping_paths(
     host = tmp_path / "f"
     host.write_text("x")
     with pytest.raises(SyncRefused) as caught:
-        engine.put_files("devd-no-such-container", {"/app/ok.txt": host, path: host})
+        engine.files.put("devd-no-such-container", {"/app/ok.txt": host, path: host})
     assert caught.value.exit_code == 2
 
 
 def test_put_files_skips_a_host_directory(engine: Engine, running: str, tmp_path: Path) -> None:
     """A host path that is neither a regular file nor a symlink is skipped, not walked."""
-    result = engine.put_files(running, {"/app": tmp_path})
+    result = engine.files.put(running, {"/app": tmp_path})
     assert result.changed == 0
     [skipped] = result.skipped
     assert (skipped.path, skipped.host) == ("/app", tmp_path)
@@ -605,21 +605,21 @@ def test_put_files_skips_a_file_it_cannot_read_and_syncs_the_rest(
     os.mkfifo(fifo)
     saved = tmp_path / "saved.txt"
     saved.write_text("saved\n")
-    engine.put_files(running, {"/app/gone.txt": saved})
+    engine.files.put(running, {"/app/gone.txt": saved})
     files = {
         "/app/unreadable": UNREADABLE,
         "/app/fifo": fifo,
         "/app/gone.txt": tmp_path / "vanished",
         "/app/saved.txt": saved,
     }
-    result = engine.put_files(running, files)
+    result = engine.files.put(running, files)
     assert result.changed == 2
     reasons = {skipped.path: skipped.reason for skipped in result.skipped}
     assert reasons.keys() == {"/app/unreadable", "/app/fifo"}
     assert "Permission denied" in reasons["/app/unreadable"]
     assert "neither a regular file nor a symlink" in reasons["/app/fifo"]
     assert sh(docker_client, running, "ls -A /app; cat /app/saved.txt") == (0, "saved.txt\nsaved\n")
-    assert engine.put_files(running, files).skipped == ()
+    assert engine.files.put(running, files).skipped == ()
 
 
 # links a container may hold on the way to a synced path: absolute, to a directory it does
@@ -654,7 +654,7 @@ def test_put_files_never_writes_or_deletes_through_a_symlink_in_the_container(
         "/app/ok.txt": host,
     }
     with pytest.raises(SyncRefused) as refused:
-        engine.put_files(running, batch)
+        engine.files.put(running, batch)
     message = str(refused.value)
     assert "\n" not in message
     assert f"{link} is a symlink in container {running[:12]}" in message
@@ -662,7 +662,7 @@ def test_put_files_never_writes_or_deletes_through_a_symlink_in_the_container(
     assert sh(docker_client, running, "cat /etc/devd-kept") == (0, "kept\n")
     assert sh(docker_client, running, "test -e /app/ok.txt")[0] != 0
     assert sh(docker_client, running, f"rm {link} && mkdir -p /app/cfg") == (0, "")
-    engine.put_files(running, batch)
+    engine.files.put(running, batch)
     script = "cat /app/cfg/motd /app/cfg/new/deep.txt /app/ok.txt"
     assert sh(docker_client, running, script) == (0, "X\nX\nX\n")
 
@@ -676,7 +676,7 @@ def test_put_files_replaces_a_symlink_at_the_path_itself(
     host.write_text("mine\n")
     assert sh(docker_client, running, "mkdir /app && ln -s /etc/passwd /app/app.py") == (0, "")
     before = sh(docker_client, running, "cat /etc/passwd")
-    engine.put_files(running, {"/app/app.py": host})
+    engine.files.put(running, {"/app/app.py": host})
     assert sh(docker_client, running, "test -L /app/app.py || cat /app/app.py") == (0, "mine\n")
     assert sh(docker_client, running, "cat /etc/passwd") == before
 
@@ -687,7 +687,7 @@ def test_put_files_replaces_a_symlink_at_the_path_itself(
 def _build(engine: Engine, root: Path, tag: str, labels: Mapping[str, str], base: str) -> str:
     (root / "Dockerfile").write_text(f"FROM {base}\nCOPY f /f\n")
     with build_context(root, root / "Dockerfile", []) as context:
-        result = engine.build(
+        result = engine.builds.build(
             context, tag=tag, labels=labels, build_args={}, target=None, no_cache=False
         )
     return result.image_id
@@ -713,12 +713,14 @@ def test_remove_project_images_removes_only_the_projects_images(
     worker_labels = {**test_labels, **owner_labels(project, "worker")}
     child = _build(engine, tmp_path, f"{project}-worker:latest", worker_labels, app_tag)
     bystander = _build(engine, tmp_path, image_tag, test_labels, busybox_image)
-    assert sorted(engine.images(project)) == sorted([first, second, child])  # first: untagged
-    assert engine.remove_project_images(project) == 3
-    assert engine.images(project) == []
-    assert engine.image_id(first) is None
-    assert engine.image_id(image_tag) == bystander
-    assert engine.image_id(busybox_image) is not None
+    assert sorted(engine.images.of_project(project)) == sorted(
+        [first, second, child]
+    )  # first: untagged
+    assert engine.images.remove_project(project) == 3
+    assert engine.images.of_project(project) == []
+    assert engine.images.id_of(first) is None
+    assert engine.images.id_of(image_tag) == bystander
+    assert engine.images.id_of(busybox_image) is not None
 
 
 def test_remove_superseded_images_keeps_one_generation_and_what_others_hold(
@@ -740,16 +742,16 @@ def test_remove_superseded_images_keeps_one_generation_and_what_others_hold(
         built.append(_build(engine, tmp_path, app_tag, labels, busybox_image))
     first, used, tagged, current = built
     engine.client.api.tag(tagged, f"devd-test-keep-{project}", "latest")
-    engine.replace_container(make_spec(image=used))
+    engine.containers.replace(make_spec(image=used))
     worker_labels = {**test_labels, **image_labels(project, "worker")}
     (tmp_path / "f").write_text("w")
     worker = _build(engine, tmp_path, f"devd-{project}-worker:latest", worker_labels, busybox_image)
     engine.client.api.tag(worker, f"devd-{project}-worker", "old")
     try:
-        assert engine.remove_superseded_images(project, "app", current) == [first]
-        assert engine.image_id(first) is None
+        assert engine.images.remove_superseded(project, "app", current) == [first]
+        assert engine.images.id_of(first) is None
         for kept in (used, tagged, current, worker):
-            assert engine.image_id(kept) == kept
+            assert engine.images.id_of(kept) == kept
     finally:
         engine.client.api.remove_image(f"devd-test-keep-{project}:latest")
 
@@ -781,10 +783,10 @@ def test_remove_superseded_images_removes_an_older_devds_two_label_image(
     current = _build(
         engine, tmp_path, app_tag, {**test_labels, **image_labels(project, "app")}, busybox_image
     )
-    assert engine.remove_superseded_images(project, "app", current) == [older]
-    assert engine.image_id(older) is None
-    assert engine.image_id(worker) == worker
-    assert engine.image_id(current) == current
+    assert engine.images.remove_superseded(project, "app", current) == [older]
+    assert engine.images.id_of(older) is None
+    assert engine.images.id_of(worker) == worker
+    assert engine.images.id_of(current) == current
 
 
 def test_remove_superseded_images_stops_when_told_not_to_proceed(
@@ -809,11 +811,11 @@ def test_remove_superseded_images_stops_when_told_not_to_proceed(
         asked.append("proceed?")
         return False
 
-    assert engine.remove_superseded_images(project, "app", current, stop) == []
+    assert engine.images.remove_superseded(project, "app", current, stop) == []
     assert asked == ["proceed?"]
-    assert engine.image_id(first) == first
-    assert engine.remove_superseded_images(project, "app", current) == [first]
-    assert engine.image_id(first) is None
+    assert engine.images.id_of(first) == first
+    assert engine.images.remove_superseded(project, "app", current) == [first]
+    assert engine.images.id_of(first) is None
 
 
 def test_remove_failed_build_images_removes_what_the_failed_build_made(
@@ -830,21 +832,21 @@ def test_remove_failed_build_images_removes_what_the_failed_build_made(
         build_context(tmp_path, tmp_path / "Dockerfile", []) as context,
         pytest.raises(BuildFailed) as caught,
     ):
-        engine.build(
+        engine.builds.build(
             context, tag=tag, labels=test_labels, build_args={}, target=None, no_cache=False
         )
     made = caught.value.created_images
     assert len(made) == 2
-    assert engine.remove_failed_build_images(made) == 2
-    assert [engine.image_id(image) for image in made] == [None, None]
-    assert engine.image_id(busybox_image) is not None
-    assert engine.remove_failed_build_images(made) == 0  # gone already: nothing to do
+    assert engine.images.remove_failed_build(made) == 2
+    assert [engine.images.id_of(image) for image in made] == [None, None]
+    assert engine.images.id_of(busybox_image) is not None
+    assert engine.images.remove_failed_build(made) == 0  # gone already: nothing to do
 
 
 def test_image_id_is_none_for_a_missing_image(engine: Engine, busybox_image: str) -> None:
     """image_id resolves a tag to the image id, and gives None when there is no such image."""
-    assert engine.image_id(busybox_image) == engine.client.images.get(busybox_image).id
-    assert engine.image_id("devd-no-such-image:latest") is None
+    assert engine.images.id_of(busybox_image) == engine.client.images.get(busybox_image).id
+    assert engine.images.id_of("devd-no-such-image:latest") is None
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -877,7 +879,7 @@ def test_put_files_does_not_send_a_file_the_container_already_got_unchanged(
     to the host file (content, time, mode) sends it again."""
     code = tmp_path / "app.py"
     code.write_text("v1\n")
-    engine.put_files(running, {"/app/app.py": code})
+    engine.files.put(running, {"/app/app.py": code})
     assert sh(docker_client, running, "echo changed-inside > /app/app.py") == (0, "")
     calls: list[str] = []
     original = docker_client.api.put_archive
@@ -888,11 +890,11 @@ def test_put_files_does_not_send_a_file_the_container_already_got_unchanged(
 
     docker_client.api.put_archive = counting
     try:
-        engine.put_files(running, {"/app/app.py": code})
+        engine.files.put(running, {"/app/app.py": code})
         assert calls == []
         assert sh(docker_client, running, "cat /app/app.py") == (0, "changed-inside\n")
         code.chmod(0o600)
-        engine.put_files(running, {"/app/app.py": code})
+        engine.files.put(running, {"/app/app.py": code})
         assert calls == ["/"]
     finally:
         del docker_client.api.put_archive

@@ -20,6 +20,7 @@ from devd.daemon.runtime import ServiceRuntime
 from devd.engine.container_spec import ContainerInfo
 from devd.errors import ContainerGone
 from devd.output import Output
+from tests.engine_view import EngineView
 
 RUNNING = ContainerInfo("c1", "proj-app", "sha256:old", "app", "running", None, "2026-01-01")
 
@@ -45,7 +46,7 @@ def _setup(
     events: list[tuple[str, str]] = []
     followed: list[str] = []
     daemon = SimpleNamespace(
-        engine=engine,
+        engine=EngineView(engine),
         stop=threading.Event(),
         out=SimpleNamespace(
             debug=lambda event, **_: events.append(("debug", event)),
@@ -112,7 +113,7 @@ def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Daemon:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     project = config.load(tmp_path, environ={})
-    engine: Any = SimpleNamespace(unreachable=lambda: None)
+    engine: Any = SimpleNamespace(transport=SimpleNamespace(unreachable=lambda: None))
     return Daemon(project, engine, Output(True, ["app"], io.StringIO()))
 
 
@@ -149,7 +150,7 @@ def test_replacing_an_exited_container_leaves_nothing_marked_as_retiring(daemon:
     """A container devd replaces while it runs is marked as retiring until its log follower
     sees it end; one that exited by itself has no follower left, so marking it would keep
     its id forever (one per crash)."""
-    daemon.engine = ReplacingEngine()  # type: ignore[assignment]
+    daemon.engine = EngineView(ReplacingEngine())  # type: ignore[assignment]
     daemon.follow = False
     runtime = daemon.prepare("app")
     daemon._replace(runtime, "sha256:1")

@@ -28,6 +28,7 @@ from devd.engine.engine import BuildResult, ContainerInfo, ContainerSpec
 from devd.engine.files import SyncResult
 from devd.errors import EngineUnavailable
 from devd.watch import Batch
+from tests.engine_view import EngineView
 from tests.updriver import wait_for
 
 LOST = "engine unavailable; devd keeps watching and carries on when it is back"
@@ -166,7 +167,7 @@ def setup(
     (root / "Dockerfile").write_text('FROM scratch\nCOPY app/ /app/\nCMD ["/app/run"]\n')
     (root / "devd.toml").write_text('[services.app]\ncode_action = "sync-restart"\n')
     engine, out = FakeEngine(), Recorder()
-    daemon = Daemon(config.load(root, environ={}), engine, out)  # type: ignore[arg-type]
+    daemon = Daemon(config.load(root, environ={}), EngineView(engine), out)  # type: ignore[arg-type]
     daemon.follow = False
     runtime = daemon.prepare("app")
     daemon._spawn("worker-app", partial(daemon._worker, runtime))

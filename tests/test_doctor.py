@@ -735,7 +735,7 @@ def test_layer_sizes_of_a_real_busybox_build(
     with build_context(
         service.context, service.dockerfile, ["devd.toml"], ignore_file=builder == "classic"
     ) as context:
-        engine.build(
+        engine.builds.build(
             context,
             tag=devd_image_tag(project.name, "app"),
             labels={**owner_labels(project.name, "app"), **test_labels},

@@ -14,14 +14,9 @@ from typing import Any
 import docker
 import pytest
 
+from devd.core.classic_stream import BuildStreamParser
 from devd.engine.context import build_context
-from devd.engine.engine import (
-    BuildResult,
-    BuildStreamParser,
-    Engine,
-    connect,
-    unavailable_message,
-)
+from devd.engine.engine import BuildResult, Engine, connect, unavailable_message
 from devd.errors import BuildFailed, EngineUnavailable
 
 # The stream engine 20.10 sent for a fully cached rebuild with one build label: note the
@@ -236,7 +231,7 @@ class Builder:
         build_args: Mapping[str, str] | None = None,
     ) -> BuildResult:
         with build_context(root, dockerfile or root / "Dockerfile", []) as context:
-            return self.engine.build(
+            return self.engine.builds.build(
                 context,
                 tag=self.tag,
                 labels=self.labels,
@@ -526,19 +521,19 @@ def test_unreachable_is_none_for_a_live_engine_and_why_for_a_dead_one(
 ) -> None:
     """The ping the engine watch uses: None while the engine answers; the OS's reason when
     its unix socket does not accept (no ResourceWarning from a half-made connection)."""
-    assert engine.unreachable() is None
+    assert engine.transport.unreachable() is None
     dead = f"unix://{tmp_path}/docker.sock"
     monkeypatch.setenv("DOCKER_HOST", dead)
     with Engine(docker.DockerClient(base_url=dead, version="1.41")) as gone:
-        assert gone.unreachable() == "No such file or directory"
+        assert gone.transport.unreachable() == "No such file or directory"
 
 
 @pytest.fixture
 def frozen_socket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """DOCKER_HOST at a socket that accepts connections but never answers (dockerd stopped
     by SIGSTOP, or hung); pings and connecting give up after 0.3 s."""
-    monkeypatch.setattr("devd.engine.engine.PING_TIMEOUT", 0.3)
-    monkeypatch.setattr("devd.engine.engine.CONNECT_TIMEOUT", 0.3)
+    monkeypatch.setattr("devd.engine.transport.PING_TIMEOUT", 0.3)
+    monkeypatch.setattr("devd.engine.transport.CONNECT_TIMEOUT", 0.3)
     path = tmp_path / "docker.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as frozen:
         frozen.bind(str(path))
@@ -552,7 +547,7 @@ def test_unreachable_says_a_frozen_engine_accepts_but_does_not_answer(frozen_soc
     waited."""
     client = docker.DockerClient(base_url=frozen_socket, version="1.41")
     with Engine(client) as hung:
-        assert hung.unreachable() == "accepts connections but has not answered for 0.3 s"
+        assert hung.transport.unreachable() == "accepts connections but has not answered for 0.3 s"
 
 
 def test_connecting_to_a_frozen_engine_fails_within_the_ping_timeout(frozen_socket: str) -> None:

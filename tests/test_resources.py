@@ -54,12 +54,12 @@ def test_network_is_created_labelled_and_reused(
 ) -> None:
     """ensure_network creates a bridge network with devd's labels, and returns the same one
     when called again."""
-    first = engine.ensure_network(f"{project}_default", project)
-    again = engine.ensure_network(f"{project}_default", project)
+    first = engine.resources.ensure_network(f"{project}_default", project)
+    again = engine.resources.ensure_network(f"{project}_default", project)
     assert first == again
     labels = docker_client.networks.get(first).attrs["Labels"]
     assert labels["devd.project"] == project
-    assert engine.project_networks(project) == [f"{project}_default"]
+    assert engine.resources.networks(project) == [f"{project}_default"]
 
 
 def test_foreign_network_and_volume_are_refused_and_left_alone(
@@ -73,17 +73,17 @@ def test_foreign_network_and_volume_are_refused_and_left_alone(
         ForeignResource,
         match=rf"network '{project}_default' already exists and devd did not create it",
     ):
-        engine.ensure_network(f"{project}_default", project)
+        engine.resources.ensure_network(f"{project}_default", project)
     with pytest.raises(ForeignResource, match=rf"volume '{project}_data' already exists"):
-        engine.ensure_volume(f"{project}_data", project)
-    engine.ensure_network(f"{project}_own", project)
-    engine.ensure_volume(f"{project}_own", project)
-    assert engine.remove_project_networks(project) == [f"{project}_own"]
-    assert engine.remove_project_volumes(project) == [f"{project}_own"]
+        engine.resources.ensure_volume(f"{project}_data", project)
+    engine.resources.ensure_network(f"{project}_own", project)
+    engine.resources.ensure_volume(f"{project}_own", project)
+    assert engine.resources.remove_networks(project) == [f"{project}_own"]
+    assert engine.resources.remove_volumes(project) == [f"{project}_own"]
     assert docker_client.networks.get(f"{project}_default").name == f"{project}_default"
     assert docker_client.volumes.get(f"{project}_data").name == f"{project}_data"
-    assert engine.project_networks(project) == []
-    assert engine.project_volumes(project) == []
+    assert engine.resources.networks(project) == []
+    assert engine.resources.volumes(project) == []
 
 
 def _spec(project: str, service: str, labels: dict[str, str], **fields: Any) -> ContainerSpec:
@@ -106,10 +106,10 @@ def test_compose_container_settings_reach_the_engine(
     another by its service name; named volume, tmpfs and read-only bind mounts; entrypoint,
     working_dir, user; a healthcheck the engine runs (nanosecond units); host port 0 picked
     by the engine; devd's labels win over the service's."""
-    engine.ensure_network(f"{project}_default", project)
-    engine.ensure_volume(f"{project}_data", project)
+    engine.resources.ensure_network(f"{project}_default", project)
+    engine.resources.ensure_volume(f"{project}_data", project)
     (tmp_path / "index.html").write_text("from the bind mount\n")
-    server = engine.replace_container(
+    server = engine.containers.replace(
         _spec(
             project,
             "web",
@@ -144,7 +144,7 @@ def test_compose_container_settings_reach_the_engine(
     assert attrs["Config"]["WorkingDir"] == "/work"
     assert attrs["NetworkSettings"]["Networks"][f"{project}_default"]["Aliases"][0] == "web"
     health = wait_for(
-        lambda: (info := engine.container(server.id)) and info.health == "healthy" and info,
+        lambda: (info := engine.containers.get(server.id)) and info.health == "healthy" and info,
         30,
         "the healthcheck to pass",
     )
@@ -152,14 +152,16 @@ def test_compose_container_settings_reach_the_engine(
     host_port = int(attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"])
     assert host_port > 0
     assert fetch(host_port, "/index.html") == "from the bind mount\n"
-    client = engine.replace_container(
+    client = engine.containers.replace(
         _spec(project, "client", test_labels, command=("sh", "-c", "sleep 1000"))
     )
-    code, lines = engine.exec_in(client.id, ("wget", "-q", "-O", "-", "http://web:8000/index.html"))
+    code, lines = engine.execs.run(
+        client.id, ("wget", "-q", "-O", "-", "http://web:8000/index.html")
+    )
     assert (code, lines) == (0, ["from the bind mount"])
-    code, _ = engine.exec_in(server.id, ("sh", "-c", "touch /src/x"))
+    code, _ = engine.execs.run(server.id, ("sh", "-c", "touch /src/x"))
     assert code != 0  # read-only bind
-    code, _ = engine.exec_in(server.id, ("sh", "-c", "echo kept > /data/f"))
+    code, _ = engine.execs.run(server.id, ("sh", "-c", "echo kept > /data/f"))
     assert code == 0
     assert docker_client.volumes.get(f"{project}_data").attrs["Labels"]["devd.project"] == project
 
@@ -168,13 +170,13 @@ def test_exec_in_reports_a_failing_commands_exit_code(
     engine: Engine, project: str, test_labels: dict[str, str]
 ) -> None:
     """exec_in gives a command's exit code and its output lines (stdout and stderr)."""
-    engine.ensure_network(f"{project}_default", project)
-    box = engine.replace_container(_spec(project, "box", test_labels, command=("sleep", "1000")))
-    code, lines = engine.exec_in(box.id, ("sh", "-c", "echo out; echo err >&2; exit 4"))
+    engine.resources.ensure_network(f"{project}_default", project)
+    box = engine.containers.replace(_spec(project, "box", test_labels, command=("sleep", "1000")))
+    code, lines = engine.execs.run(box.id, ("sh", "-c", "echo out; echo err >&2; exit 4"))
     assert code == 4
     assert sorted(lines) == ["err", "out"]  # stdout and stderr, in no promised order
     started = time.monotonic()
-    assert engine.exec_in(box.id, ("true",)) == (0, [])
+    assert engine.execs.run(box.id, ("true",)) == (0, [])
     assert time.monotonic() - started < 10
 
 
@@ -184,16 +186,16 @@ def test_exec_in_runs_a_hook_with_its_user_dir_environment_and_privilege(
     """An ExecHook runs as its user, in its working dir, with its environment; privileged
     reaches the engine: more capabilities, or (an engine that cannot grant them, as a nested
     one) a refusal with an exit code, as for any failing exec."""
-    engine.ensure_network(f"{project}_default", project)
-    box = engine.replace_container(_spec(project, "box", test_labels, command=("sleep", "1000")))
+    engine.resources.ensure_network(f"{project}_default", project)
+    box = engine.containers.replace(_spec(project, "box", test_labels, command=("sleep", "1000")))
     hook = ExecHook(
         ("sh", "-c", 'echo "$(id -u) $(pwd) $V"'),
         user="1234",
         working_dir="/tmp",
         environment={"V": "a b"},
     )
-    assert engine.exec_in(box.id, hook) == (0, ["1234 /tmp a b"])
+    assert engine.execs.run(box.id, hook) == (0, ["1234 /tmp a b"])
     caps = ("grep", "CapEff", "/proc/self/status")
-    plain = engine.exec_in(box.id, ExecHook(caps))
+    plain = engine.execs.run(box.id, ExecHook(caps))
     assert plain[0] == 0
-    assert engine.exec_in(box.id, ExecHook(caps, privileged=True)) != plain
+    assert engine.execs.run(box.id, ExecHook(caps, privileged=True)) != plain

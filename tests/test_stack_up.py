@@ -52,7 +52,7 @@ def write(root: Path, path: str, text: str) -> None:
 
 
 def cat(engine: Engine, container_id: str, path: str) -> str | None:
-    code, lines = engine.exec_in(container_id, ("cat", path))
+    code, lines = engine.execs.run(container_id, ("cat", path))
     return "\n".join(lines) if code == 0 else None
 
 
@@ -97,9 +97,9 @@ def test_services_reach_each_other_by_name_after_the_healthcheck_passes(
         lambda: up.out.named("output", service="client", line=f"hello {name}"), 30, "client output"
     )
     assert line
-    [container] = engine.containers(name, "client")
+    [container] = engine.containers.of_project(name, "client")
     assert container.status == "running"
-    assert engine.project_networks(name) == [f"{name}_default"]
+    assert engine.resources.networks(name) == [f"{name}_default"]
     waited = up.out.named("waiting for dependencies", service="client")
     assert waited
     assert waited[0]["on"] == ["web"]
@@ -129,7 +129,7 @@ def test_a_save_in_a_shared_context_rebuilds_each_service_once(
     assert len(up.out.named("building", service="a")) == 2
     assert len(up.out.named("building", service="b")) == 2
     for svc in ("a", "b"):
-        [container] = engine.containers(name, svc)
+        [container] = engine.containers.of_project(name, svc)
         assert cat(engine, container.id, "/app/code.txt") == f"2 {name}"
 
 
@@ -169,24 +169,24 @@ def test_develop_watch_actions_do_what_compose_does(
     running.append(up)
     up.wait_event("running", service="app", timeout=90)
     up.wait_event("initial sync", service="app", files=1)
-    [first] = engine.containers(name, "app")
+    [first] = engine.containers.of_project(name, "app")
     assert cat(engine, first.id, "/extra/e.txt") == "initial"
 
     write(tmp_path, "app/www/index.html", "v2\n")
     up.wait_event("synced", service="app", restarted=False)
     assert cat(engine, first.id, "/www/index.html") == "v2"
-    assert engine.container(first.id).started_at == first.started_at  # type: ignore[union-attr]
+    assert engine.containers.get(first.id).started_at == first.started_at  # type: ignore[union-attr]
 
     write(tmp_path, "app/conf/c.ini", "c\n")
     up.wait_event("synced", service="app", restarted=True, files=1)
     assert cat(engine, first.id, "/conf/c.ini") == "c"
-    restarted = engine.container(first.id)
+    restarted = engine.containers.get(first.id)
     assert restarted is not None
     assert restarted.started_at != first.started_at
 
     write(tmp_path, "app/restart.txt", "r\n")
     up.wait_event("synced", service="app", restarted=True, files=0)
-    again = engine.container(first.id)
+    again = engine.containers.get(first.id)
     assert again is not None
     assert again.started_at != restarted.started_at
 
@@ -197,7 +197,7 @@ def test_develop_watch_actions_do_what_compose_does(
 
     write(tmp_path, "app/deps.txt", f"deps-2 {name}\n")
     up.wait_event("running", count=2, service="app", timeout=90)
-    [second] = engine.containers(name, "app")
+    [second] = engine.containers.of_project(name, "app")
     assert second.id != first.id
     assert cat(engine, second.id, "/deps.txt") == f"deps-2 {name}"
     assert len(up.out.named("building", service="app")) == 2  # start-up, then deps.txt
@@ -226,7 +226,7 @@ def test_missing_image_and_foreign_network_stop_devd_up_with_one_line(
     up.thread.join(60)
     assert isinstance(up.error, ForeignResource)
     assert f"network '{name}_default' already exists" in str(up.error)
-    assert engine.containers(name) == []
+    assert engine.containers.of_project(name) == []
 
 
 def test_down_and_clean_leave_unlabelled_networks_and_volumes_alone(
@@ -261,11 +261,11 @@ def test_down_and_clean_leave_unlabelled_networks_and_volumes_alone(
     up.stop()
     out = Recorder(["box"])
     down(config, engine, out)
-    assert engine.containers(name) == []
-    assert engine.project_networks(name) == []
-    assert engine.project_volumes(name) == [f"{name}_data"]
+    assert engine.containers.of_project(name) == []
+    assert engine.resources.networks(name) == []
+    assert engine.resources.volumes(name) == [f"{name}_data"]
     clean(config, engine, out)
-    assert engine.project_volumes(name) == []
+    assert engine.resources.volumes(name) == []
     assert docker_client.networks.get(f"{name}_default2").name == f"{name}_default2"
     assert docker_client.volumes.get(f"{name}_data2").name == f"{name}_data2"
 
@@ -294,11 +294,11 @@ def test_a_dependent_waits_out_a_failed_build_and_starts_once_it_is_fixed(
     running.append(up)
     failed = up.wait_event("failed", service="web", timeout=90)
     assert "service 'web' not started: it depends on 'db'" in failed["error"]
-    assert engine.containers(name) == []
+    assert engine.containers.of_project(name) == []
     write(tmp_path, "db/Dockerfile", SLEEPER)
     up.wait_event("running", service="db", timeout=90)
     up.wait_event("running", service="web", timeout=90)
-    assert [c.service for c in engine.containers(name)] == ["db", "web"]
+    assert [c.service for c in engine.containers.of_project(name)] == ["db", "web"]
 
 
 def test_a_restart_is_not_reported_as_an_exit_but_a_crash_after_it_is(
@@ -324,8 +324,8 @@ def test_a_restart_is_not_reported_as_an_exit_but_a_crash_after_it_is(
     for count in (1, 2, 3):
         write(tmp_path, "app/restart.txt", f"{count}\n")
         up.wait_event("synced", count=count, service="app", restarted=True)
-    [container] = engine.containers(name, "app")
-    engine.exec_in(container.id, ("touch", "/tmp/crash"))
+    [container] = engine.containers.of_project(name, "app")
+    engine.execs.run(container.id, ("touch", "/tmp/crash"))
     exited = up.wait_event("container exited; not restarting it (save a change to rebuild)")
     assert exited["exit_code"] == 7
     exits = up.out.named("container exited; not restarting it (save a change to rebuild)")
@@ -374,8 +374,8 @@ def test_a_built_service_with_image_is_tagged_so_and_clean_removes_only_devds(
         assert wanted in built.tags
         assert built.labels["devd.image"] == f"{name}/web"
         assert clean(config, engine, out) == 0
-        assert engine.image_id(wanted) is None
-        assert engine.image_id(foreign) == docker_client.images.get(BUSYBOX).id
+        assert engine.images.id_of(wanted) is None
+        assert engine.images.id_of(foreign) == docker_client.images.get(BUSYBOX).id
     finally:
         docker_client.images.remove(foreign)
 
@@ -405,13 +405,13 @@ def test_rebuild_without_up_starts_what_the_service_depends_on_in_order(
     assert rebuild(config, engine, out, ["app"], no_cache=False) == 0
     started = [event["service"] for event in out.named("running")]
     assert started.index("app") > max(started.index("db"), started.index("migrate"))
-    states = {c.service: (c.status, c.exit_code) for c in engine.containers(name)}
+    states = {c.service: (c.status, c.exit_code) for c in engine.containers.of_project(name)}
     assert states["app"][0] == "running"
     assert states["db"][0] == "running"
     assert states["migrate"] == ("exited", 0)
-    [db_container] = engine.containers(name, "db")
+    [db_container] = engine.containers.of_project(name, "db")
     assert rebuild(config, engine, out, ["app"], no_cache=False) == 0
-    assert [c.id for c in engine.containers(name, "db")] == [db_container.id]
+    assert [c.id for c in engine.containers.of_project(name, "db")] == [db_container.id]
 
 
 SCOPED_COMPOSE = """\
@@ -447,7 +447,7 @@ def test_rebuild_of_one_service_ignores_an_unrelated_broken_one(
     for command in ("build", "rebuild"):
         result = run_devd(tmp_path, command, "good", timeout=120)
         assert result.returncode == 0, result.stderr
-    [good] = engine.containers(name)
+    [good] = engine.containers.of_project(name)
     assert (good.service, good.status) == ("good", "running")
     images = {tag for image in docker_client.images.list() for tag in image.tags}
     assert f"devd-{name}-good:latest" in images
@@ -460,7 +460,7 @@ def test_rebuild_of_one_service_ignores_an_unrelated_broken_one(
             "devd: service 'broken': broken/Dockerfile:1: RUN true: expected FROM "
             "(only ARG may come before it)"
         ], result.stderr
-    assert [(c.id, c.status) for c in engine.containers(name)] == [(good.id, "running")]
+    assert [(c.id, c.status) for c in engine.containers.of_project(name)] == [(good.id, "running")]
 
 
 LONELY_COMPOSE = """\
@@ -496,7 +496,7 @@ def test_rebuild_of_one_service_ignores_an_unrelated_services_volumes(
     write(tmp_path, "good/Dockerfile", SLEEPER)
     result = run_devd(tmp_path, "rebuild", "good", timeout=120)
     assert result.returncode == 0, result.stderr
-    [good] = engine.containers(name)
+    [good] = engine.containers.of_project(name)
     assert (good.service, good.status) == ("good", "running")
     volumes = sorted(v.name for v in docker_client.volumes.list() if v.name.startswith(name))
     assert volumes == [f"{name}_own"]
@@ -507,7 +507,7 @@ def test_rebuild_of_one_service_ignores_an_unrelated_services_volumes(
         f"devd: compose.yaml: volumes.cache: external volume '{name}_cache' not found; devd "
         f"does not create external volumes: create it first (docker volume create {name}_cache)"
     ], result.stderr
-    assert [(c.id, c.status) for c in engine.containers(name)] == [(good.id, "running")]
+    assert [(c.id, c.status) for c in engine.containers.of_project(name)] == [(good.id, "running")]
 
 
 # -- external volumes ----------------------------------------------------------------------------
@@ -579,7 +579,7 @@ def test_an_existing_external_volume_is_mounted_as_is_and_survives_down_and_clea
     out = Recorder(["box"])
     down(config, engine, out)
     clean(config, engine, out)
-    assert engine.containers(name) == []
+    assert engine.containers.of_project(name) == []
     assert docker_client.volumes.get(f"{name}_cache").attrs["Labels"] == test_labels
     assert docker_client.volumes.get(f"{name}_old").attrs["Labels"] == old_labels
     output = docker_client.containers.run(

@@ -21,6 +21,7 @@ from devd.daemon.runtime import ServiceRuntime
 from devd.daemon.sweeper import Sweeper
 from devd.engine.engine import BuildResult
 from devd.watch import Batch
+from tests.engine_view import EngineView
 from tests.test_daemon_outage import FakeEngine, Recorder
 from tests.updriver import wait_for
 
@@ -233,7 +234,7 @@ def up(
     (root / "devd.toml").write_text('[services.app]\ncode_action = "sync-restart"\n')
     engine, out = SlowEngine(), Recorder()
     engine.removals.hold.set()
-    daemon = Daemon(config.load(root, environ={}), engine, out)  # type: ignore[arg-type]
+    daemon = Daemon(config.load(root, environ={}), EngineView(engine), out)  # type: ignore[arg-type]
     daemon.follow = False
     runtime = daemon.prepare("app")
     daemon.sweeper.start()

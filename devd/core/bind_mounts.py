@@ -4,7 +4,7 @@ A file under the host source of a bind mount (``./app:/usr/src/app``) is already
 container the moment it is saved, as it is under ``docker compose``: for that service there is
 nothing to build, copy or restart, and files the container writes there itself (a SQLite
 database, uploads) must not start anything. What the watcher and the planner do with that is
-:mod:`devd.rules`'s; this module only says which mount a path comes through. Pure.
+:mod:`devd.core.rules`'s; this module only says which mount a path comes through. Pure.
 """
 
 from __future__ import annotations

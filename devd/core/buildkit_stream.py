@@ -9,7 +9,7 @@ The engine sends, one JSON object each::
 
 Each vertex of the trace is one operation; the Dockerfile's steps are the vertices named
 ``[STAGE N/M] INSTRUCTION`` (``[N/M] ...`` for a single-stage Dockerfile; N and M count the
-stage's FROM and its ADD/COPY/RUN/WORKDIR, see :class:`devd.dockerfile.StepLines`). A vertex is
+stage's FROM and its ADD/COPY/RUN/WORKDIR, see :class:`devd.core.dockerfile.StepLines`). A vertex is
 sent again as it starts, completes or fails; its last state counts. Decisions:
 
 * A step is *cached* when its vertex says so; the other steps that started were rebuilt,

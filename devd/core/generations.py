@@ -13,10 +13,10 @@ supersedes, which are exactly those that are:
   belongs to a build still running elsewhere (``devd build`` in another terminal), which tags
   it when it finishes. Creation times are whole seconds, so a build that ends within the
   same second is not told apart this way: ``devd up`` keeps its own builds and removals
-  apart (:mod:`devd.sweeper`);
+  apart (:mod:`devd.daemon.sweeper`);
 * not used by any container (the engine checks that too: removal is never forced).
 
-This module only decides; :meth:`devd.images.ImageOps.remove_superseded_images` asks
+This module only decides; :meth:`devd.engine.images.Images.remove_superseded` asks
 the engine and removes.
 """
 

@@ -47,7 +47,7 @@ class Work:
     label: str | None = None  # what asked for work that no change triggered ("start")
     recreate: bool = False  # replace the container even if the image is unchanged (new config)
     generation: int = 0  # save counter of the newest change folded in (0: none counted)
-    # develop.watch rules decided (devd.rules): the files to sync (container path ->
+    # develop.watch rules decided (devd.core.rules): the files to sync (container path ->
     # project-relative path) and the commands to run after the sync, each once
     syncs: Mapping[str, str] = field(default_factory=dict)
     execs: tuple[ExecHook, ...] = ()
@@ -108,7 +108,8 @@ def action_for(
     kind: Kind, code_action: CodeAction, dependency_action: DependencyAction = "rebuild"
 ) -> Action:
     """The action one kind of change calls for, given the service's ``code_action`` and
-    ``dependency_action`` (an exec the worker finds unsafe is rebuilt: devd.dependency_exec)."""
+    ``dependency_action`` (an exec the worker finds unsafe is rebuilt:
+    devd.core.dependency_exec)."""
     if kind is Kind.IGNORED:
         return Action.NOTHING
     if kind is Kind.CODE:

@@ -19,8 +19,8 @@ project that works there works here unchanged:
   (without the ignored files, the Dockerfile and compose files).
 
 A service without rules (``watch`` None) is decided by devd's classification
-(:mod:`devd.classify`), except that a path under one of its bind mounts
-(:mod:`devd.bind_mounts`) needs nothing, its build definition aside: the container sees it
+(:mod:`devd.core.classify`), except that a path under one of its bind mounts
+(:mod:`devd.core.bind_mounts`) needs nothing, its build definition aside: the container sees it
 through the mount, as under compose, and what the container writes there starts nothing. An
 image-only service without rules ignores every change.
 """

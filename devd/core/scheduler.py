@@ -1,7 +1,7 @@
 """Scheduling one service's work: one build at a time, later saves folded into one follow-up.
 
 A service is idle or running one piece of work (a build or a sync). Work submitted while it
-runs is folded (:meth:`devd.plan.Work.merge`) into a single pending follow-up, started as soon
+runs is folded (:meth:`devd.core.plan.Work.merge`) into a single pending follow-up, started as soon
 as the running work finishes, so however many saves arrive during a build, exactly one more
 build follows and it covers all of them.
 

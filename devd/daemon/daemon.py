@@ -87,10 +87,14 @@ class Daemon(LiveReload, EngineRecovery):
         self.follow = True  # print containers' output (one-shot commands turn it off)
         self.sweeper = Sweeper(self.remove_superseded, self.builds)
         self.engine_watch = EngineWatch(
-            engine.unreachable, output, engine_address(os.environ), self.engine_back, self.stop
+            engine.transport.unreachable,
+            output,
+            engine_address(os.environ),
+            self.engine_back,
+            self.stop,
         )
         self.anchor_watch = AnchorWatch(
-            lambda: self.engine.anchor_stops(self.project.name),
+            lambda: self.engine.anchors.stops(self.project.name),
             self.anchor_stopped,
             self.engine_watch,
             self.stop,
@@ -112,7 +116,7 @@ class Daemon(LiveReload, EngineRecovery):
         """Ask the loop to end (signal handlers call this); safe from any thread."""
         self.stop.set()
         self.engine_watch.wake()
-        self.engine.close_anchor_stops()
+        self.engine.anchors.close_stops()
         self.sweeper.close()
         self.batches.put(None)
         for runtime in self.services.values():
@@ -133,7 +137,7 @@ class Daemon(LiveReload, EngineRecovery):
 
     def startup(self) -> None:
         stack.start_order(self.project.services)  # rejects unknown dependencies and cycles
-        stack.check_images(self.project, self.engine.image_id)
+        stack.check_images(self.project, self.engine.images.id_of)
         self.prepare_resources()
         for name in self.project.services:
             self.prepare(name)
@@ -149,7 +153,7 @@ class Daemon(LiveReload, EngineRecovery):
             root=str(self.project.root),
             services=list(self.services),
             builders={
-                name: self.engine.builder(service.builder)
+                name: self.engine.builds.builder(service.builder)
                 for name, service in self.project.services.items()
                 if service.build
             },
@@ -185,7 +189,7 @@ class Daemon(LiveReload, EngineRecovery):
             for thread in stoppers:
                 thread.join()
             try:
-                self.engine.stop_anchors(self.project.name)
+                self.engine.anchors.stop_all(self.project.name)
             except DevdError as error:
                 self.out.error("could not stop the anchors", error=str(error))
         if not self.sweeper.join(SWEEP_WAIT_S):
@@ -250,7 +254,7 @@ class Daemon(LiveReload, EngineRecovery):
         record = self.record.read()
         for name, runtime in list(self.services.items()):
             try:
-                container = runtime.container and self.engine.container(runtime.container.id)
+                container = runtime.container and self.engine.containers.get(runtime.container.id)
             except EngineUnavailable:
                 self.engine_watch.check()
                 container, absent = None, "unknown: the engine does not answer"
@@ -262,7 +266,7 @@ class Daemon(LiveReload, EngineRecovery):
                 service=name,
                 state=container.status if container else absent,
                 image=container.image_id[7:19] if container else None,
-                builder=self.engine.builder(runtime.config.builder),
+                builder=self.engine.builds.builder(runtime.config.builder),
                 last_build=("ok: " + str(last.get("summary")))
                 if last.get("ok")
                 else last.get("error"),
@@ -276,7 +280,7 @@ class Daemon(LiveReload, EngineRecovery):
             return
         runtime.retiring.add(container.id)
         try:
-            self.engine.stop_container(container.id, runtime.config.stop_timeout)
+            self.engine.containers.stop(container.id, runtime.config.stop_timeout)
         except DevdError as error:
             self.out.error(
                 "could not stop the container", service=runtime.config.name, error=str(error)

@@ -34,7 +34,7 @@ class EarlyRetire:
 
     def _stop(self, container_id: str) -> None:
         try:
-            self.daemon.engine.stop_container(container_id, self.runtime.config.stop_timeout)
+            self.daemon.engine.containers.stop(container_id, self.runtime.config.stop_timeout)
         except DevdError as error:  # the replace that follows stops it again, or says why
             self.daemon.out.debug("early stop failed", error=str(error))
 
@@ -50,7 +50,7 @@ class EarlyRetire:
         runtime, daemon = self.runtime, self.daemon
         runtime.retiring.discard(self.container.id)
         try:
-            runtime.container = daemon.engine.start_container(self.container.id)
+            runtime.container = daemon.engine.containers.start(self.container.id)
         except DevdError as error:
             daemon.out.error(
                 "could not start the previous container again",

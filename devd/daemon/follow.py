@@ -14,8 +14,8 @@ from devd.daemon import stack
 from devd.daemon.enginewatch import EngineWatch
 from devd.daemon.runtime import DaemonParts, ServiceRuntime
 from devd.engine.anchors import AnchorStopped
-from devd.engine.containers import short_id
 from devd.engine.engine import ContainerInfo
+from devd.engine.transport import short_id
 from devd.errors import ContainerGone, DevdError
 
 EXITED = "container exited; not restarting it (save a change to rebuild)"
@@ -57,7 +57,7 @@ class Following(DaemonParts):
     def _print_output(self, runtime: ServiceRuntime, info: ContainerInfo) -> None:
         service = runtime.config.name
         try:
-            for line in self.engine.follow_logs(info.id):
+            for line in self.engine.logs.follow(info.id):
                 self.out.line(service, line)
             if self.stop.is_set() or info.id in runtime.retiring:
                 runtime.retiring.discard(info.id)
@@ -70,8 +70,8 @@ class Following(DaemonParts):
 
     def _report_exit(self, runtime: ServiceRuntime, info: ContainerInfo) -> None:
         try:
-            exit_code = self.engine.wait_container(info.id, timeout=5)
-            current = self.engine.container(info.id)
+            exit_code = self.engine.containers.wait(info.id, timeout=5)
+            current = self.engine.containers.get(info.id)
         except ContainerGone:
             exit_code, current = None, None
         if current is None or current.status == "removing":  # docker rm -f by hand
@@ -89,7 +89,7 @@ class Following(DaemonParts):
             EXITED,
             service=runtime.config.name,
             exit_code=exit_code,
-            last_lines=self.engine.tail_logs(info.id, 10),
+            last_lines=self.engine.logs.tail(info.id, 10),
         )
 
     def anchor_stopped(self, stopped: AnchorStopped) -> None:
@@ -104,7 +104,7 @@ class Following(DaemonParts):
                 return
             with self._replace_lock:  # a replace stops and removes anchors of its own accord
                 container = runtime.container
-                name = container and self.engine.stopped_anchor(container.id)
+                name = container and self.engine.anchors.stopped(container.id)
         except DevdError:
             return  # the engine went meanwhile: the engine watch says so
         if name:

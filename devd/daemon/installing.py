@@ -52,7 +52,7 @@ class Installing(Following):
         problem = self._unplaceable(container.id, decision)
         if problem is not None:
             return _rebuild(work, problem)
-        defaults = self.engine.image_defaults(decision.base_image)
+        defaults = self.engine.execs.image_defaults(decision.base_image)
         if defaults is None:
             return _rebuild(work, f"the base image {decision.base_image} is not in the engine")
         started = time.monotonic()
@@ -99,7 +99,7 @@ class Installing(Following):
                 return f"the bind-mounted {path} cannot be read"
             if not stat.S_ISREG(mode):
                 return f"the bind-mounted {path} is not a file (exec mounts single files)"
-            if target not in kept and self.engine.path_in(container_id, target):
+            if target not in kept and self.engine.files.exists(container_id, target):
                 return f"the bind mount's target {target} exists in the container"
         return None
 
@@ -117,10 +117,10 @@ class Installing(Following):
         for target, path in (*decision.mounts, *decision.copies):
             host = root / path
             files[target] = host if host.exists() or host.is_symlink() else None
-        self.engine.put_files(container_id, files)
+        self.engine.files.put(container_id, files)
         name = runtime.config.name
         try:
-            return self.engine.run_step(
+            return self.engine.execs.run_step(
                 container_id,
                 decision.argv,
                 user=decision.user or base_user or "0",
@@ -130,13 +130,15 @@ class Installing(Following):
             )
         finally:
             if decision.removals():
-                self.engine.put_files(container_id, dict.fromkeys(decision.removals()))
+                self.engine.files.put(container_id, dict.fromkeys(decision.removals()))
 
     def _restart(self, runtime: ServiceRuntime) -> None:
         container = runtime.container
         assert container is not None
         runtime.retiring.add(container.id)
-        runtime.container = self.engine.restart_container(container.id, runtime.config.stop_timeout)
+        runtime.container = self.engine.containers.restart(
+            container.id, runtime.config.stop_timeout
+        )
         # as for sync-restart: the follower of the run before takes the id out of retiring
         self._follow_once(runtime, runtime.container, again=True)
 

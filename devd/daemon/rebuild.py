@@ -107,7 +107,7 @@ class Rebuilding(Replacing):
         ``image:`` as well as ``build:`` has the image tagged with that name too, as compose
         tags it."""
         service, view = runtime.config, runtime.view
-        builder = self.engine.builder(service.builder)
+        builder = self.engine.builds.builder(service.builder)
         self._check_builder(runtime, builder)
         on_line: Callable[[str], None] | None = None
         if self.project.verbose:
@@ -125,7 +125,7 @@ class Rebuilding(Replacing):
                 view.ignore_rules.patterns,
                 ignore_file=builder == "classic",
             ) as context:
-                result = self.engine.build(
+                result = self.engine.builds.build(
                     context,
                     tag=image_tag(self.project.name, service.name),
                     labels=image_labels(self.project.name, service.name),
@@ -149,14 +149,14 @@ class Rebuilding(Replacing):
             runtime.building = False  # its image, if any, is tagged: no removal takes it
             self.sweeper.wake()
         if service.image and "@" not in service.image:  # compose's build + image: tag it so
-            self.engine.tag_image(result.image_id, service.image)
+            self.engine.images.tag(result.image_id, service.image)
         return result
 
     def _check_builder(self, runtime: ServiceRuntime, builder: Builder) -> None:
         """Refuse, in one line naming the Dockerfile line, a feature ``builder`` lacks."""
         view = runtime.view
         asks_frontend = builder == "buildkit" and builders.asks_frontend(view.dockerfile)
-        major = self.engine.major_version() if asks_frontend else None
+        major = self.engine.transport.major_version() if asks_frontend else None
         problems = builders.unsupported(view.dockerfile, builder, major)
         if problems:
             raise BuildFailed(f"build failed: {problems[0].message(view.dockerfile_path)}")
@@ -165,9 +165,9 @@ class Rebuilding(Replacing):
         """Pull each base image that is not in the engine's store (one line naming the image
         when it cannot be had)."""
         for image in images:
-            if self.engine.image_id(image) is not None:
+            if self.engine.images.id_of(image) is not None:
                 continue
-            reason = self.engine.pull_image(image)
+            reason = self.engine.images.pull(image)
             if reason is not None:
                 raise BuildFailed(f"build failed: {pull_failure(image, reason)}")
 
@@ -185,7 +185,7 @@ class Rebuilding(Replacing):
         kept = False
         if current is not None and self.engine_watch.check():
             with contextlib.suppress(DevdError):
-                now = self.engine.container(current.id)
+                now = self.engine.containers.get(current.id)
                 kept = now is not None and now.status == "running"
         self.out.error(
             "build failed; previous container still running" if kept else "build failed",
@@ -205,7 +205,7 @@ class Rebuilding(Replacing):
         """Remove the images ``image_id`` superseded (the sweeper's work; never raises)."""
         started = time.monotonic()
         try:
-            removed = self.engine.remove_superseded_images(
+            removed = self.engine.images.remove_superseded(
                 self.project.name, service, image_id, proceed=proceed
             )
         except DevdError as error:
@@ -235,7 +235,7 @@ class Rebuilding(Replacing):
         if not isinstance(error, BuildFailed) or not error.created_images:
             return
         try:
-            self.engine.remove_failed_build_images(error.created_images)
+            self.engine.images.remove_failed_build(error.created_images)
         except DevdError as problem:
             self.out.warning("failed build's images kept", service=service, error=str(problem))
 

@@ -33,7 +33,7 @@ class EngineRecovery(Following):
         for runtime in list(self.services.values()):
             with self._replace_lock:
                 known = runtime.container
-                found = self.engine.containers(self.project.name, runtime.config.name)
+                found = self.engine.containers.of_project(self.project.name, runtime.config.name)
                 current = next((c for c in found if known and c.id == known.id), None)
                 runtime.container = current
             ran = known is not None and known.status == "running"

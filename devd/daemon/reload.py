@@ -72,7 +72,7 @@ class LiveReload(Worker):
         assert self.loader is not None
         try:
             new = self.loader()
-            stack.check_external_volumes(new, self.engine.volume_exists)
+            stack.check_external_volumes(new, self.engine.resources.volume_exists)
         except EngineUnavailable as error:  # not the configuration's fault: say so
             self.engine_watch.check()
             self.out.error(
@@ -136,13 +136,13 @@ class LiveReload(Worker):
             if container is not None:
                 runtime.retiring.add(container.id)
                 try:
-                    self.engine.stop_container(container.id, runtime.config.stop_timeout)
-                    self.engine.remove_container(container.id)
+                    self.engine.containers.stop(container.id, runtime.config.stop_timeout)
+                    self.engine.containers.remove(container.id)
                 except DevdError as error:  # the engine gone, say: devd up goes on
                     self.engine_watch.check()
                     self.out.error("could not remove the service's container", error=str(error))
             try:  # made before its container: there may be one though no container is
-                self.engine.remove_anchors(self.project.name, name)
+                self.engine.anchors.remove(self.project.name, name)
             except DevdError as error:
                 self.engine_watch.check()
                 self.out.error("could not remove the service's anchor", error=str(error))

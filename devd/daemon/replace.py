@@ -27,13 +27,13 @@ class Replacing(Following):
         """Create (or reuse) the project's network and named volumes, devd's labels on them,
         once every external volume is known to exist (ExternalVolumeMissing: nothing made).
         With ``services``, only the volumes those services mount are checked and made."""
-        stack.check_external_volumes(self.project, self.engine.volume_exists, services)
+        stack.check_external_volumes(self.project, self.engine.resources.volume_exists, services)
         if self.project.network is not None:
-            self.engine.ensure_network(self.project.network, self.project.name)
+            self.engine.resources.ensure_network(self.project.network, self.project.name)
         used = None if services is None else stack.volumes_mounted(self.project, services)
         for volume in self.project.volumes:
             if used is None or volume in used:
-                self.engine.ensure_volume(volume, self.project.name)
+                self.engine.resources.ensure_volume(volume, self.project.name)
 
     def _replace(self, runtime: ServiceRuntime, image_id: str) -> bool:
         service = runtime.config
@@ -51,7 +51,7 @@ class Replacing(Following):
                 return False
             if runtime.container is not None and runtime.container.status == "running":
                 runtime.retiring.add(runtime.container.id)  # an exited one has no follower
-            info = self.engine.replace_container(spec)
+            info = self.engine.containers.replace(spec)
             runtime.container = info
         with runtime.cond:
             runtime.anchor_down = None  # the replace started it again, or made a new one
@@ -69,7 +69,7 @@ class Replacing(Following):
         """An image-only service: (re)start its container from its image, nothing built."""
         service = runtime.config
         started = time.monotonic()
-        image_id = stack.image_of(service, self.engine.image_id)
+        image_id = stack.image_of(service, self.engine.images.id_of)
         current = runtime.container
         running = current is not None and current.status == "running"
         if current is not None and running and current.image_id == image_id and not work.recreate:
@@ -111,4 +111,4 @@ class _Probe:
         return runtime.start_failed if runtime is not None else "it is not configured"
 
     def inspect(self, container_id: str) -> ContainerInfo | None:
-        return self.daemon.engine.container(container_id)
+        return self.daemon.engine.containers.get(container_id)

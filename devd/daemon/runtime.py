@@ -86,7 +86,7 @@ class DaemonParts:
 
     def _existing_container(self, service: str) -> ContainerInfo | None:
         """A container left by an earlier ``devd up``: adopted if the fresh image matches."""
-        found = self.engine.containers(self.project.name, service)
+        found = self.engine.containers.of_project(self.project.name, service)
         running = [c for c in found if c.status == "running"]
         return running[0] if len(found) == 1 and running else None
 

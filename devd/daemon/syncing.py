@@ -46,11 +46,11 @@ class Syncing(Following):
             self._run_execs(runtime, work.execs)
             return True
         try:
-            anchor = self.engine.stopped_anchor(container.id)
+            anchor = self.engine.anchors.stopped(container.id)
             if anchor is not None:  # the copy would land, unreachable: put the service right
                 self.report_anchor_down(runtime, anchor)
                 return False
-            result = self.engine.put_files(container.id, files)
+            result = self.engine.files.put(container.id, files)
         except EngineUnavailable:
             raise  # the engine watch says it, and the work is redone when the engine is back
         except DevdError as error:
@@ -68,7 +68,7 @@ class Syncing(Following):
             return True
         if work.action is Action.SYNC_RESTART:
             runtime.retiring.add(container.id)
-            runtime.container = self.engine.restart_container(container.id, service.stop_timeout)
+            runtime.container = self.engine.containers.restart(container.id, service.stop_timeout)
             # the follow of the run before the restart takes the id out of ``retiring`` when
             # its stream ends, which can be after the restart: not here, or it reports an exit
             self._follow_once(runtime, runtime.container, again=True)
@@ -105,7 +105,7 @@ class Syncing(Following):
         files = {index: files_under(root, path) for index, path in wanted.items()}
         copies = rules.initial_sync(service, runtime.view, str(root), files)
         if copies:
-            result = self.engine.put_files(container.id, {c: root / p for c, p in copies.items()})
+            result = self.engine.files.put(container.id, {c: root / p for c, p in copies.items()})
             self._report_skipped(runtime, result.skipped)
             self.out.info("initial sync", service=service.name, files=len(copies))
 
@@ -116,7 +116,7 @@ class Syncing(Following):
         for hook in hooks:
             if container is None:
                 return
-            code, lines = self.engine.exec_in(container.id, hook)
+            code, lines = self.engine.execs.run(container.id, hook)
             for line in lines:
                 self.out.line(runtime.config.name, line, stream="exec")
             report = self.out.info if code == 0 else self.out.error

@@ -1,7 +1,7 @@
 """The check on what this engine's builder can build: the Dockerfile's BuildKit-only
 features (``RUN --mount``, ``COPY --chmod``/``--link``, heredocs, the automatic platform
 ARGs) against the builder devd will use and the engine's version, and the ``# syntax=``
-directive. It names the line and what would build it (devd.builders decides)."""
+directive. It names the line and what would build it (devd.core.builders decides)."""
 
 from __future__ import annotations
 

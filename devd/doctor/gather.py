@@ -91,11 +91,11 @@ def _builder(
     the engine's major version; the choice as configured when there is no engine to ask."""
     if engine is None:
         return (None if service.builder == "auto" else service.builder), None
-    builder = engine.builder(service.builder)
+    builder = engine.builds.builder(service.builder)
     if builder != "buildkit" or not builders.asks_frontend(view.dockerfile):
         return builder, None
     try:
-        return builder, engine.major_version()
+        return builder, engine.transport.major_version()
     except DevdError:
         return builder, None
 

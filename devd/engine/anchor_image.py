@@ -1,5 +1,5 @@
 """The anchor image: what devd imports into the engine to keep a service's network between
-its containers (see :mod:`devd.anchors`).
+its containers (see :mod:`devd.engine.anchors`).
 
 An anchor container only has to exist and run: it holds the network namespace (address,
 published ports, name on the project network) that each new container of the service joins.

@@ -1,5 +1,5 @@
-"""Anchors: a service's network kept between its containers. :class:`AnchorOps` is mixed into
-:class:`devd.engine.Engine`.
+"""Anchors: a service's network kept between its containers (:class:`Anchors`, which
+:class:`devd.engine.containers.Containers` is handed).
 
 Replacing a container on its own network costs the engine most of the replace: tearing down
 the old container's network endpoint, port proxies and firewall rules, and building new ones
@@ -7,18 +7,18 @@ for the new container (on engine 20.10, a 300 ms start and a 150 ms stop, where 
 joining an existing network starts in 80 ms and stops in 50 ms). The new container also gets
 a new address, and a client that asked the old one during the swap can stall for a second on
 an unresolved ARP entry. So a service devd rebuilds gets an *anchor*: a tiny container
-(:mod:`devd.anchor_image`) that owns the network endpoint, the published ports and the
+(:mod:`devd.engine.anchor_image`) that owns the network endpoint, the published ports and the
 service's name on the project network, and that each container of the service joins
 (``network_mode: container:<anchor>``). The anchor lives as long as the network it was made
 with: different ports, network or alias after a configuration change make a new one.
 
 An anchor carries labels of its own (``devd.anchor.project``, ``devd.anchor.service``), so
 that it is not one of the project's containers to status, logs or replacing; ``devd down``
-removes it (:meth:`AnchorOps.remove_anchors`). A container that holds an anchor's name
+removes it (:meth:`Anchors.remove`). A container that holds an anchor's name
 without those labels is left alone, as any container devd did not create.
 
 When the anchor image cannot run on the engine (another architecture than
-:data:`devd.anchor_image.ARCHITECTURES`), services keep their network in their own container,
+:data:`devd.engine.anchor_image.ARCHITECTURES`), services keep their network in their own container,
 as image-only services always do.
 """
 
@@ -53,12 +53,11 @@ from devd.engine.container_spec import (
     labelled_as,
     labels_of,
 )
-from devd.engine.containers import ContainerOps, engine_said, explanation, short_id
+from devd.engine.containers import start_new
+from devd.engine.transport import Transport, engine_said, explanation, short_id
 from devd.errors import ContainerStartFailed, EngineError, ForeignContainer
 
 ANCHOR_KEYS = (LABEL_ANCHOR_PROJECT, LABEL_ANCHOR_SERVICE)  # an anchor's whose-labels
-_image_lock = threading.Lock()  # parallel replaces must not import the image twice
-_UNSET = object()
 _NOT_RUNNING = re.compile(r"non running container: ([0-9a-f]{12,64})")
 
 
@@ -83,17 +82,27 @@ class AnchorPlan:
     found: dict[str, Any] | None = None
 
 
-class AnchorOps(ContainerOps):
-    """The anchors of a project's services; needs ``client``, as ContainerOps does."""
+class Anchors:
+    """The anchors of devd's projects' services, through ``transport``. It owns two pieces of
+    state: the anchor image's tag (imported on first use, under its lock: parallel replaces
+    must not import it twice) and the event stream :meth:`stops` reads (for :meth:`close_stops`).
+    """
 
-    def _anchor_plan(self, spec: ContainerSpec) -> AnchorPlan:
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._image_lock = threading.Lock()
+        self._image: str | None = None
+        self._image_known = False
+        self._events: Any = None
+
+    def plan(self, spec: ContainerSpec) -> AnchorPlan:
         """Look before the old container goes: the anchor image (imported on first use) and
         the container holding the anchor's name. ForeignContainer if devd did not make it."""
         image = self._anchor_image() if spec.anchored else None
         if image is None:
             return AnchorPlan(None)
         name = anchor_name(spec.name)
-        attrs = self._name_holder(name)
+        attrs = self._transport.name_holder(name)
         mine = attrs is not None and labelled_as(
             labels_of(attrs), spec.project, spec.service, ANCHOR_KEYS
         )
@@ -105,15 +114,15 @@ class AnchorOps(ContainerOps):
             )
         return AnchorPlan(image, attrs)
 
-    def _anchor_up(self, spec: ContainerSpec, plan: Any) -> str | None:
+    def up(self, spec: ContainerSpec, plan: AnchorPlan) -> str | None:
         """The id of ``spec``'s running anchor, after the old containers are gone: the one
         found, started if it was stopped (an engine restart, ``devd up`` exiting), or a new
         one when there is none or it was made for other ports, network or alias. A service
         that has no anchor now has any it had removed (``build:`` became ``image:``), so that
         its ports and name are free. Raises ContainerStartFailed (its ports are taken, say)."""
-        if not isinstance(plan, AnchorPlan) or plan.image is None:
+        if plan.image is None:
             if not spec.anchored:
-                self.remove_anchors(spec.project, spec.service)
+                self.remove(spec.project, spec.service)
             return None
         as_anchor = dataclasses.replace(spec, name=anchor_name(spec.name))
         found = plan.found
@@ -123,26 +132,26 @@ class AnchorOps(ContainerOps):
                 if (found.get("State") or {}).get("Running"):
                     return str(found["Id"])
                 with contextlib.suppress(ContainerStartFailed):  # it is removed: make anew
-                    self._start(str(found["Id"]), as_anchor)
+                    start_new(self._transport, str(found["Id"]), as_anchor)
                     return str(found["Id"])
             else:
-                self._force_remove(str(found["Id"]))  # made for other ports or network
+                self._transport.force_remove(str(found["Id"]))  # made for other ports or network
         anchor = self._create_anchor(spec, plan.image)
-        self._start(anchor, as_anchor)
+        start_new(self._transport, anchor, as_anchor)
         return anchor
 
     def _create_anchor(self, spec: ContainerSpec, image: str) -> str:
         name = anchor_name(spec.name)
         try:
             try:
-                created = self.client.api.create_container(
-                    **anchor_options(self.client.api, spec, image)
+                created = self._transport.api.create_container(
+                    **anchor_options(self._transport.api, spec, image)
                 )
             except docker.errors.ImageNotFound:  # removed while devd runs: import it again
-                self.__dict__.pop("_devd_anchor_image", None)
+                self._image_known = False
                 self._anchor_image()
-                created = self.client.api.create_container(
-                    **anchor_options(self.client.api, spec, image)
+                created = self._transport.api.create_container(
+                    **anchor_options(self._transport.api, spec, image)
                 )
         except docker.errors.APIError as error:
             raise ContainerStartFailed(
@@ -151,43 +160,38 @@ class AnchorOps(ContainerOps):
             ) from error
         return str(created["Id"])
 
-    def _wake_anchor(self, error: docker.errors.APIError) -> bool:
+    def wake(self, error: docker.errors.APIError) -> bool:
         """After "cannot join network of a non running container <id>" (a container of devd's
         whose anchor was stopped): start that container if it is an anchor of devd's."""
         match = _NOT_RUNNING.search(engine_said(error))
-        attrs = self._inspect(match[1]) if match else None
+        attrs = self._transport.inspect(match[1]) if match else None
         if attrs is None or LABEL_ANCHOR_PROJECT not in labels_of(attrs):
             return False
-        self.client.api.start(attrs["Id"])
+        self._transport.api.start(attrs["Id"])
         return True
 
     def _anchor_image(self) -> str | None:
         """The anchor image's tag, imported on first use; None when the engine's architecture
         cannot run it. EngineError if an image devd did not make holds its name."""
-        cached = self.__dict__.get("_devd_anchor_image", _UNSET)
-        if cached is not _UNSET:
-            return cached  # type: ignore[no-any-return]
-        with _image_lock:
-            cached = self.__dict__.get("_devd_anchor_image", _UNSET)
-            if cached is not _UNSET:  # another thread imported it meanwhile
-                return cached  # type: ignore[no-any-return]
-            if self.client.api.version().get("Arch") not in ARCHITECTURES:
-                image = None
-            else:
-                image = self._imported_anchor_image()
-            self.__dict__["_devd_anchor_image"] = image
-        return image
+        with self._image_lock:
+            if not self._image_known:
+                if self._transport.api.version().get("Arch") not in ARCHITECTURES:
+                    self._image = None
+                else:
+                    self._image = self._imported_anchor_image()
+                self._image_known = True
+            return self._image
 
     def _imported_anchor_image(self) -> str:
         tag = anchor_tag()
         try:
-            attrs: dict[str, Any] = self.client.api.inspect_image(tag)
+            attrs: dict[str, Any] = self._transport.api.inspect_image(tag)
         except docker.errors.ImageNotFound:
             repository, version = tag.split(":")
-            self.client.api.import_image_from_data(
+            self._transport.api.import_image_from_data(
                 anchor_archive(), repository=repository, tag=version, changes=import_changes()
             )
-            attrs = self.client.api.inspect_image(tag)
+            attrs = self._transport.api.inspect_image(tag)
         if LABEL_ANCHOR_IMAGE not in ((attrs.get("Config") or {}).get("Labels") or {}):
             raise EngineError(
                 f"image {tag!r} is not devd's anchor image (it has no {LABEL_ANCHOR_IMAGE} "
@@ -195,21 +199,21 @@ class AnchorOps(ContainerOps):
             )
         return tag
 
-    def anchor_stops(self, project: str) -> Iterator[AnchorStopped]:
+    def stops(self, project: str) -> Iterator[AnchorStopped]:
         """Each anchor of ``project`` that stops from now on, as the engine's event stream
         says it (filtered by the engine to these anchors' ``die`` events: nothing else is
         sent, and nothing is polled). Ends when the stream does (the engine going away, or
-        :meth:`close_anchor_stops`); EngineUnavailable if it cannot be opened."""
+        :meth:`close_stops`); EngineUnavailable if it cannot be opened."""
         filters = {
             "type": "container",
             "event": "die",
             "label": f"{LABEL_ANCHOR_PROJECT}={project}",
         }
-        with self._engine_call(f"following the engine's events for project {project!r}"):
-            stream = self.client.api.events(filters=filters, decode=True)
-        self.__dict__["_devd_anchor_events"] = stream
+        with self._transport.call(f"following the engine's events for project {project!r}"):
+            stream = self._transport.api.events(filters=filters, decode=True)
+        self._events = stream
         try:
-            with self._engine_call(f"following the engine's events for project {project!r}"):
+            with self._transport.call(f"following the engine's events for project {project!r}"):
                 for event in stream:
                     actor = event.get("Actor") or {}
                     attributes = actor.get("Attributes") or {}
@@ -222,48 +226,48 @@ class AnchorOps(ContainerOps):
         finally:
             stream.close()
 
-    def close_anchor_stops(self) -> None:
-        """End the stream :meth:`anchor_stops` reads, from any thread (devd stopping)."""
-        stream = self.__dict__.pop("_devd_anchor_events", None)
+    def close_stops(self) -> None:
+        """End the stream :meth:`stops` reads, from any thread (devd stopping)."""
+        stream, self._events = self._events, None
         if stream is not None:
             with contextlib.suppress(Exception):  # closing from another thread, best effort
                 stream.close()
 
-    def stopped_anchor(self, container_id: str) -> str | None:
+    def stopped(self, container_id: str) -> str | None:
         """The name of the anchor whose network the container joins when that anchor does
         not run (stopped or removed by hand: the container then has no network but its
         loopback); None when it runs, the container has a network of its own, or is gone."""
-        with self._engine_call(f"inspecting container {short_id(container_id)}"):
-            attrs = self._inspect(container_id)
+        with self._transport.call(f"inspecting container {short_id(container_id)}"):
+            attrs = self._transport.inspect(container_id)
             mode = str(((attrs or {}).get("HostConfig") or {}).get("NetworkMode") or "")
             if not mode.startswith("container:"):
                 return None
-            anchor = self._inspect(mode.removeprefix("container:"))
+            anchor = self._transport.inspect(mode.removeprefix("container:"))
         if anchor is not None and (anchor.get("State") or {}).get("Running"):
             return None
         if anchor is not None:
             return str(anchor.get("Name", "")).lstrip("/")
         return anchor_name(str((attrs or {}).get("Name", "")).lstrip("/"))
 
-    def stop_anchors(self, project: str) -> None:
+    def stop_all(self, project: str) -> None:
         """Stop ``project``'s anchors (their containers are stopped): the ports are free again
         until ``devd up`` starts them."""
-        with self._engine_call(f"stopping the anchors of project {project!r}"):
+        with self._transport.call(f"stopping the anchors of project {project!r}"):
             for summary in self._anchor_summaries(project, None):
                 with contextlib.suppress(docker.errors.NotFound):
-                    self.client.api.stop(summary["Id"], timeout=0)
+                    self._transport.api.stop(summary["Id"], timeout=0)
 
-    def remove_anchors(self, project: str, service: str | None = None) -> list[str]:
+    def remove(self, project: str, service: str | None = None) -> list[str]:
         """Remove the anchors of ``project`` (of its ``service`` only, if given), which no
         container should still use; the names removed."""
         removed = []
-        with self._engine_call(f"removing the anchors of project {project!r}"):
+        with self._transport.call(f"removing the anchors of project {project!r}"):
             for summary in self._anchor_summaries(project, service):
-                self._force_remove(str(summary["Id"]))
+                self._transport.force_remove(str(summary["Id"]))
                 removed.append(str((summary.get("Names") or ["?"])[0]).lstrip("/"))
         return removed
 
     def _anchor_summaries(self, project: str, service: str | None) -> list[dict[str, Any]]:
         selector = label_selector(project, service, ANCHOR_KEYS)
-        found = self.client.api.containers(all=True, filters={"label": selector})
+        found = self._transport.api.containers(all=True, filters={"label": selector})
         return [s for s in found if labelled_as(s.get("Labels"), project, service, ANCHOR_KEYS)]

@@ -1,6 +1,6 @@
 """What devd tells the engine a container should be, and what it learns back: the labels that
 make a container or image devd's (:func:`owner_labels`), :class:`ContainerSpec` and the create
-requests made from it (the service's container's, and its anchor's: :mod:`devd.anchors`), and
+requests made from it (the service's container's, and its anchor's: :mod:`devd.engine.anchors`), and
 :class:`ContainerInfo`.
 """
 
@@ -24,7 +24,7 @@ LABEL_SERVICE = "devd.service"
 # must not inherit devd.project and so pass for devd's. Images built before carry
 # devd.project and devd.service (:func:`image_owner` reads both).
 LABEL_IMAGE = "devd.image"
-# An anchor (devd.anchors) has labels of its own, so that nothing that lists a project's
+# An anchor (devd.engine.anchors) has labels of its own, so that nothing that lists a project's
 # containers by devd.project takes it for a service's container.
 LABEL_ANCHOR_PROJECT = "devd.anchor.project"
 LABEL_ANCHOR_SERVICE = "devd.anchor.service"
@@ -102,7 +102,7 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     network: str | None = None  # joined with the service name as alias; None: default bridge
     healthcheck: Healthcheck | None = None  # None: the image's
-    anchored: bool = False  # keep its network in an anchor container (devd.anchors)
+    anchored: bool = False  # keep its network in an anchor container (devd.engine.anchors)
     options: ContainerOptions = field(default_factory=ContainerOptions)  # extra_hosts: anchor
 
     @property

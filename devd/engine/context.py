@@ -1,6 +1,6 @@
 """The build context the engine receives: a tar of the context directory, minus ignored files.
 
-docker-py does the matching (``exclude_paths``, the same ``PatternMatcher`` devd.ignore uses)
+docker-py does the matching (``exclude_paths``, the same ``PatternMatcher`` devd.core.ignore uses)
 and the tar writing (``create_archive``); this module decides what goes in beside the files,
 the way the docker CLI does:
 

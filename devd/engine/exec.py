@@ -1,7 +1,7 @@
-"""Running a Dockerfile step's command in a service's running container (``dependency_action
-= "exec"``, :mod:`devd.installing`): the command with its output streamed line by line, the
-base image's user and environment it starts from, and whether a path exists there.
-:class:`ExecOps` is mixed into :class:`devd.engine.Engine`.
+"""Running commands in devd's containers (:class:`Execs`): a configured hook, run whole
+(:meth:`Execs.run`), and a Dockerfile step's command (``dependency_action = "exec"``,
+:mod:`devd.daemon.installing`) with its output streamed line by line, starting from the base
+image's user and environment.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from devd.engine.containers import ContainerOps, short_id
+from devd.config import ExecHook
+from devd.engine.transport import Transport, short_id
 from devd.errors import ContainerGone
 
 
@@ -24,8 +25,37 @@ class ImageDefaults:
     env: Mapping[str, str]
 
 
-class ExecOps(ContainerOps):
-    """Running a step's command in a container; needs ``client``, as ContainerOps does."""
+class Execs:
+    """Running commands in devd's containers, through ``transport``."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def run(
+        self, container_id: str, command: tuple[str, ...] | ExecHook
+    ) -> tuple[int | None, list[str]]:
+        """Run ``command`` in the running container (a bare command as the container's user,
+        in its working directory; an :class:`ExecHook` as it says); its exit code and output
+        lines. ContainerGone if the container is gone."""
+        hook = command if isinstance(command, ExecHook) else ExecHook(command)
+        what = f"running {list(hook.command)} in container {short_id(container_id)}"
+        with self._transport.call(what):
+            if not self._transport.owned(container_id, "run a command in"):
+                raise ContainerGone(
+                    f"cannot exec in container {short_id(container_id)}: it is gone"
+                )
+            exec_id = self._transport.api.exec_create(
+                container_id,
+                list(hook.command),
+                user=hook.user or "",
+                workdir=hook.working_dir,
+                environment=dict(hook.environment) or None,
+                privileged=hook.privileged,
+            )["Id"]
+            output = self._transport.api.exec_start(exec_id)
+            code = self._transport.api.exec_inspect(exec_id).get("ExitCode")
+        text = output.decode("utf-8", errors="replace") if output else ""
+        return (int(code) if code is not None else None), text.splitlines()
 
     def run_step(
         self,
@@ -41,13 +71,13 @@ class ExecOps(ContainerOps):
         ``environment`` over the container's own, handing each output line (stdout and
         stderr, as they come) to ``on_line``; its exit code. ContainerGone if it is gone."""
         what = f"running {argv[-1]!r} in container {short_id(container_id)}"
-        with self._engine_call(what):
-            if not self._owned(container_id, "run a command in"):
+        with self._transport.call(what):
+            if not self._transport.owned(container_id, "run a command in"):
                 raise ContainerGone(
                     f"cannot exec in container {short_id(container_id)}: it is gone"
                 )
             try:
-                exec_id = self.client.api.exec_create(
+                exec_id = self._transport.api.exec_create(
                     container_id,
                     list(argv),
                     user=user,
@@ -59,28 +89,23 @@ class ExecOps(ContainerOps):
                     f"cannot exec in container {short_id(container_id)}: it is gone"
                 ) from error
             pending = b""
-            for chunk in self.client.api.exec_start(exec_id, stream=True):
+            for chunk in self._transport.api.exec_start(exec_id, stream=True):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     on_line(line.decode("utf-8", errors="replace").rstrip("\r"))
             if pending:
                 on_line(pending.decode("utf-8", errors="replace"))
-            code = self.client.api.exec_inspect(exec_id).get("ExitCode")
+            code = self._transport.api.exec_inspect(exec_id).get("ExitCode")
         return int(code) if code is not None else None
 
     def image_defaults(self, image: str) -> ImageDefaults | None:
         """``image``'s user and environment; None when the engine does not have it."""
-        with self._engine_call(f"inspecting image {image}"):
+        with self._transport.call(f"inspecting image {image}"):
             try:
-                attrs = self.client.api.inspect_image(image)
+                attrs = self._transport.api.inspect_image(image)
             except docker.errors.ImageNotFound:
                 return None
         config = attrs.get("Config") or {}
         env = dict(item.partition("=")[::2] for item in config.get("Env") or ())
         return ImageDefaults(str(config.get("User") or ""), env)
-
-    def path_in(self, container_id: str, path: str) -> bool:
-        """Whether ``path`` exists in the container (a symlink counts, not followed)."""
-        with self._engine_call(f"looking into container {short_id(container_id)}"):
-            return self.path_stat(container_id, path) is not None

@@ -1,6 +1,6 @@
 """Syncing files into containers: one archive of the copies, one ``rm -rf`` for the deletions,
-and a memo of what each container already got. :class:`FileOps` is mixed into
-:class:`devd.engine.Engine`.
+and a memo of what each container already got (:class:`Files`); what is at a path in a
+container.
 
 What the engine (20.10) does that shaped this module:
 
@@ -17,8 +17,10 @@ What the engine (20.10) does that shaped this module:
 
 from __future__ import annotations
 
+import base64
 import errno
 import io
+import json
 import os
 import posixpath
 import stat
@@ -28,21 +30,21 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import docker.errors
 
-from devd.engine.containers import ContainerOps, short_id
+from devd.engine.transport import Transport, short_id
 from devd.errors import ContainerGone, EngineError, SyncRefused, UnsyncableFile, one_line
 
-_SENT_CONTAINERS = 16  # containers whose synced files put_files remembers
-_SENT_LOCK = threading.Lock()
+_SENT_CONTAINERS = 16  # containers whose synced files Files.put remembers
 _GO_MODE_SYMLINK = 1 << 27  # os.ModeSymlink in the mode the engine's stat reports
+_STAT_HEADER = "X-Docker-Container-Path-Stat"  # HEAD .../archive: the stat, base64 JSON
 
 
 @dataclass(frozen=True)
 class Skipped:
-    """A host file ``put_files`` left out of a sync, and why (a reason that ends a line)."""
+    """A host file ``put`` left out of a sync, and why (a reason that ends a line)."""
 
     path: str  # where it would have gone in the container
     host: Path
@@ -51,17 +53,44 @@ class Skipped:
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What ``put_files`` did: how many container paths it copied or deleted, and the host
+    """What ``put`` did: how many container paths it copied or deleted, and the host
     files it skipped."""
 
     changed: int = 0
     skipped: tuple[Skipped, ...] = ()
 
 
-class FileOps(ContainerOps):
-    """Copying and deleting files in containers; needs ``client``, as ContainerOps does."""
+class Files:
+    """Copying and deleting files in containers, through ``transport``. It owns the memo of
+    what it sent to each container (under its lock: every service's worker syncs through
+    the one engine)."""
 
-    def put_files(self, container_id: str, files: Mapping[str, Path | None]) -> SyncResult:
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._sent_lock = threading.Lock()
+        self._sent: dict[str, dict[str, tuple[int, ...] | None]] = {}
+
+    def stat(self, container_id: str, path: str) -> dict[str, Any] | None:
+        """The engine's stat of ``path`` in the container (a symlink is not followed), or
+        None if the container has no such path."""
+        api = self._transport.api
+        response = api.head(
+            api._url("/containers/{0}/archive", container_id),
+            params={"path": path},
+            timeout=api.timeout,
+        )
+        if response.status_code == 404:
+            return None
+        api._raise_for_status(response)
+        found: dict[str, Any] = json.loads(base64.b64decode(response.headers[_STAT_HEADER]))
+        return found
+
+    def exists(self, container_id: str, path: str) -> bool:
+        """Whether ``path`` exists in the container (a symlink counts, not followed)."""
+        with self._transport.call(f"looking into container {short_id(container_id)}"):
+            return self.stat(container_id, path) is not None
+
+    def put(self, container_id: str, files: Mapping[str, Path | None]) -> SyncResult:
         """Make each container path (absolute) hold a copy of its host file, or not exist
         (None). Copies go in one archive; deletions run first, in one ``rm -rf``. A host file
         that no longer exists counts as a deletion; one that cannot be read (or is neither a
@@ -105,12 +134,12 @@ class FileOps(ContainerOps):
         Dockerfile's COPY owns. One stat per distinct directory, shallowest first; none below
         a directory the container lacks."""
         absent: set[str] = set()
-        with self._engine_call(f"looking into container {short_id(container_id)}"):
+        with self._transport.call(f"looking into container {short_id(container_id)}"):
             for directory in _directories(paths):
                 if posixpath.dirname(directory) in absent:
                     absent.add(directory)
                     continue
-                found = self.path_stat(container_id, directory)
+                found = self.stat(container_id, directory)
                 if found is None:
                     absent.add(directory)
                 elif int(found.get("mode", 0)) & _GO_MODE_SYMLINK:
@@ -125,17 +154,17 @@ class FileOps(ContainerOps):
         self, container_id: str, deletions: list[str], archive: bytes | IO[bytes] | None
     ) -> None:
         """Delete ``deletions``, then unpack ``archive`` at the root (closing it if a file)."""
-        with self._engine_call(f"syncing files into container {short_id(container_id)}"):
+        with self._transport.call(f"syncing files into container {short_id(container_id)}"):
             gone = ContainerGone(
                 f"cannot sync files into container {short_id(container_id)}: it is gone"
             )
-            if not self._owned(container_id, "sync files into"):
+            if not self._transport.owned(container_id, "sync files into"):
                 raise gone
             try:
                 if deletions:
                     self._delete(container_id, deletions)
                 if archive is not None:
-                    self.client.api.put_archive(container_id, "/", archive)
+                    self._transport.api.put_archive(container_id, "/", archive)
             except docker.errors.NotFound as error:
                 raise gone from error
             finally:
@@ -143,12 +172,10 @@ class FileOps(ContainerOps):
                     archive.close()
 
     def _sent_to(self, container_id: str) -> dict[str, tuple[int, ...] | None]:
-        """What ``put_files`` copied into the container, or skipped: container path -> host
+        """What ``put`` copied into the container, or skipped: container path -> host
         file stamp (kept for the last few containers)."""
-        with _SENT_LOCK:  # every service's worker shares the engine
-            memo: dict[str, dict[str, tuple[int, ...] | None]] = self.__dict__.setdefault(
-                "_devd_sent_files", {}
-            )
+        with self._sent_lock:
+            memo = self._sent
             if container_id not in memo:
                 while len(memo) >= _SENT_CONTAINERS:
                     del memo[next(iter(memo))]
@@ -156,9 +183,11 @@ class FileOps(ContainerOps):
             return memo[container_id]
 
     def _delete(self, container_id: str, paths: list[str]) -> None:
-        exec_id = self.client.api.exec_create(container_id, ["rm", "-rf", "--", *paths], user="0")
-        output = self.client.api.exec_start(exec_id["Id"])
-        code = self.client.api.exec_inspect(exec_id["Id"]).get("ExitCode")
+        exec_id = self._transport.api.exec_create(
+            container_id, ["rm", "-rf", "--", *paths], user="0"
+        )
+        output = self._transport.api.exec_start(exec_id["Id"])
+        code = self._transport.api.exec_inspect(exec_id["Id"]).get("ExitCode")
         if code != 0:
             said = one_line(output.decode(errors="replace")) if output else "no output"
             raise EngineError(

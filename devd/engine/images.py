@@ -1,10 +1,10 @@
 """The image half of the engine adapter: the project's images (listing, removing superseded,
-failed and project images, tagging). :class:`ImageOps` is mixed into :class:`devd.engine.Engine`.
+failed and project images, tagging, pulling a missing base): :class:`Images`.
 
 The containers' rule holds: devd lists and removes only images labelled as the project's
-(:func:`devd.container_spec.image_labels`, or an older devd's ``devd.project``), with one
+(:func:`devd.engine.container_spec.image_labels`, or an older devd's ``devd.project``), with one
 exception, the untagged layers of a build that just failed
-(:meth:`ImageOps.remove_failed_build_images`).
+(:meth:`Images.remove_failed_build`).
 """
 
 from __future__ import annotations
@@ -22,36 +22,39 @@ from devd.engine.container_spec import (
     image_owner,
     label_selector,
 )
-from devd.engine.containers import ContainerOps, engine_said, explanation
+from devd.engine.transport import Transport, engine_said, explanation
 from devd.errors import EngineError, one_line
 
 
-class ImageOps(ContainerOps):
-    """Image operations; needs ``client``, as ContainerOps does."""
+class Images:
+    """The project's images, through ``transport``."""
 
-    def images(self, project: str) -> list[str]:
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def of_project(self, project: str) -> list[str]:
         """Ids of the images labelled as ``project``'s, newest first (untagged ones too;
         not the intermediate images of builds)."""
-        with self._engine_call(f"listing the images of project {project!r}"):
+        with self._transport.call(f"listing the images of project {project!r}"):
             summaries = self._image_summaries(project)
         return [summary["Id"] for summary in summaries]
 
     def _image_summaries(self, project: str) -> list[dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for label in (LABEL_IMAGE, LABEL_PROJECT):  # devd.project: built by an older devd
-            for summary in self.client.api.images(filters={"label": label}):
+            for summary in self._transport.api.images(filters={"label": label}):
                 found[summary["Id"]] = summary
         ours = [s for s in found.values() if (image_owner(s.get("Labels")) or ("",))[0] == project]
         return sorted(ours, key=lambda summary: summary.get("Created", 0), reverse=True)
 
-    def remove_project_images(self, project: str) -> int:
+    def remove_project(self, project: str) -> int:
         """Remove ``project``'s images (with the untagged build layers under them, as
         ``docker rmi`` does); returns how many. Not forced: an image that a container, or an
         image not labelled as the project's, still uses is kept, and EngineError says so
         once the others are gone."""
         removed = 0
         kept: list[str] = []
-        with self._engine_call(f"removing the images of project {project!r}"):
+        with self._transport.call(f"removing the images of project {project!r}"):
             pending = self._image_summaries(project)
             while pending:
                 # A project image built on another must go first: retry the refused ones
@@ -83,16 +86,16 @@ class ImageOps(ContainerOps):
     def _remove_image(self, summary: Mapping[str, Any]) -> None:
         image_id = summary["Id"]
         try:
-            self.client.api.remove_image(image_id)
+            self._transport.api.remove_image(image_id)
         except docker.errors.APIError as error:
             if "multiple repositories" not in engine_said(error):
                 raise
             # Tagged more than once: untag each tag still on this image; the last one goes.
             for tag in summary.get("RepoTags") or ():
                 if self._image_id(tag) == image_id:
-                    self.client.api.remove_image(tag)
+                    self._transport.api.remove_image(tag)
 
-    def remove_superseded_images(
+    def remove_superseded(
         self,
         project: str,
         service: str,
@@ -100,14 +103,14 @@ class ImageOps(ContainerOps):
         proceed: Callable[[], bool] = lambda: True,
     ) -> list[str]:
         """Remove the images of ``project``'s ``service`` that image ``current`` supersedes
-        (:func:`devd.generations.superseded`), with the untagged build layers only they
+        (:func:`devd.core.generations.superseded`), with the untagged build layers only they
         used; returns their ids. Never forced: one the engine refuses (a container uses it,
         it was tagged meanwhile) stays. ``proceed`` is asked before each removal (after the
         listing): False stops there, the rest kept (a build of the service has started)."""
         removed: list[str] = []
-        with self._engine_call(f"removing superseded images of service {service!r}"):
+        with self._transport.call(f"removing superseded images of service {service!r}"):
             summaries = self._image_summaries(project)  # older devd's two labels too
-            containers = self.client.api.containers(
+            containers = self._transport.api.containers(
                 all=True, filters={"label": label_selector(project, service)}
             )
             in_use = {str(summary.get("ImageID")) for summary in containers}
@@ -119,17 +122,17 @@ class ImageOps(ContainerOps):
                     removed.append(image_id)
         return removed
 
-    def remove_failed_build_images(self, image_ids: Sequence[str]) -> int:
+    def remove_failed_build(self, image_ids: Sequence[str]) -> int:
         """Remove the images a failed build made for its steps (``BuildFailed.created_images``,
         first step first), last step first; returns how many went. They carry no labels
         (the classic builder adds those last), but the build that made them just failed, so
         only the build cache could want them. One that is tagged, or that an image or
         container now uses, is kept; nothing else is removed with them (``noprune``)."""
         removed = 0
-        with self._engine_call("removing the images of a failed build"):
+        with self._transport.call("removing the images of a failed build"):
             for image_id in reversed(image_ids):
                 try:
-                    tagged = self.client.api.inspect_image(image_id).get("RepoTags")
+                    tagged = self._transport.api.inspect_image(image_id).get("RepoTags")
                 except docker.errors.NotFound:
                     continue
                 if not tagged and self._remove_unless_refused(image_id, noprune=True):
@@ -140,7 +143,7 @@ class ImageOps(ContainerOps):
         """Remove the image, never forced; whether it went (not if it is gone already, or
         the engine refuses: a container or another image uses it, it was tagged)."""
         try:
-            self.client.api.remove_image(image_id, force=False, noprune=noprune)
+            self._transport.api.remove_image(image_id, force=False, noprune=noprune)
         except docker.errors.NotFound:
             return False
         except docker.errors.APIError as error:
@@ -149,26 +152,26 @@ class ImageOps(ContainerOps):
             return False
         return True
 
-    def image_id(self, ref: str) -> str | None:
+    def id_of(self, ref: str) -> str | None:
         """The id of the image ``ref`` names; None when there is no such image."""
-        with self._engine_call(f"looking up image {ref!r}"):
+        with self._transport.call(f"looking up image {ref!r}"):
             return self._image_id(ref)
 
     def _image_id(self, ref: str) -> str | None:
         try:
-            return str(self.client.api.inspect_image(ref)["Id"])
+            return str(self._transport.api.inspect_image(ref)["Id"])
         except docker.errors.NotFound:
             return None
 
-    def pull_image(self, reference: str) -> str | None:
+    def pull(self, reference: str) -> str | None:
         """Pull ``reference`` through the images API, with the registry credentials of the
         user's Docker config (docker-py reads ``~/.docker/config.json`` and its credential
         helpers); None when it arrived, else the engine's reason, one line."""
         name, tag = split_reference(reference)
         try:
-            with self._engine_call(f"pulling image {reference!r}"):
+            with self._transport.call(f"pulling image {reference!r}"):
                 try:
-                    for chunk in self.client.api.pull(name, tag, stream=True, decode=True):
+                    for chunk in self._transport.api.pull(name, tag, stream=True, decode=True):
                         if isinstance(chunk, Mapping) and "error" in chunk:
                             return one_line(str(chunk["error"]))
                 except docker.errors.APIError as error:  # refused at once: its reason only
@@ -177,9 +180,9 @@ class ImageOps(ContainerOps):
             return str(error)
         return None
 
-    def tag_image(self, image_id: str, reference: str) -> None:
+    def tag(self, image_id: str, reference: str) -> None:
         """Tag image ``image_id`` as ``reference`` (``name[:tag]``, tag ``latest`` when none),
         moving the tag off any image that had it, as ``docker tag`` does."""
         name, tag = split_reference(reference)
-        with self._engine_call(f"tagging image {image_id[7:19]} as {reference!r}"):
-            self.client.api.tag(image_id, name, tag, force=True)
+        with self._transport.call(f"tagging image {image_id[7:19]} as {reference!r}"):
+            self._transport.api.tag(image_id, name, tag, force=True)

@@ -1,5 +1,5 @@
 """Containers' output through the logs API: following a container's lines until it stops,
-and its last lines. :class:`LogOps` is mixed into :class:`devd.engine.Engine`.
+and its last lines (:class:`Logs`).
 
 What the engine (20.10) does that shaped this module:
 
@@ -20,23 +20,26 @@ from typing import Any
 import docker.errors
 
 from devd.engine.container_spec import NEVER_STARTED
-from devd.engine.containers import ContainerOps, engine_said, short_id
+from devd.engine.transport import Transport, engine_said, short_id
 
 _LATE_ENTRIES = 4  # log entries to check for ones logged after a followed stream ended
 
 
-class LogOps(ContainerOps):
-    """Reading containers' output; needs ``client``, as ContainerOps does."""
+class Logs:
+    """Reading containers' output, through ``transport``."""
 
-    def follow_logs(self, container_id: str) -> Iterator[str]:
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def follow(self, container_id: str) -> Iterator[str]:
         """Its output lines (stdout and stderr, in the order logged) until it stops or is
         removed; ends at once if it is gone already. A running container's lines start with
         its current run (after restart_container the earlier run is not repeated); a
         stopped one's are all its output."""
         what = f"following the logs of container {short_id(container_id)}"
         lines = _LogLines()
-        with self._engine_call(what):
-            attrs = self._inspect(container_id)
+        with self._transport.call(what):
+            attrs = self._transport.inspect(container_id)
             if attrs is None:
                 return
             since = _current_run_start(attrs)
@@ -47,12 +50,12 @@ class LogOps(ContainerOps):
                     return
                 raise
         try:
-            with self._engine_call(what):
+            with self._transport.call(what):
                 for frame in stream:
                     yield from lines.feed(frame)
         finally:
             stream.close()
-        with self._engine_call(what):
+        with self._transport.call(what):
             late = self._late_frames(container_id, lines, since)
         for frame in late:
             yield from lines.feed(frame)
@@ -62,7 +65,7 @@ class LogOps(ContainerOps):
         """The entries the engine logged after ending a followed stream. It ends the stream
         as the container stops, and can log what the container left unfinished (output
         without a final newline) only after that: look for unseen entries at the end."""
-        attrs = self._inspect(container_id)
+        attrs = self._transport.inspect(container_id)
         status = (attrs or {}).get("State", {}).get("Status")
         if status not in ("exited", "created"):
             return []  # gone, going, or running again after a restart (a new follow shows it)
@@ -77,12 +80,12 @@ class LogOps(ContainerOps):
         finally:
             stream.close()
 
-    def tail_logs(self, container_id: str, lines: int = 20) -> list[str]:
+    def tail(self, container_id: str, lines: int = 20) -> list[str]:
         """Its last ``lines`` output lines; [] if it is gone."""
         if lines <= 0:
             return []
         assembled = _LogLines()
-        with self._engine_call(f"reading the logs of container {short_id(container_id)}"):
+        with self._transport.call(f"reading the logs of container {short_id(container_id)}"):
             try:
                 stream = self._log_frames(container_id, follow=False, tail=lines)
             except docker.errors.APIError as error:
@@ -106,7 +109,7 @@ class LogOps(ContainerOps):
     ) -> Any:
         """The logs (from ``since``, in seconds since the epoch) as a closable stream of
         entries, each ``b"<RFC 3339 time> <text>"``."""
-        return self.client.api.logs(
+        return self._transport.api.logs(
             container_id,
             stdout=True,
             stderr=True,
