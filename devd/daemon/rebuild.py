@@ -20,8 +20,8 @@ from devd.daemon.early_retire import EarlyRetire
 from devd.daemon.replace import Replacing
 from devd.daemon.runtime import ServiceRuntime, image_tag
 from devd.daemon.sweeper import Sweeper
+from devd.engine.build_source import BuildSource
 from devd.engine.container_spec import image_labels
-from devd.engine.context import build_context
 from devd.engine.engine import BuildResult, ContainerInfo
 from devd.errors import BuildContextError, BuildFailed, DevdError
 from devd.state import BuildRecord
@@ -74,6 +74,7 @@ class Rebuilding(Replacing):
             restart_s=round(done - built, 2),
             total_s=round(done - (work.first_seen or started), 2),
             **_instead_of_exec(work),
+            **_session_bytes(result),
         )
         self.drop_superseded(service.name, result.image_id)
         return True
@@ -94,6 +95,7 @@ class Rebuilding(Replacing):
             trigger=work.trigger,
             steps=result.summary,
             build_s=build_s,
+            **_session_bytes(result),
         )
         self.record.write(service.name, ok=True, summary=result.summary, image=result.image_id)
         self._follow_once(runtime, current)
@@ -119,25 +121,28 @@ class Rebuilding(Replacing):
             # BuildKit resolves a base only through a session; the classic builder pulls it
             # itself, but its failure is raw engine text: devd pulls first, under both.
             self._pull_missing_bases(view.dockerfile.base_images(view.target))
-            with build_context(
+            source = BuildSource(
                 service.context,
                 service.dockerfile,
-                view.ignore_rules.patterns,
-                ignore_file=builder == "classic",
-            ) as context:
-                result = self.engine.builds.build(
-                    context,
-                    tag=image_tag(self.project.name, service.name),
-                    labels=image_labels(self.project.name, service.name),
-                    build_args=service.build_args,
-                    target=service.target,
-                    no_cache=no_cache,
-                    builder=builder,
-                    network=service.build_network,
-                    lines=step_lines(view.dockerfile),
-                    on_line=on_line,
-                    on_labels=retire.start,
-                )
+                tuple(view.ignore_rules.patterns),
+                self.project.name,
+                service.name,
+                secrets=service.secrets,
+                ssh=service.ssh,
+            )
+            result = self.engine.builds.build(
+                source,
+                tag=image_tag(self.project.name, service.name),
+                labels=image_labels(self.project.name, service.name),
+                build_args=service.build_args,
+                target=service.target,
+                no_cache=no_cache,
+                builder=builder,
+                network=service.build_network,
+                lines=step_lines(view.dockerfile),
+                on_line=on_line,
+                on_labels=retire.start,
+            )
         except BuildFailed as error:
             retire.undo()
             frontend = builders.frontend_failure(view.dockerfile, view.dockerfile_path, str(error))
@@ -264,3 +269,11 @@ def pull_failure(image: str, reason: str) -> str:
 def _instead_of_exec(work: Work) -> dict[str, str]:
     """The cycle line's ``not_exec`` field: why a dependency exec was rebuilt instead."""
     return {"not_exec": work.fallback} if work.fallback else {}
+
+
+def _session_bytes(result: BuildResult) -> dict[str, int]:
+    """The event fields ``session_bytes`` and ``file_bytes``: what the build's BuildKit
+    session sent (all of it; the files' contents), if it had one."""
+    if result.session_bytes is None or result.file_bytes is None:
+        return {}
+    return {"session_bytes": result.session_bytes, "file_bytes": result.file_bytes}

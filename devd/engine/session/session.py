@@ -61,6 +61,11 @@ class Session:
         return self._server.bytes_written
 
     @property
+    def file_bytes(self) -> int:
+        """The bytes of file contents the engine asked for, over every file sync so far."""
+        return sum(report.data_bytes for report in self.reports)
+
+    @property
     def failures(self) -> list[str]:
         """Each call of the engine's that devd could not serve, with the reason."""
         return list(self._server.failures)
