@@ -1,7 +1,8 @@
 """BuildKit builds through devd's session on the real engine (devd.engine.build with a
 BuildSource): a rebuild sends only the saved file, the Dockerfile goes by its own source, no
-session means the tar with one warning, and a session that breaks fails its build in one
-line while the next build opens a new one."""
+session means the tar with one warning, a session that breaks fails its build in one line
+while the next build opens a new one, and a private registry's base resolves with the
+credentials of the user's Docker config."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from structlog.testing import capture_logs
 from devd.engine.build_source import BuildSource
 from devd.engine.engine import BuildResult, Engine
 from devd.errors import BuildFailed
+from tests.registry import Registry
 
 pytestmark = pytest.mark.engine
 
@@ -159,3 +161,35 @@ def test_a_session_dropped_mid_build_fails_that_build_in_one_line(
     again = build(engine, source(root, f"t{test_id}"), image_tag, test_labels)
     assert again.image_id
     assert len(dropping.sockets) == 2
+
+
+def test_a_private_base_resolves_through_the_sessions_credentials(
+    engine: Engine, docker_client: Any, tmp_path: Path, registry: Registry, busybox_image: str,
+    test_id: str, image_tag: str, test_labels: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A base image pushed to a registry with basic auth and not in the engine's store: with
+    no pull beforehand, BuildKit asks the session for the registry's credentials (Auth/
+    Credentials; FetchToken answers UNIMPLEMENTED) and devd answers from DOCKER_CONFIG. A
+    wrong password is one line naming the registry and what to do."""
+    base = f"{registry.address}/devd-base-{test_id}"
+    docker_client.images.get(busybox_image).tag(base, "1")
+    auth = {"username": registry.user, "password": registry.password}
+    pushed = docker_client.images.push(base, "1", auth_config=auth, stream=True, decode=True)
+    assert not [chunk for chunk in pushed if "error" in chunk]
+    docker_client.images.remove(f"{base}:1")
+    root = write(
+        tmp_path / "proj",
+        {"Dockerfile": f"FROM {base}:1\nRUN echo built-on-{test_id} > /built\n"},
+    )
+    what = source(root, f"t{test_id}")
+    monkeypatch.setenv("DOCKER_CONFIG", str(registry.docker_config(tmp_path / "w", "wrong")))
+    with pytest.raises(BuildFailed) as caught:
+        build(engine, what, image_tag, test_labels)
+    assert str(caught.value) == (
+        f"build failed: the registry {registry.address} refused the credentials from your "
+        f"Docker config (401 Unauthorized); docker login {registry.address} (devd reads your "
+        "Docker config at each build)"
+    )
+    monkeypatch.setenv("DOCKER_CONFIG", str(registry.docker_config(tmp_path / "right")))
+    result = build(engine, what, image_tag, test_labels)
+    assert run(docker_client, result.image_id, "cat /built") == f"built-on-{test_id}\n"

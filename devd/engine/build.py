@@ -209,6 +209,11 @@ class Builds:
         try:
             result = parser.finish()
         except BuildFailed as failed:
+            refusal = builders.registry_refusal(str(failed)) if failed.step is None else None
+            if session.alive and refusal is not None:
+                raise BuildFailed(
+                    f"build failed: {refusal}", created_images=failed.created_images
+                ) from failed
             if session.alive:
                 raise
             raise BuildFailed(
