@@ -219,8 +219,8 @@ def test_replacing_twice_leaves_exactly_one_container(
     assert second.id != first.id
     assert [info.id for info in engine.containers.of_project(project)] == [second.id]
     assert engine.containers.get(first.id) is None
-    assert first.id not in engine._verified_owned  # a removed container is forgotten
-    assert second.id in engine._verified_owned
+    assert not engine.transport.remembers(first.id)  # a removed container is forgotten
+    assert engine.transport.remembers(second.id)
 
 
 def test_replace_removes_the_services_container_under_another_name(

@@ -241,6 +241,10 @@ class Transport:
         self._verified_owned.add(str(attrs["Id"]))  # never a name: names can be taken over
         return True
 
+    def remembers(self, container_id: str) -> bool:
+        """Whether the container is remembered as devd's (checked or made, not removed since)."""
+        return container_id in self._verified_owned
+
     def made(self, container_id: str) -> None:
         """Remember a container devd just created (with its labels) as devd's."""
         self._verified_owned.add(container_id)
