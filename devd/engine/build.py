@@ -8,7 +8,8 @@ BuildKit builds a :class:`~devd.engine.build_source.BuildSource` through a sessi
 credentials, secrets and SSH agents from devd while it builds, and keeps its copy of the
 context under the service's shared key, so a rebuild moves only what changed. When no session
 can be opened (an ssh:// or TLS engine, an engine that refuses the upgrade) the context goes
-as a tar body, with one warning per reason. The session is opened per build and closed after
+as a tar body, with one warning per reason; an engine that does not answer at all fails the
+build as any request to it would. The session is opened per build and closed after
 it: a session that broke cannot hold up the next build.
 """
 
@@ -172,6 +173,9 @@ class Builds:
                 offer=source.offer(os.environ),
             )
         except SessionUnavailable as error:
+            gone = self._transport.unreachable() if error.connection_failed else None
+            if gone is not None:  # an outage or a frozen engine: as any build start says it
+                raise parser.interrupted(error, gone) from error
             _warn_no_session(str(error))
             with source.archive(ignore_file=False) as archive:
                 return self._build_with_buildkit(archive, parser, params)

@@ -29,7 +29,13 @@ UPGRADE_TIMEOUT = 10.0
 
 
 class SessionUnavailable(Exception):
-    """The engine would not open a session (why, in one line)."""
+    """No session could be opened (why, in one line). ``connection_failed``: the connection
+    itself failed or timed out (the engine may be down or frozen), rather than the engine
+    answering anything but the upgrade."""
+
+    def __init__(self, message: str, *, connection_failed: bool = False) -> None:
+        super().__init__(message)
+        self.connection_failed = connection_failed
 
 
 def shared_key(project: str, service: str, context: str) -> str:
@@ -116,14 +122,18 @@ def open_session(
     try:
         sock = connect()
     except OSError as error:
-        raise SessionUnavailable(f"cannot connect to the engine: {error}") from error
+        raise SessionUnavailable(
+            f"cannot connect to the engine: {error}", connection_failed=True
+        ) from error
     try:
         rest = _upgrade(sock, api_version, ident, name, key, sorted(served))
     except (OSError, SessionUnavailable) as error:
         sock.close()
         if isinstance(error, SessionUnavailable):
             raise
-        raise SessionUnavailable(f"the session upgrade failed: {error}") from error
+        raise SessionUnavailable(
+            f"the session upgrade failed: {error}", connection_failed=True
+        ) from error
     sock.settimeout(None)
     server = Server(sock, served)
     thread = threading.Thread(
