@@ -858,7 +858,7 @@ def test_unreachable_engine_raises_engine_unavailable() -> None:
     client = docker.DockerClient(base_url="tcp://127.0.0.1:1", version="1.41", timeout=5)
     try:
         with pytest.raises(EngineUnavailable) as caught:
-            Engine(client).containers("p")
+            Engine(client).containers.of_project("p")
     finally:
         client.close()
     assert caught.value.exit_code == 2
