@@ -161,7 +161,15 @@ def remove_anchors(client: Any, project: str) -> None:
 
 
 def project_images(client: Any, project: str) -> list[Any]:
-    """The images devd built for ``project`` (labelled ``devd.image=<project>/<service>``)."""
+    """The images devd built for ``project`` (labelled ``devd.image=<project>/<service>``).
+    docker-py inspects each image it lists: one removed in between (another project's, on an
+    engine others use too) raises ImageNotFound, and the listing is taken again."""
+    for _ in range(4):
+        try:
+            found = client.images.list(all=True, filters={"label": "devd.image"})
+        except docker.errors.ImageNotFound:
+            continue
+        return [i for i in found if i.labels.get("devd.image", "").split("/")[0] == project]
     found = client.images.list(all=True, filters={"label": "devd.image"})
     return [i for i in found if i.labels.get("devd.image", "").split("/")[0] == project]
 

@@ -108,11 +108,25 @@ def test_links(tmp_path: Path) -> None:
     assert (entries["a"].linkname, entries["a"].size) == ("", 4)
 
 
-def test_a_directory_that_cannot_be_listed_names_itself(tmp_path: Path) -> None:
+def test_a_directory_that_cannot_be_listed_names_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A directory that cannot be listed (gone, not a directory; unreadable for non-root)
     fails the sync with its path."""
-    with pytest.raises(SyncError, match=r"cannot list .*gone"):
+    with pytest.raises(SyncError, match=r"cannot read .*gone.* \(no such file or directory\)"):
         listing(SyncedDir(tmp_path / "gone"), SyncRequest("c"))
+    deep = tmp_path / "www"
+    deep.mkdir()
+    name = "d" * 250
+    monkeypatch.chdir(deep)  # the test's working directory comes back afterwards
+    for _ in range(20):  # deeper than PATH_MAX (4096) from the root: ENAMETOOLONG
+        os.mkdir(name)
+        os.chdir(name)
+    with pytest.raises(SyncError) as caught:
+        listing(SyncedDir(tmp_path), SyncRequest("c"))
+    message = str(caught.value)
+    assert message.startswith(f"cannot read www/{name}/"), message
+    assert "(file name too long); fix its permissions or add it to .dockerignore" in message
 
 
 def _decode(packets: Iterator[bytes]) -> list[Packet]:

@@ -35,7 +35,7 @@ from devd.engine.build_source import BuildSource
 from devd.engine.context import ContextArchive
 from devd.engine.session.session import Session, SessionUnavailable, open_session
 from devd.engine.transport import Transport
-from devd.errors import BuildFailed, one_line
+from devd.errors import BuildContextError, BuildFailed, one_line
 
 BUILD_IDLE_TIMEOUT = 600.0
 """Seconds a build may go without the engine sending anything before devd gives up on it."""
@@ -93,9 +93,10 @@ class Builds:
         on_labels: Callable[[], None] | None = None,
     ) -> BuildResult:
         """Build ``context`` into an image tagged ``tag`` with ``builder``; raises BuildFailed
-        on any failure. ``lines`` names each step's Dockerfile line in the result. A
-        BuildSource goes through a BuildKit session (or becomes a tar: the classic builder,
-        no session); a ContextArchive is sent as it is.
+        on any failure (BuildContextError: a file of the context devd cannot read).
+        ``lines`` names each step's Dockerfile line in the result. A BuildSource goes
+        through a BuildKit session (or becomes a tar: the classic builder, no session); a
+        ContextArchive is sent as it is.
 
         ``on_line`` is called with each output line as it arrives. ``on_labels`` is called
         once, when every step of the Dockerfile has succeeded, at least one was rebuilt (the
@@ -213,6 +214,8 @@ class Builds:
         try:
             result = parser.finish()
         except BuildFailed as failed:
+            if session.sync_errors:  # devd could not send the context: say it as the tar would
+                raise BuildContextError(session.sync_errors[0]) from failed
             refusal = builders.registry_refusal(str(failed)) if failed.step is None else None
             if session.alive and refusal is not None:
                 raise BuildFailed(

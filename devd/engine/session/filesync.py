@@ -35,6 +35,7 @@ from pathlib import Path
 from docker.utils.build import Pattern, split_path
 
 from devd.core.ignore import DOCKERIGNORE, IgnoreRules
+from devd.engine.context import unreadable
 from devd.engine.session.messages import Packet, PacketType, Stat, go_file_mode, has_data
 
 CHUNK = 64 * 1024
@@ -90,10 +91,14 @@ class Entry:
 
 def listing(synced: SyncedDir, request: SyncRequest) -> list[Entry]:
     """The entries of ``synced`` that ``request`` asks for, in the order fsutil requires;
-    raises SyncError naming a directory that cannot be read."""
+    raises SyncError naming a file or directory that cannot be read, as the tar context
+    does (:func:`devd.engine.context.unreadable`)."""
     wanted = _Wanted(synced, request)
     inodes: dict[tuple[int, int], str] = {}
-    return _walk(synced.root, "", wanted, inodes)
+    try:
+        return _walk(synced.root, "", wanted, inodes)
+    except OSError as error:
+        raise SyncError(str(unreadable(synced.root, error))) from error
 
 
 class _Wanted:
@@ -152,11 +157,8 @@ class _Patterns:
 def _walk(
     directory: Path, prefix: str, wanted: _Wanted, inodes: dict[tuple[int, int], str]
 ) -> list[Entry]:
-    try:
-        with os.scandir(directory) as scan:
-            children = sorted(scan, key=lambda entry: os.fsencode(entry.name))
-    except OSError as error:
-        raise SyncError(f"cannot list {directory}: {error.strerror or error}") from error
+    with os.scandir(directory) as scan:
+        children = sorted(scan, key=lambda entry: os.fsencode(entry.name))
     entries: list[Entry] = []
     for child in children:
         path = f"{prefix}{child.name}"

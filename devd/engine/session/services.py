@@ -71,6 +71,8 @@ class Attachments:
     ssh: Mapping[str, str] = field(default_factory=dict)
     """Agent socket paths by id (``default``: SSH_AUTH_SOCK)."""
     on_sync: Callable[[SyncReport], None] | None = None
+    on_sync_error: Callable[[str], None] | None = None
+    """Gets the reason of a file sync devd could not complete (a file it cannot read)."""
 
 
 def handlers(offer: Attachments) -> dict[str, Handler]:
@@ -115,6 +117,8 @@ def _diff_copy(call: Call, offer: Attachments) -> None:
             )
             offer.on_sync(report)
     except SyncError as error:
+        if offer.on_sync_error is not None:
+            offer.on_sync_error(str(error))
         with contextlib.suppress(CallClosed):
             call.send(Packet(PacketType.ERR, data=str(error).encode()).encode())
         raise CallError(Status.UNKNOWN, str(error)) from error

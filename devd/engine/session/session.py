@@ -14,6 +14,7 @@ only what changed since the last (:func:`shared_key`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import socket
 import threading
@@ -54,6 +55,7 @@ class Session:
         self._thread = thread
         self._lock = threading.Lock()
         self._reports: list[SyncReport] = []
+        self._sync_errors: list[str] = []
 
     @property
     def reports(self) -> list[SyncReport]:
@@ -80,9 +82,19 @@ class Session:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def sync_errors(self) -> list[str]:
+        """Why each file sync devd could not complete failed (a file it cannot read)."""
+        with self._lock:
+            return list(self._sync_errors)
+
     def record(self, report: SyncReport) -> None:
         with self._lock:
             self._reports.append(report)
+
+    def record_error(self, reason: str) -> None:
+        with self._lock:
+            self._sync_errors.append(reason)
 
     def close(self) -> None:
         self._server.close()
@@ -118,7 +130,10 @@ def open_session(
         if offer.on_sync is not None:
             offer.on_sync(report)
 
-    served = handlers(Attachments(offer.dirs, offer.credentials, offer.secrets, offer.ssh, on_sync))
+    def on_sync_error(reason: str) -> None:
+        holder[0].record_error(reason)
+
+    served = handlers(dataclasses.replace(offer, on_sync=on_sync, on_sync_error=on_sync_error))
     try:
         sock = connect()
     except OSError as error:
