@@ -19,6 +19,7 @@ from devd.core.build_result import BuildResult
 from devd.core.builders import Builder, BuilderChoice
 from devd.core.dockerfile import StepLines
 from devd.engine.anchors import AnchorStopped
+from devd.engine.build_source import BuildSource
 from devd.engine.container_spec import ContainerInfo, ContainerSpec
 from devd.engine.context import ContextArchive
 from devd.engine.exec import ImageDefaults
@@ -54,7 +55,7 @@ class BuildClient(Protocol):
     def builder(self, choice: BuilderChoice) -> Builder: ...
     def build(
         self,
-        context: ContextArchive,
+        context: ContextArchive | BuildSource,
         *,
         tag: str,
         labels: Mapping[str, str],

@@ -25,8 +25,8 @@ from devd.core.plan import Work
 from devd.daemon.names import image_tag
 from devd.daemon.ports import DaemonEngine, EngineState, ImageClient, Reporter, TransportClient
 from devd.daemon.sweeper import Remover
+from devd.engine.build_source import BuildSource
 from devd.engine.container_spec import ContainerInfo, image_labels
-from devd.engine.context import build_context
 from devd.errors import BuildContextError, BuildFailed, DevdError
 from devd.state import BuildRecord
 
@@ -52,26 +52,29 @@ def build_image(
     # BuildKit resolves a base only through a session; the classic builder pulls it itself,
     # but its failure is raw engine text: devd pulls first, under both.
     _pull_missing_bases(engine.images, view.dockerfile.base_images(view.target))
+    source = BuildSource(
+        service.context,
+        service.dockerfile,
+        tuple(view.ignore_rules.patterns),
+        project.name,
+        service.name,
+        secrets=service.secrets,
+        ssh=service.ssh,
+    )
     try:
-        with build_context(
-            service.context,
-            service.dockerfile,
-            view.ignore_rules.patterns,
-            ignore_file=builder == "classic",
-        ) as context:
-            result = engine.builds.build(
-                context,
-                tag=image_tag(project.name, service.name),
-                labels=image_labels(project.name, service.name),
-                build_args=service.build_args,
-                target=service.target,
-                no_cache=no_cache,
-                builder=builder,
-                network=service.build_network,
-                lines=step_lines(view.dockerfile),
-                on_line=on_line,
-                on_labels=on_labels,
-            )
+        result = engine.builds.build(
+            source,
+            tag=image_tag(project.name, service.name),
+            labels=image_labels(project.name, service.name),
+            build_args=service.build_args,
+            target=service.target,
+            no_cache=no_cache,
+            builder=builder,
+            network=service.build_network,
+            lines=step_lines(view.dockerfile),
+            on_line=on_line,
+            on_labels=on_labels,
+        )
     except BuildFailed as error:
         frontend = builders.frontend_failure(view.dockerfile, view.dockerfile_path, str(error))
         if error.step is None and frontend is not None:
@@ -212,6 +215,7 @@ def report_kept(
         trigger=work.trigger,
         steps=result.summary,
         build_s=build_s,
+        **_session_bytes(result),
     )
 
 
@@ -232,9 +236,18 @@ def report_running(
         restart_s=round(done - built, 2),
         total_s=round(done - (work.first_seen or started), 2),
         **instead_of_exec(work),
+        **_session_bytes(result),
     )
 
 
 def instead_of_exec(work: Work) -> dict[str, str]:
     """The cycle line's ``not_exec`` field: why a dependency exec was rebuilt instead."""
     return {"not_exec": work.fallback} if work.fallback else {}
+
+
+def _session_bytes(result: BuildResult) -> dict[str, int]:
+    """The event fields ``session_bytes`` and ``file_bytes``: what the build's BuildKit
+    session sent (all of it; the files' contents), if it had one."""
+    if result.session_bytes is None or result.file_bytes is None:
+        return {}
+    return {"session_bytes": result.session_bytes, "file_bytes": result.file_bytes}
