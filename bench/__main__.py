@@ -12,6 +12,7 @@ import json
 import math
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,7 @@ TARGETS = {  # (devd / compose, devd / floor) maxima, from the issue
     "dependency": (None, 1.2),
 }
 EXEC_TARGET = 0.3  # devd with dependency_action = "exec" / compose rebuild (issue 17)
+WEIGHT_TARGET = 0.55  # devd / compose with 300 MB of assets under COPY . . (issue 16)
 LABELS = {
     "code/rebuild": "code save, rebuild (compose: rebuild)",
     "code/sync-restart": "code save, sync-restart (compose: sync+restart)",
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated: rebuild, sync-restart, sync (the sample's code saves; rebuild "
         "also measures the dependency change, burst and idle) and dependency-exec (one package "
         "added to 30 local wheels: devd exec against devd rebuild against compose; about 15 s "
-        "a round, so not in the default)",
+        "a round, so not in the default) and weight (300 MB of assets under COPY . ., a code "
+        "save rebuilt: devd against compose, and the bytes devd sends per build)",
     )
     parser.add_argument("--skip-big", action="store_true", help="skip the 50,000-file start-up")
     parser.add_argument(
@@ -128,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         for mode in settings.modes:
             if mode == "dependency-exec":
                 run.dependency_exec()
+            elif mode == "weight":
+                run.weight()
             else:
                 run.code_mode(mode)
         if not args.skip_big:
@@ -227,6 +232,32 @@ def _exec_table(result: dict[str, Any], variants: list[str]) -> list[str]:
     return [header, "|---|---|" + "---|---|" * len(variants), row + " | ".join(cells) + " |"]
 
 
+def _weight_table(result: dict[str, Any], variants: list[str]) -> list[str]:
+    """devd against compose with the assets, and the bytes devd's session sent per save."""
+    compose = result["compose"]["median"]
+    lines = [
+        f"| {result['weight_mb']} MB of assets under `COPY . .`, code save → served (median) "
+        "| compose watch | devd: time, ratio to compose | file bytes sent per save (median; "
+        "budget: 2 x saved file + Dockerfile) | all bytes on the session (median) |",
+        "|---|---|---|---|---|",
+    ]
+    for variant in variants:
+        devd = result[variant]["median"]
+        sent = result["bytes"][variant]
+        budget = 2 * sent["saved_file"] + sent["dockerfile"]
+        files = [b for b in sent["file_bytes"] if b is not None]
+        wire = [b for b in sent["session_bytes"] if b is not None]
+        file_cell = "no session" if not files else f"{statistics.median(files):.0f} B"
+        if files:
+            file_cell += _verdict(statistics.median(files), budget) + f" ({budget} B)"
+        wire_cell = f"{statistics.median(wire):.0f} B" if wire else "no session"
+        lines.append(
+            f"| {variant} | {compose:.3f} s | {devd:.3f} s, {devd / compose:.2f}"
+            f"{_verdict(devd / compose, WEIGHT_TARGET)} | {file_cell} | {wire_cell} |"
+        )
+    return lines
+
+
 def report(results: dict[str, Any]) -> str:
     """The results as Markdown tables (what RESULTS.md records)."""
     variants = list(results["settings"]["variants"])
@@ -258,6 +289,8 @@ def report(results: dict[str, Any]) -> str:
         lines = []  # no code mode measured (--modes dependency-exec alone)
     if "dependency-exec" in results:
         lines += ["", *_exec_table(results["dependency-exec"], variants)]
+    if "weight" in results:
+        lines += ["", *_weight_table(results["weight"], variants)]
     if "burst" in results:
         lines += [
             "",

@@ -10,11 +10,15 @@ Two flavours of the same app, as the issue describes them:
 
 ``deps.txt`` feeds a RUN step of known duration (:data:`DEPENDENCY_SECONDS`): the
 dependency change. ``.dockerignore`` excludes ``node_modules`` and the notes.
+
+``copy_all=True`` (the ``weight`` mode) copies the whole context (``COPY . /app/``), which
+:meth:`Sample.add_assets` weighs down with incompressible asset files.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 BASE_IMAGE = "devd-busybox:latest"
@@ -23,7 +27,7 @@ CONTAINER_PORT = 8000
 WWW_TARGET = "/app/www"
 
 
-def dockerfile(live: bool) -> str:
+def dockerfile(live: bool, copy_all: bool = False) -> str:
     start = (
         f"exec httpd -f -p {CONTAINER_PORT} -h /app/www"
         if live
@@ -35,8 +39,8 @@ def dockerfile(live: bool) -> str:
         "WORKDIR /app\n"
         "COPY deps.txt .\n"
         f"RUN sleep {DEPENDENCY_SECONDS:g} && cp deps.txt /deps.txt\n"
-        "COPY www/ /app/www/\n"
-        f"CMD {json.dumps(['sh', '-c', start])}\n"
+        + ("COPY . /app/\n" if copy_all else "COPY www/ /app/www/\n")
+        + f"CMD {json.dumps(['sh', '-c', start])}\n"
     )
 
 
@@ -49,11 +53,11 @@ COMPOSE_ACTION = {"rebuild": "rebuild", "sync-restart": "sync+restart", "sync": 
 class Sample:
     """One copy of the sample project, for one contender, in its own directory."""
 
-    def __init__(self, root: Path, *, live: bool, pages: int = 20) -> None:
+    def __init__(self, root: Path, *, live: bool, pages: int = 20, copy_all: bool = False) -> None:
         self.root = root
         self.live = live
         root.mkdir(parents=True, exist_ok=True)
-        self.write("Dockerfile", dockerfile(live))
+        self.write("Dockerfile", dockerfile(live, copy_all))
         self.write(".dockerignore", DOCKERIGNORE)
         self.write("deps.txt", "deps-initial\n")
         self.write("README.md", "notes, excluded by .dockerignore\n")
@@ -67,6 +71,14 @@ class Sample:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w") as handle:
             handle.write(text)
+
+    def add_assets(self, total_mb: int, file_mb: int = 10) -> None:
+        """``total_mb`` MB of random (incompressible) bytes in ``assets/``, ``file_mb`` a
+        file."""
+        directory = self.root / "assets"
+        directory.mkdir(parents=True, exist_ok=True)
+        for number in range(max(1, total_mb // file_mb)):
+            (directory / f"asset{number:03d}.bin").write_bytes(os.urandom(file_mb * 2**20))
 
     def add_tree(self, top: str, files: int, per_dir: int = 50, depth_dirs: int = 2) -> None:
         """``files`` small files under ``top`` in nested package-like directories."""

@@ -31,6 +31,7 @@ from bench.wheels import WheelSample
 
 SERVE_TIMEOUT = 120.0
 SETTLE_S = 1.0  # quiet time after each trial, so the next starts from an idle contender
+WEIGHT_MB = 300  # the weight mode's assets under COPY . . (issue 16)
 BURST_WRITES = 1000
 BURST_FILES = 100
 
@@ -53,6 +54,7 @@ class Settings:
     dependency_rounds: int = 3
     idle_seconds: float = 60.0
     big_files: int = 50_000
+    weight_mb: int = WEIGHT_MB
     debounce_ms: int | None = None  # None: devd's default
     modes: tuple[str, ...] = ("rebuild", "sync-restart", "sync")
     variants: dict[str, list[str]] = field(default_factory=lambda: {"devd": DEVD})
@@ -233,6 +235,46 @@ class Run:
                 self.log(f"   {what} round {number + 1}/{n} {contender.name:14s} {took:6.3f} s")
                 time.sleep(SETTLE_S)
         return {name: s.as_dict() for name, s in series.items()}
+
+    def weight(self) -> None:
+        """``settings.weight_mb`` MB of assets under ``COPY . .``: a code save, rebuilt, devd
+        (each variant) against compose, side by side; with the bytes devd's session sent
+        for each rebuild (its ``running`` event) against the budget: twice the saved file
+        plus the Dockerfile."""
+        mb = self.settings.weight_mb
+        self.log(f"== weight: {mb} MB of assets under COPY . .; starting the contenders")
+        contenders: list[Contender] = []
+        for variant in self.settings.variants:
+            sample = Sample(self.base / f"weight-{variant}", live=False, copy_all=True)
+            sample.add_assets(mb)
+            contenders.append(self.start_devd(variant, "rebuild", sample, f"weight-{variant}"))
+        own = Sample(self.base / "weight-compose", live=False, copy_all=True)
+        own.add_assets(mb)
+        contenders.append(self.start_compose("rebuild", own, "weight-compose"))
+        time.sleep(SETTLE_S)
+        rounds = self.settings.rounds
+        result = self._rounds("weight", contenders, "rebuild", "www/index.html", "/", rounds)
+        devds = [c for c in contenders if isinstance(c, DevdUp)]
+        result["bytes"] = {
+            d.name: {
+                "saved_file": (d.sample.root / "www" / "index.html").stat().st_size,
+                "dockerfile": (d.sample.root / "Dockerfile").stat().st_size,
+                "file_bytes": [e.get("file_bytes") for _, e in d.events("running")[-rounds:]],
+                "session_bytes": [e.get("session_bytes") for _, e in d.events("running")[-rounds:]],
+            }
+            for d in devds
+        }
+        result["devd_reported"] = {
+            d.name: [
+                {k: e.get(k) for k in ("build_s", "restart_s", "total_s")}
+                for _, e in d.events("running")[-rounds:]
+            ]
+            for d in devds
+        }
+        result["weight_mb"] = mb
+        result["devd_errors"] = {d.name: d.errors() for d in devds}
+        self.results["weight"] = result
+        self.stop_all()
 
     def dependency_exec(self) -> None:
         """One package added to the 30 local wheels of bench/wheels.py's app, save -> the app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from devd import __version__, commands, config, doctor, explain, keys, log
-from devd.daemon.daemon import Daemon
+from devd.daemon import remote_ports
+from devd.daemon.supervisor import Supervisor
 from devd.engine import engine
 from devd.errors import ConfigError, DevdError, EngineUnavailable
 from devd.output import Output
@@ -190,27 +192,36 @@ def cmd_up(args: argparse.Namespace) -> int:
             services=", ".join(project.inactive),
             profiles=", ".join(dict.fromkeys(p for own in project.inactive.values() for p in own)),
         )
-    daemon = Daemon(project, engine.connect(), out, loader=lambda: load_project(args, starts=True))
-    signals = _Signals(daemon)
+    connected = engine.connect()
+    supervisor = Supervisor(
+        project,
+        connected,
+        out,
+        loader=lambda: load_project(args, starts=True),
+        remote_ports=remote_ports.for_engine(connected, os.environ, out),
+    )
+    signals = _Signals(supervisor)
     signals.install()
     bindings = {
-        "r": keys.Key("r", "rebuild", lambda: daemon.request_rebuild(no_cache=False)),
-        "R": keys.Key("R", "rebuild without cache", lambda: daemon.request_rebuild(no_cache=True)),
-        "s": keys.Key("s", "status", daemon.status),
-        "q": keys.Key("q", "quit", daemon.request_stop),
+        "r": keys.Key("r", "rebuild", lambda: supervisor.request_rebuild(no_cache=False)),
+        "R": keys.Key(
+            "R", "rebuild without cache", lambda: supervisor.request_rebuild(no_cache=True)
+        ),
+        "s": keys.Key("s", "status", supervisor.status),
+        "q": keys.Key("q", "quit", supervisor.request_stop),
     }
     with keys.listening(bindings) as listening:
         if listening:
             out.info("keys: " + keys.legend(bindings))
-        return daemon.run()
+        return supervisor.run()
 
 
 class _Signals:
     """Ctrl-C and SIGTERM stop ``devd up``; a second one exits at once. SIGUSR1/SIGUSR2
     (sent by ``devd rebuild``) rebuild without / with the cache."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
         self.stopping = False
 
     def install(self) -> None:
@@ -220,15 +231,15 @@ class _Signals:
         signal.signal(signal.SIGUSR2, lambda *_: self._rebuild(no_cache=False))
 
     def _rebuild(self, no_cache: bool) -> None:
-        project = self.daemon.project
+        project = self.supervisor.project
         services = take_rebuild_request(state_dir(project.name, project.root))
-        self.daemon.request_rebuild(no_cache, services)
+        self.supervisor.request_rebuild(no_cache, services)
 
     def _stop(self, signum: int, frame: object) -> None:
         if self.stopping:
             raise KeyboardInterrupt
         self.stopping = True
-        self.daemon.request_stop()
+        self.supervisor.request_stop()
 
 
 def cmd_build(args: argparse.Namespace) -> int:

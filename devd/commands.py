@@ -15,9 +15,12 @@ from collections.abc import Iterable
 
 from devd.config import ProjectConfig
 from devd.core.plan import manual
-from devd.daemon.daemon import Daemon
-from devd.daemon.runtime import ServiceRuntime, container_name, image_tag
+from devd.daemon.controller import ServiceController
+from devd.daemon.names import container_name, image_tag
+from devd.daemon.ports import DaemonEngine
+from devd.daemon.replace import prepare_resources
 from devd.daemon.stack import needed, start_order
+from devd.daemon.supervisor import Supervisor
 from devd.engine.engine import ContainerInfo, Engine
 from devd.errors import BuildFailed, ConfigError, DevdError, DockerfileError
 from devd.output import Output
@@ -44,21 +47,21 @@ def select(project: ProjectConfig, names: Iterable[str]) -> list[str]:
 
 
 def build(
-    project: ProjectConfig, engine: Engine, out: Output, services: list[str], no_cache: bool
+    project: ProjectConfig, engine: DaemonEngine, out: Output, services: list[str], no_cache: bool
 ) -> int:
     """``devd build``: build the images, start nothing. Exit 1 when a build fails."""
-    daemon = Daemon(project, engine, out)
+    supervisor = Supervisor(project, engine, out, follow=False)
     failed = 0
     for name in services:
         if not project.services[name].build:
             out.info("image-only service: nothing to build", service=name)
             continue
-        runtime = _prepare(daemon, name, services)
+        controller = _prepare(supervisor, name, services)
         started = time.monotonic()
         try:
-            result = daemon.build_image(runtime, no_cache)
+            result = controller.build_image(no_cache)
         except BuildFailed as error:
-            daemon.report_build_failure(runtime, manual(no_cache), error)
+            controller.report_build_failure(manual(no_cache), error)
             failed += 1
             continue
         out.info(
@@ -68,13 +71,13 @@ def build(
             steps=result.summary,
             build_s=round(time.monotonic() - started, 2),
         )
-        daemon.record.write(name, ok=True, summary=result.summary, image=result.image_id)
-        daemon.drop_superseded(name, result.image_id)
+        supervisor.record.write(name, ok=True, summary=result.summary, image=result.image_id)
+        supervisor.sweeper.request(name, result.image_id)  # not started: removed at once
     return 1 if failed else 0
 
 
 def rebuild(
-    project: ProjectConfig, engine: Engine, out: Output, services: list[str], no_cache: bool
+    project: ProjectConfig, engine: DaemonEngine, out: Output, services: list[str], no_cache: bool
 ) -> int:
     """``devd rebuild``: build and replace the containers (through ``devd up`` when it runs).
 
@@ -91,27 +94,30 @@ def rebuild(
             "asked the running devd up to rebuild", pid=pid, no_cache=no_cache, services=services
         )
         return 0
-    daemon = Daemon(project, engine, out)
-    daemon.follow = False
+    supervisor = Supervisor(project, engine, out, follow=False)
     scope = needed(project.services, services)  # an unrelated service's files are not read
-    daemon.prepare_resources(scope)  # nor its volumes: a missing external one stops nothing
+    # nor its volumes: a missing external one stops nothing
+    prepare_resources(engine.resources, project, scope)
     order = [name for name in start_order(project.services) if name in scope]
+    running: set[str] = set()
     for name in order:
-        if _prepare(daemon, name, services).container is not None:  # it runs: no waiting
-            daemon.services[name].started.set()
-    chosen = _with_dependencies(project, daemon, services)
+        controller = _prepare(supervisor, name, services)
+        if controller.snapshot().container is not None:  # it runs: no waiting
+            controller.mark_started()
+            running.add(name)
+    chosen = _with_dependencies(project, running, services)
     failed = 0
     for name in order:  # image-only services start from their image; dependents wait
-        if name in chosen and not daemon.run_work(name, manual(no_cache, time.monotonic())):
+        if name in chosen and not supervisor.run_work(name, manual(no_cache, time.monotonic())):
             failed += 1
     return 1 if failed else 0
 
 
-def _prepare(daemon: Daemon, name: str, asked: list[str]) -> ServiceRuntime:
-    """``daemon.prepare(name)``; a DockerfileError names the service, and the services asked
-    for when ``name`` is only their dependency (its file is in the message already)."""
+def _prepare(supervisor: Supervisor, name: str, asked: list[str]) -> ServiceController:
+    """``supervisor.prepare(name)``; a DockerfileError names the service, and the services
+    asked for when ``name`` is only their dependency (its file is in the message already)."""
     try:
-        return daemon.prepare(name)
+        return supervisor.prepare(name)
     except DockerfileError as error:
         if name not in asked:
             raise DockerfileError(
@@ -122,7 +128,7 @@ def _prepare(daemon: Daemon, name: str, asked: list[str]) -> ServiceRuntime:
         raise DockerfileError(f"service {name!r}: {error}") from error
 
 
-def _with_dependencies(project: ProjectConfig, daemon: Daemon, names: Iterable[str]) -> set[str]:
+def _with_dependencies(project: ProjectConfig, running: set[str], names: Iterable[str]) -> set[str]:
     """``names`` and, through ``depends_on``, every service they need that does not run (as
     ``docker compose up SERVICE`` starts them)."""
     chosen: set[str] = set()
@@ -135,8 +141,7 @@ def _with_dependencies(project: ProjectConfig, daemon: Daemon, names: Iterable[s
         pending.extend(
             dependency.service
             for dependency in project.services[name].depends_on
-            if dependency.service in daemon.services
-            and daemon.services[dependency.service].container is None
+            if dependency.service in project.services and dependency.service not in running
         )
     return chosen
 

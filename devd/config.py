@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -69,6 +76,22 @@ def shipped_config_dir() -> Path:
     )
 
 
+class SecretSettings(BaseModel):
+    """``secrets.NAME = { file = "..." }`` or ``{ env = "..." }``: where a build secret is
+    read from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str | None = None
+    env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretSettings:
+        if (self.file is None) == (self.env is None):
+            raise ValueError('expected one of file = "PATH" or env = "VARIABLE"')
+        return self
+
+
 class ServiceSettings(BaseModel):
     """``[services.NAME]``: how to build and run one service."""
 
@@ -89,6 +112,25 @@ class ServiceSettings(BaseModel):
     stop_signal: str | None = None  # what stops the container (default: the image's, SIGTERM)
     dockerfile_no_cache: bool = False
     builder: BuilderChoice | None = None  # None: the project's
+    secrets: dict[str, SecretSettings] = Field(default_factory=dict)  # RUN --mount=type=secret
+    ssh: list[str] = Field(default_factory=list)  # "default" or "ID=SOCKET": --mount=type=ssh
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_ids(cls, secrets: dict[str, SecretSettings]) -> dict[str, SecretSettings]:
+        for ident in secrets:
+            if not _NAME.match(ident):
+                raise ValueError(f"secret id {ident!r}: {_ID_RULE}")
+        return secrets
+
+    @field_validator("ssh")
+    @classmethod
+    def _ssh(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            problem = ssh_entry_problem(entry)
+            if problem:
+                raise ValueError(problem)
+        return entries
 
     @field_validator("ports")
     @classmethod
@@ -138,6 +180,26 @@ class Settings(BaseSettings):
             if problem:
                 raise ValueError(problem)
         return services
+
+
+_ID_RULE = "expected a letter or digit, then letters, digits, '_', '.' or '-'"
+
+
+def ssh_entry_problem(entry: str) -> str | None:
+    """Why ``entry`` (``default``, ``ID`` or ``ID=SOCKET``) is no SSH agent to forward."""
+    ident, _, path = entry.partition("=")
+    if not _NAME.match(ident):
+        return f"ssh {entry!r}: the id {ident!r}: {_ID_RULE}"
+    if "=" in entry and not path:
+        return f"ssh {entry!r}: expected ID=SOCKET, the agent's socket after '='"
+    return None
+
+
+def ssh_agent(entry: str, base: Path) -> SshAgent:
+    """The agent ``entry`` (validated by :func:`ssh_entry_problem`) names; a relative socket
+    path is taken from ``base``."""
+    ident, _, path = entry.partition("=")
+    return SshAgent(ident, (base / os.path.expanduser(path)).resolve() if path else None)
 
 
 def image_part_problem(what: str, name: str) -> str | None:
@@ -258,6 +320,27 @@ class ContainerOptions:
 
 
 @dataclass(frozen=True)
+class BuildSecret:
+    """A secret a build may mount (``RUN --mount=type=secret,id=ID``): read from ``file`` or
+    the environment variable ``env`` when the build asks for it, never written into the
+    context or an image. ``source`` names where it was declared, for messages."""
+
+    id: str
+    source: str
+    file: Path | None = None
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class SshAgent:
+    """An SSH agent a build may use (``RUN --mount=type=ssh,id=ID``): ``socket``, or None for
+    the one ``SSH_AUTH_SOCK`` names when the build runs."""
+
+    id: str
+    socket: Path | None = None
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """One service, with every path resolved against the project root.
 
@@ -295,6 +378,8 @@ class ServiceConfig:
     stop_signal: str | None = None  # sent to stop the container; None: the image's (SIGTERM)
     container_name: str | None = None  # compose's container_name; None: <project>-<service>
     options: ContainerOptions = field(default_factory=ContainerOptions)
+    secrets: tuple[BuildSecret, ...] = ()  # build secrets, by id (BuildKit only)
+    ssh: tuple[SshAgent, ...] = ()  # SSH agents the build may use (BuildKit only)
 
 
 @dataclass(frozen=True)
@@ -520,7 +605,8 @@ def _project(root: Path, settings: Settings, source: str, name_source: str) -> P
         debounce_ms=settings.debounce_ms,
         ignore=tuple(settings.ignore),
         services={
-            key: _service(root, key, value, settings.builder) for key, value in services.items()
+            key: _service(root, key, value, settings.builder, source)
+            for key, value in services.items()
         },
     )
 
@@ -588,7 +674,7 @@ def _separator(run: str) -> str:
 
 
 def _service(
-    root: Path, name: str, settings: ServiceSettings, builder: BuilderChoice
+    root: Path, name: str, settings: ServiceSettings, builder: BuilderChoice, source: str = ""
 ) -> ServiceConfig:
     context = (root / settings.context).resolve()
     command = settings.command
@@ -611,6 +697,16 @@ def _service(
         builder=settings.builder or builder,
         build_network=settings.build_network,
         dependency_action=settings.dependency_action,
+        secrets=tuple(
+            BuildSecret(
+                ident,
+                f"{source}: services.{name}.secrets.{ident}",
+                file=(root / os.path.expanduser(value.file)).resolve() if value.file else None,
+                env=value.env,
+            )
+            for ident, value in settings.secrets.items()
+        ),
+        ssh=tuple(ssh_agent(entry, root) for entry in settings.ssh),
     )
 
 

@@ -93,6 +93,7 @@ CYCLE_HISTORY = 50
 CYCLE_PATHS = 20
 """How many trigger paths are kept per cycle (``path_count`` keeps the full number)."""
 
+_builds_lock = threading.Lock()  # builds.json: read, changed and written whole
 _cycles_lock = threading.Lock()  # one read-modify-write of cycles.json at a time (per process)
 
 
@@ -152,12 +153,15 @@ class BuildRecord:
         return data if isinstance(data, dict) else {}
 
     def write(self, service: str, **fields: Any) -> None:
-        data = self.read()
-        data[service] = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        temporary.replace(self.path)
+        """Record ``service``'s last build (each service's controller writes its own entry;
+        the lock keeps two of them from losing each other's, or racing for the temp file)."""
+        with _builds_lock:
+            data = self.read()
+            data[service] = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
+            temporary.replace(self.path)
 
     def behind(self, service: str) -> str | None:
         """The container of ``service`` that holds a dependency exec its image lacks, if

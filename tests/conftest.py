@@ -162,9 +162,16 @@ def remove_anchors(client: Any, project: str) -> None:
 
 
 def project_images(client: Any, project: str) -> list[Any]:
-    """The images devd built for ``project`` (labelled ``devd.image=<project>/<service>``)."""
-    found = client.images.list(all=True, filters={"label": "devd.image"})
-    return [i for i in found if i.labels.get("devd.image", "").split("/")[0] == project]
+    """The images devd built for ``project`` (labelled ``devd.image=<project>/<service>``).
+    Only this project's are inspected: the engine is shared with other test runs, whose
+    images can be removed between the listing and an inspect (ImageNotFound)."""
+    found = client.api.images(all=True, filters={"label": "devd.image"})
+    images = []
+    for summary in found:
+        if (summary.get("Labels") or {}).get("devd.image", "").split("/")[0] == project:
+            with contextlib.suppress(docker.errors.NotFound):
+                images.append(client.images.get(summary["Id"]))
+    return images
 
 
 def running_containers(client: Any, project: str) -> list[Any]:

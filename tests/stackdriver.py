@@ -1,5 +1,5 @@
 """Compose-shaped projects for tests, built as the compose loader's output would be, and an
-in-process ``devd up`` (:class:`Daemon` in a thread) whose events the test can read."""
+in-process ``devd up`` (:class:`Supervisor` in a thread) whose events the test can read."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devd.config import ProjectConfig, ServiceConfig
-from devd.daemon.daemon import Daemon
+from devd.daemon.supervisor import Supervisor
 from devd.engine.engine import Engine
 from devd.output import Output
 
@@ -106,14 +106,14 @@ class InProcessUp:
 
     def __init__(self, config: ProjectConfig, engine: Engine) -> None:
         self.out = Recorder(list(config.services))
-        self.daemon = Daemon(config, engine, self.out)
+        self.supervisor = Supervisor(config, engine, self.out)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         try:
-            self.daemon.run()
+            self.supervisor.run()
         except BaseException as error:  # handed to the test
             self.error = error
 
@@ -132,7 +132,7 @@ class InProcessUp:
         return self.out.named(event, **fields)[count - 1]
 
     def stop(self, timeout: float = 60) -> None:
-        self.daemon.request_stop()
+        self.supervisor.request_stop()
         self.thread.join(timeout)
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from devd.core.builders import frontend_failure, recommended, resolve, unsupported
+from devd.core.builders import (
+    frontend_failure,
+    recommended,
+    registry_refusal,
+    resolve,
+    unsupported,
+)
 from devd.core.dockerfile import parse
 
 DOCKER_INIT = """\
@@ -102,3 +108,17 @@ def test_a_frontend_that_could_not_be_fetched_is_named_with_the_engines_reason()
     )
     assert frontend_failure(with_syntax, "Dockerfile", "exit code: 1") is None
     assert frontend_failure(parse("FROM x\n"), "Dockerfile", reason) is None
+
+
+def test_a_registry_refusal_is_one_line_naming_the_registry() -> None:
+    """BuildKit's text for a base its registry refused (401, 403) becomes devd's line naming
+    the registry and ``docker login``; any other failure is left alone."""
+    said = (
+        "pulling from host 127.0.0.1:5000 failed with status code [manifests 1]: 401 Unauthorized"
+    )
+    assert registry_refusal(f"build failed: {said}") == (
+        "the registry 127.0.0.1:5000 refused the credentials from your Docker config "
+        "(401 Unauthorized); docker login 127.0.0.1:5000 (devd reads your Docker config at "
+        "each build)"
+    )
+    assert registry_refusal("build failed: exit code 1") is None

@@ -3,61 +3,47 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
 from devd.commands import build, rebuild, select
 from devd.config import Dependency, ProjectConfig
-from devd.engine.anchors import AnchorStopped
-from devd.engine.container_spec import ContainerInfo
-from devd.engine.engine import Engine
+from devd.engine.container_spec import ContainerInfo, ContainerSpec
 from devd.errors import DockerfileError
-from tests.engine_view import EngineView
+from tests.fakeengine import FakeContainers, FakeEngine
 from tests.stackdriver import Recorder, project, service
 
 BROKEN = "RUN true\n"  # no FROM: the Dockerfile model refuses it
 
 
-class StackEngine:
-    """Just enough engine for ``devd rebuild`` of image-only services: every replace starts a
-    running container; the services looked up and started are kept."""
+class StackContainers(FakeContainers):
+    """Every replace starts a running container; the services looked up and started are
+    kept (``looked_up``, ``started``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, world: FakeEngine) -> None:
+        super().__init__(world)
         self.looked_up: list[str | None] = []
         self.started: list[str] = []
-        self.anchor_stream_closed = threading.Event()
 
-    def unreachable(self) -> str | None:
-        return None
-
-    def anchor_stops(self, project: str) -> list[AnchorStopped]:
-        """No anchor stops: the stream stays open until devd stops."""
-        self.anchor_stream_closed.wait()
-        return []
-
-    def close_anchor_stops(self) -> None:
-        self.anchor_stream_closed.set()
-
-    def ensure_network(self, name: str, project: str) -> None:
-        pass
-
-    def volume_exists(self, name: str) -> bool:
-        return True
-
-    def containers(self, project: str, service: str | None = None) -> list[ContainerInfo]:
+    def of_project(self, project: str, service: str | None = None) -> list[ContainerInfo]:
         self.looked_up.append(service)
         return []
 
-    def image_id(self, image: str) -> str | None:
-        return "sha256:box"
-
-    def replace_container(self, spec: Any) -> ContainerInfo:
+    def replace(self, spec: ContainerSpec) -> ContainerInfo:
         self.started.append(spec.service)
         info = (f"c-{spec.service}", spec.name, spec.image, spec.service, "running", None, "now")
         return ContainerInfo(*info)
+
+
+class StackEngine(FakeEngine):
+    """Just enough engine for ``devd rebuild`` of image-only services."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.containers = StackContainers(self)
+        self.looked_up = self.containers.looked_up
+        self.started = self.containers.started
 
 
 @pytest.fixture(autouse=True)
@@ -78,9 +64,7 @@ def _project(root: Path, good_needs: tuple[Dependency, ...] = ()) -> ProjectConf
 
 def _rebuild(config: ProjectConfig, engine: StackEngine, names: list[str]) -> int:
     out = Recorder(list(config.services))
-    return rebuild(
-        config, cast(Engine, EngineView(engine)), out, select(config, names), no_cache=False
-    )
+    return rebuild(config, engine, out, select(config, names), no_cache=False)
 
 
 def test_rebuild_of_one_service_reads_and_starts_only_it_and_what_it_needs(
@@ -107,7 +91,7 @@ def test_a_broken_service_asked_for_is_one_error_naming_it_and_its_file(tmp_path
     assert caught.value.exit_code == 2
     out = Recorder(list(config.services))
     with pytest.raises(DockerfileError, match=expected):
-        build(config, cast(Engine, EngineView(engine)), out, ["broken"], no_cache=False)
+        build(config, engine, out, ["broken"], no_cache=False)
     assert engine.started == []
 
 

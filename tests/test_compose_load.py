@@ -107,13 +107,76 @@ def test_build_keys_devd_ignores_are_warned(tmp_path: Path) -> None:
         write(
             tmp_path,
             "services:\n  web:\n    build:\n      context: .\n"
-            "      cache_from: [x]\n      ssh: [default]\n",
+            "      cache_from: [x]\n      tags: [a]\n",
         )
     )
     assert project.warnings == (
         "compose.yaml: services.web.build.cache_from: ignored, devd does not support it",
-        "compose.yaml: services.web.build.ssh: ignored, devd does not support it",
+        "compose.yaml: services.web.build.tags: ignored, devd does not support it",
     )
+
+
+def test_build_secrets_and_ssh(tmp_path: Path) -> None:
+    """``build.secrets`` in short and long syntax take their source from the top-level
+    ``secrets:`` (``file:`` from the compose file's directory, ``environment:``), the id
+    being the long syntax's target when given; ``build.ssh`` as a list or a mapping."""
+    text = (
+        "services:\n  web:\n    build:\n      context: .\n"
+        "      secrets: [pip_token, {source: npmrc, target: npm}]\n"
+        "      ssh: [default, deploy=./agent.sock]\n"
+        "  api:\n    build:\n      context: .\n      ssh: {default: '', other: /run/a.sock}\n"
+        "secrets:\n  pip_token:\n    file: ./secrets/pip.txt\n"
+        "  npmrc:\n    environment: NPM_TOKEN\n"
+    )
+    project = compose(write(tmp_path, text))
+    web, api = project.services["web"], project.services["api"]
+    assert web.secrets == (
+        config.BuildSecret(
+            "pip_token", "compose.yaml: secrets.pip_token", file=tmp_path / "secrets/pip.txt"
+        ),
+        config.BuildSecret("npm", "compose.yaml: secrets.npmrc", env="NPM_TOKEN"),
+    )
+    assert web.ssh == (
+        config.SshAgent("default"),
+        config.SshAgent("deploy", tmp_path / "agent.sock"),
+    )
+    assert api.ssh == (config.SshAgent("default"), config.SshAgent("other", Path("/run/a.sock")))
+    assert project.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("build", "secrets", "expected"),
+    [
+        (
+            "secrets: [missing]",
+            "",
+            "compose.yaml: services.web.build.secrets[0]: secret 'missing' is not declared "
+            "under the top-level secrets",
+        ),
+        (
+            "secrets: [s]",
+            "secrets:\n  s:\n    external: true\n",
+            "compose.yaml: secrets.s: a build reads a secret from file: or environment: "
+            "(external secrets are a swarm's)",
+        ),
+        (
+            "secrets: pip",
+            "",
+            "compose.yaml: services.web.build.secrets: expected a list of secret names, got 'pip'",
+        ),
+        (
+            "ssh: ['=x']",
+            "",
+            "compose.yaml: services.web.build.ssh: ssh '=x': the id '': expected a letter or "
+            "digit, then letters, digits, '_', '.' or '-'",
+        ),
+    ],
+)
+def test_bad_build_secrets_and_ssh(tmp_path: Path, build: str, secrets: str, expected: str) -> None:
+    """A secret not declared, one a build cannot read, a secrets value that is no list, an
+    ssh entry without an id: one line naming the file and key."""
+    text = f"services:\n  web:\n    build:\n      context: .\n      {build}\n{secrets}"
+    assert error_of(text, tmp_path) == expected
 
 
 def test_remote_build_context_is_an_error(tmp_path: Path) -> None:
@@ -419,7 +482,8 @@ def test_bad_depends_on(tmp_path: Path, services: str, message: str) -> None:
 
 def test_unsupported_keys_warn_once_each(tmp_path: Path) -> None:
     """Keys compose accepts but devd does not act on give one warning each, naming service and
-    key; ``x-`` extensions and the default network are silently fine."""
+    key; ``x-`` extensions and the default network are silently fine, and so are the
+    top-level ``secrets`` (a build may use them; a service's own ``secrets`` are warned)."""
     project = compose(
         write(
             tmp_path,
@@ -449,7 +513,6 @@ configs:
         "compose.yaml: version: ignored, the attribute is obsolete (as in compose)",
         "compose.yaml: networks.back: ignored, devd runs one network per project: "
         f"the services join only {project.name}_default",
-        "compose.yaml: secrets: ignored, devd does not support it",
         "compose.yaml: configs: ignored, devd does not support it",
         "compose.yaml: services.web.deploy: ignored, devd does not support it",
         "compose.yaml: services.web.secrets: ignored, devd does not support it",

@@ -403,3 +403,68 @@ def test_dependency_action_from_devd_toml_pyproject_and_environment(root: Path) 
     write(root, "devd.toml", '[services.web]\ndependency_action = "install"\n')
     with pytest.raises(ConfigError, match=r"devd.toml: services.web.dependency_action: .*'exec'"):
         load(root)
+
+
+# --- build secrets and SSH agents ------------------------------------------------------------
+
+
+def test_secrets_and_ssh(root: Path) -> None:
+    """``secrets`` of a service: each from a file (relative to the project) or a variable;
+    ``ssh``: ``default`` (SSH_AUTH_SOCK at build time) or ``ID=SOCKET``."""
+    write(
+        root,
+        "devd.toml",
+        "[services.app.secrets]\n"
+        'pip_token = { file = "secrets/pip.txt" }\n'
+        'npm = { env = "NPM_TOKEN" }\n'
+        "[services.app]\n"
+        'ssh = ["default", "deploy=/run/deploy.sock"]\n',
+    )
+    app = load(root).services["app"]
+    assert app.secrets == (
+        config.BuildSecret(
+            "pip_token",
+            "devd.toml: services.app.secrets.pip_token",
+            file=root.resolve() / "secrets/pip.txt",
+        ),
+        config.BuildSecret("npm", "devd.toml: services.app.secrets.npm", env="NPM_TOKEN"),
+    )
+    assert app.ssh == (
+        config.SshAgent("default"),
+        config.SshAgent("deploy", Path("/run/deploy.sock")),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[services.app.secrets]\ntok = { file = "a", env = "B" }\n',
+            'devd.toml: services.app.secrets.tok: expected one of file = "PATH" or '
+            'env = "VARIABLE"',
+        ),
+        (
+            "[services.app.secrets]\ntok = {}\n",
+            'devd.toml: services.app.secrets.tok: expected one of file = "PATH" or '
+            'env = "VARIABLE"',
+        ),
+        (
+            '[services.app.secrets]\ntok = { path = "a" }\n',
+            "devd.toml: services.app.secrets.tok.path: unknown key",
+        ),
+        (
+            '[services.app]\nssh = ["deploy="]\n',
+            "devd.toml: services.app.ssh: ssh 'deploy=': expected ID=SOCKET, the agent's "
+            "socket after '='",
+        ),
+        (
+            '[services.app.secrets]\n"-x" = { env = "A" }\n',
+            "devd.toml: services.app.secrets: secret id '-x': expected a letter or digit",
+        ),
+    ],
+)
+def test_bad_secrets_and_ssh_are_one_line(root: Path, text: str, expected: str) -> None:
+    """A secret with both or neither source, an unknown key in it, an ssh entry without its
+    socket, a bad id: one line naming devd.toml and the key."""
+    write(root, "devd.toml", text)
+    assert error(root).startswith(expected)

@@ -16,7 +16,7 @@ from devd.core.builders import Builder
 from devd.core.classify import BuildView
 from devd.core.dockerfile import parse
 from devd.core.ignore import IgnoreRules, parse_patterns
-from devd.daemon.runtime import image_tag as devd_image_tag
+from devd.daemon.names import image_tag as devd_image_tag
 from devd.doctor import (
     LARGE_CONTEXT,
     ContextFile,

@@ -14,6 +14,7 @@ import pytest
 
 from devd.engine import ssh
 from devd.engine.port_forward import PortForwarder
+from devd.engine.ssh_pool import STREAM_CHANNELS
 from tests.privatesshd import PrivateSshd
 from tests.updriver import free_port, wait_for
 
@@ -39,10 +40,11 @@ def test_forwarded_connections_beside_held_sessions_carry_every_byte(
     linked: tuple[Any, ssh.SshLink], ssh_engine: PrivateSshd
 ) -> None:
     """A web server published on the engine's host (port P there) answers at 127.0.0.1:P here
-    through the forwarder: 16 connections at once, each reading a 2 MB file intact, while 6
-    followed log streams hold sessions. sshd refuses nothing (forwards are direct-tcpip
-    channels, which MaxSessions does not count); a refused far side (nothing listening on
-    another port) is reported to the callback and that connection closed, the rest go on."""
+    through the forwarder: 16 connections at once, each reading a 2 MB file intact, while 5
+    followed log streams (all devd allows) hold sessions. sshd refuses nothing (forwards are
+    direct-tcpip channels, which MaxSessions does not count); a refused far side (nothing
+    listening on another port) is reported to the callback and that connection closed, the
+    rest go on."""
     client, _ = linked
     port, dead_port = free_port(), free_port()
     server = client.containers.run(
@@ -56,7 +58,8 @@ def test_forwarded_connections_beside_held_sessions_carry_every_byte(
         ports={"8000/tcp": port},
         detach=True,
     )
-    streams = [client.api.logs(server.id, stream=True, follow=True) for _ in range(6)]
+    held = STREAM_CHANNELS  # every stream devd allows, each a session held throughout
+    streams = [client.api.logs(server.id, stream=True, follow=True) for _ in range(held)]
     failures: list[tuple[int, Exception]] = []
     link = ssh.link_of(client)
     assert link is not None

@@ -1,4 +1,4 @@
-"""``devd up`` on compose-shaped projects against the real engine (an in-process Daemon,
+"""``devd up`` on compose-shaped projects against the real engine (an in-process Supervisor,
 configured as the compose loader would configure it): services reach each other by name,
 depends_on waits for health, a shared context rebuilds each service once, develop.watch
 actions, image-only services, and down/clean touching only what devd made."""
@@ -125,7 +125,7 @@ def test_a_save_in_a_shared_context_rebuilds_each_service_once(
     write(tmp_path, "shared/code.txt", f"2 {name}\n")
     up.wait_event("running", count=2, service="a", timeout=90)
     up.wait_event("running", count=2, service="b", timeout=90)
-    wait_until(lambda: not any(r.schedule.busy for r in up.daemon.services.values()), 30, "idle")
+    wait_until(lambda: not any(c.snapshot().busy for c in up.supervisor.controllers()), 30, "idle")
     assert len(up.out.named("building", service="a")) == 2
     assert len(up.out.named("building", service="b")) == 2
     for svc in ("a", "b"):

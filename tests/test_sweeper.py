@@ -7,22 +7,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devd import config
-from devd.core.plan import manual
-from devd.daemon import daemon as daemon_module
-from devd.daemon.daemon import Daemon
-from devd.daemon.runtime import ServiceRuntime
+from devd.core.build_result import BuildResult
+from devd.daemon import supervisor as supervisor_module
 from devd.daemon.sweeper import Sweeper
-from devd.engine.engine import BuildResult
-from devd.watch import Batch
-from tests.engine_view import EngineView
-from tests.test_daemon_outage import FakeEngine, Recorder
+from tests.fakeengine import FakeBuilds, FakeEngine, FakeImages, FakeUp, Recorder, project
 from tests.updriver import wait_for
 
 
@@ -205,64 +198,53 @@ class SlowEngine(FakeEngine):
         super().__init__()
         self.build_s = 0.0
         self.removals = Removals()
+        self.builds = SlowBuilds(self)
+        self.images = SlowImages(self)
 
+
+class SlowBuilds(FakeBuilds):
     def build(self, context: Any, **options: Any) -> BuildResult:
-        time.sleep(self.build_s)
+        assert isinstance(self.world, SlowEngine)
+        time.sleep(self.world.build_s)
         return super().build(context, **options)
 
-    def remove_superseded_images(
-        self, project: str, service: str, image_id: str, proceed: Callable[[], bool] = bool
-    ) -> list[str]:
-        self.removals(service, image_id, proceed)
-        return []
 
-    def stop_anchors(self, project: str) -> None:
-        pass
+class SlowImages(FakeImages):
+    def remove_superseded(
+        self, project: str, service: str, current: str, proceed: Callable[[], bool] = bool
+    ) -> list[str]:
+        assert isinstance(self.world, SlowEngine)
+        self.world.removals(service, current, proceed)
+        return []
 
 
 @pytest.fixture
-def up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Daemon, SlowEngine, Recorder, ServiceRuntime]]:
-    """A daemon with its sweeper started, on a one-service project (code saves sync then
+def up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeUp, SlowEngine]]:
+    """devd up (its sweeper started) on a one-service project (code saves sync then
     restart), its start-up build done on the slow engine; stopped at the end."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    root = tmp_path / "proj"
-    (root / "app").mkdir(parents=True)
-    (root / "app/page.html").write_text("v1\n")
-    (root / "Dockerfile").write_text('FROM scratch\nCOPY app/ /app/\nCMD ["/app/run"]\n')
-    (root / "devd.toml").write_text('[services.app]\ncode_action = "sync-restart"\n')
-    engine, out = SlowEngine(), Recorder()
+    engine = SlowEngine()
     engine.removals.hold.set()
-    daemon = Daemon(config.load(root, environ={}), EngineView(engine), out)  # type: ignore[arg-type]
-    daemon.follow = False
-    runtime = daemon.prepare("app")
-    daemon.sweeper.start()
-    daemon._spawn("worker-app", partial(daemon._worker, runtime))
-    daemon._submit(runtime, manual(False, time.monotonic(), label="start"))
-    wait_for(lambda: out.named("running"), 10, "the start-up container")
-    yield daemon, engine, out, runtime
+    running = FakeUp(
+        project(tmp_path, '[services.app]\ncode_action = "sync-restart"\n'), engine, Recorder()
+    )
+    wait_for(lambda: running.out.named("running"), 10, "the start-up container")
+    yield running, engine
     engine.removals.release.set()
-    daemon.request_stop()
-    for thread in daemon._threads:
-        thread.join(timeout=10)
-    assert daemon.sweeper.join(5)
-
-
-def save(daemon: Daemon, runtime: ServiceRuntime, path: str) -> None:
-    """What the watcher hands the daemon for a save of ``path``."""
-    daemon._plan(runtime, Batch(frozenset({path}), time.monotonic()))
+    if running.thread.is_alive():
+        running.stop()
+    assert running.supervisor.sweeper.join(5)
 
 
 def test_a_save_is_not_held_up_by_the_removal_of_superseded_images(
-    up: tuple[Daemon, SlowEngine, Recorder, ServiceRuntime],
+    up: tuple[FakeUp, SlowEngine],
 ) -> None:
     """The start-up build's removal of superseded images still running: a code save is
     synced and the container restarted meanwhile (the worker does not wait for it)."""
-    daemon, engine, out, runtime = up
+    running, engine = up
     engine.removals.started.wait(5)
-    save(daemon, runtime, "app/page.html")
-    wait_for(lambda: out.named("synced"), 5, "the save synced")
+    running.save("app/page.html")
+    wait_for(lambda: running.out.named("synced"), 5, "the save synced")
     assert engine.removals.calls == []  # the removal is still running
     engine.removals.release.set()
     wait_for(lambda: engine.removals.calls, 5, "the removal done")
@@ -270,32 +252,33 @@ def test_a_save_is_not_held_up_by_the_removal_of_superseded_images(
     assert set(engine.removals.threads) == {"sweeper"}
 
 
-def test_a_rebuild_stops_the_removal_and_its_own_follows(
-    up: tuple[Daemon, SlowEngine, Recorder, ServiceRuntime],
-) -> None:
+def test_a_rebuild_stops_the_removal_and_its_own_follows(up: tuple[FakeUp, SlowEngine]) -> None:
     """A Dockerfile save while the removal runs: the build goes ahead at once, the removal
     stops as it starts, and the rebuilt image's removal (which supersedes it) follows."""
-    daemon, engine, out, runtime = up
+    running, engine = up
     engine.removals.started.wait(5)
     engine.build_s = 0.2
-    save(daemon, runtime, "Dockerfile")
-    wait_for(lambda: len(out.named("running")) == 2, 5, "the rebuilt container")
+    running.save("Dockerfile")
+    wait_for(lambda: len(running.out.named("running")) == 2, 5, "the rebuilt container")
     assert engine.removals.calls[0] == ("app", "sha256:1", "stopped")
     engine.removals.release.set()
-    new = runtime.container.image_id if runtime.container else None
+    container = running.snapshot().container
+    new = container.image_id if container else None
     wait_for(lambda: engine.removals.calls[-1] == ("app", new, "done"), 5, "its removal")
 
 
 def test_shutdown_does_not_wait_long_for_a_removal(
-    up: tuple[Daemon, SlowEngine, Recorder, ServiceRuntime], monkeypatch: pytest.MonkeyPatch
+    up: tuple[FakeUp, SlowEngine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C while a removal hangs: shutdown stops the container and ends within the
     sweeper's grace period."""
-    daemon, engine, out, _ = up
+    running, engine = up
     engine.removals.started.wait(5)
-    monkeypatch.setattr(daemon_module, "SWEEP_WAIT_S", 0.3)
+    monkeypatch.setattr(supervisor_module, "SWEEP_WAIT_S", 0.3)
     started = time.monotonic()
-    daemon.shutdown()
+    running.supervisor.request_stop()
+    running.thread.join(5)
     assert time.monotonic() - started < 3
-    assert out.named("stopped")
+    assert running.out.named("stopped")
     assert engine.removals.calls == []
+    assert "stop" in engine.calls

@@ -30,8 +30,8 @@ from devd.errors import ConfigError
 
 PROJECT_NAME_VARIABLE = "COMPOSE_PROJECT_NAME"
 PROFILES_VARIABLE = "COMPOSE_PROFILES"
-_TOP_SUPPORTED = frozenset({"name", "services", "volumes", "version", "networks"})
-_TOP_KNOWN = frozenset({"secrets", "configs", "models"})  # include: read by devd.compose.model
+_TOP_SUPPORTED = frozenset({"name", "services", "volumes", "version", "networks", "secrets"})
+_TOP_KNOWN = frozenset({"configs", "models"})  # include: read by devd.compose.model
 _SERVICE_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -148,6 +148,8 @@ def translate(
         mounts=MountContext(places.file.parent, places.home, volumes),
         environ=environ,
         read_env_file=read_env_file,
+        secrets=_declared_secrets(node.get("secrets"), top.child("secrets")),
+        secrets_key=top.child("secrets"),
     )
     services, inactive = _services(node, top, context, profiles, warnings)
     return ComposeProject(
@@ -165,6 +167,11 @@ def translate(
         inactive=inactive,
         problems=tuple(warnings.problems),
     )
+
+
+def _declared_secrets(value: Any, key: Key) -> Mapping[str, Any]:
+    """The top-level ``secrets:`` (what ``build.secrets`` may name)."""
+    return {} if value is None else mapping(value, key)
 
 
 def project_name(node: Mapping[str, Any], key: Key, environ: Mapping[str, str], root: Path) -> str:

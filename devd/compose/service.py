@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast, get_args
 
+from devd.compose.buildsecrets import build_secrets, build_ssh
 from devd.compose.container import OPTIONS, container_name, options
 from devd.compose.files import parse_env_file
 from devd.compose.health import healthcheck
@@ -28,7 +29,13 @@ from devd.compose.values import (
 )
 from devd.compose.volumes import MountContext, mounts
 from devd.compose.watch import develop
-from devd.config import Dependency, DependencyCondition, ServiceConfig
+from devd.config import (
+    BuildSecret,
+    Dependency,
+    DependencyCondition,
+    ServiceConfig,
+    SshAgent,
+)
 from devd.core.imagename import reference_problem
 from devd.core.signals import signal_problem
 
@@ -51,11 +58,13 @@ KNOWN = frozenset({
     "security_opt", "storage_opt", "sysctls", "tmpfs", "use_api_socket", "userns_mode", "uts",
     "volumes_from",
 })  # fmt: skip
-_BUILD_SUPPORTED = frozenset({"context", "dockerfile", "args", "target", "network"})
+_BUILD_SUPPORTED = frozenset({
+    "context", "dockerfile", "args", "target", "network", "secrets", "ssh",
+})  # fmt: skip
 _BUILD_KNOWN = frozenset({
     "additional_contexts", "cache_from", "cache_to", "dockerfile_inline", "entitlements",
     "extra_hosts", "isolation", "labels", "no_cache", "platforms", "privileged",
-    "provenance", "pull", "sbom", "secrets", "shm_size", "ssh", "tags", "ulimits",
+    "provenance", "pull", "sbom", "shm_size", "tags", "ulimits",
 })  # fmt: skip
 _CONDITIONS = get_args(DependencyCondition)
 
@@ -69,6 +78,8 @@ class Context:
     mounts: MountContext  # the compose directory, home, declared volumes
     environ: Mapping[str, str]  # the process environment over .env
     read_env_file: Callable[[Path], str | None]  # an env file's text, None when missing
+    secrets: Mapping[str, Any] = field(default_factory=dict)  # the top-level secrets:
+    secrets_key: Key | None = None  # where they are
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,8 @@ class _Build:
     build: bool = True
     image: str | None = None
     network: str | None = None
+    secrets: tuple[BuildSecret, ...] = ()
+    ssh: tuple[SshAgent, ...] = ()
 
 
 def service(name: str, value: Any, context: Context, warnings: Warnings) -> ServiceConfig:
@@ -105,6 +118,8 @@ def service(name: str, value: Any, context: Context, warnings: Warnings) -> Serv
         target=built.target,
         build_args=built.args,
         build_network=built.network,
+        secrets=built.secrets,
+        ssh=built.ssh,
         ports=ports(node.get("ports") or [], key.child("ports"), warnings),
         environment=_environment(node, key, context, warnings),
         env_file=None,
@@ -155,6 +170,17 @@ def _build(node: Mapping[str, Any], key: Key, context: Context, warnings: Warnin
         args=key_values(spec.get("args", {}), where.child("args"), context.environ),
         image=image,
         network=string(network, where.child("network")) if network is not None else None,
+        secrets=_secrets(spec, where, context),
+        ssh=build_ssh(spec["ssh"], where.child("ssh"), directory) if spec.get("ssh") else (),
+    )
+
+
+def _secrets(spec: Mapping[str, Any], where: Key, context: Context) -> tuple[BuildSecret, ...]:
+    if not spec.get("secrets"):
+        return ()
+    top = context.secrets_key or Key(where.file, "secrets")
+    return build_secrets(
+        spec["secrets"], where.child("secrets"), context.secrets, top, context.mounts.directory
     )
 
 

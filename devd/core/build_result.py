@@ -53,6 +53,11 @@ class BuildResult:
     """Lines outside any step: warnings, ``Successfully built/tagged``."""
     builder: str = "classic"
     """Which builder made it: ``classic`` or ``buildkit``."""
+    session_bytes: int | None = None
+    """Bytes devd wrote on the build's BuildKit session (the context's listing, the files
+    the engine asked for, their framing); None for a build without a session."""
+    file_bytes: int | None = None
+    """Of those, the bytes of the files' contents (what changed since the last build)."""
 
     @property
     def dockerfile_steps(self) -> tuple[StepResult, ...]:

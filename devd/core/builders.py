@@ -172,3 +172,22 @@ def frontend_failure(dockerfile: Dockerfile, path: str, reason: str) -> str | No
 
 
 _GATEWAY = "failed to solve with frontend gateway.v0: "
+
+
+_REGISTRY_REFUSED = re.compile(
+    r"pulling from host (?P<host>\S+) failed with status code \[[^\]]*\]: "
+    r"(?P<status>401 Unauthorized|403 Forbidden)"
+)
+
+
+def registry_refusal(reason: str) -> str | None:
+    """devd's line for a BuildKit build whose base image's registry refused the credentials
+    the session gave (``reason`` the engine's); None for any other failure."""
+    found = _REGISTRY_REFUSED.search(reason)
+    if found is None:
+        return None
+    host = found["host"]
+    return (
+        f"the registry {host} refused the credentials from your Docker config "
+        f"({found['status']}); docker login {host} (devd reads your Docker config at each build)"
+    )

@@ -12,12 +12,10 @@ Under BuildKit (``POST /build?version=2``) the engine reports progress as JSON o
     VertexLog      { string vertex = 1; Timestamp timestamp = 2; int64 stream = 3;
                      bytes msg = 4; }
 
-Decisions: a reader of the protobuf wire format (varints and length-delimited fields; about
-forty lines) instead of the ``protobuf`` package, which would need the schema compiled or
-described in code for a handful of fields and would bring a native dependency for them.
-Fields devd does not use (statuses, warnings, progress groups, timestamps' values) are skipped
-by their wire type, so newer engines that add fields decode the same. Pure: bytes in, values
-out.
+Decisions: the wire format is read by :mod:`devd.core.protowire` (why not the ``protobuf``
+package: see there). Fields devd does not use (statuses, warnings, progress groups,
+timestamps' values) are skipped by their wire type, so newer engines that add fields decode
+the same. Pure: bytes in, values out.
 """
 
 from __future__ import annotations
@@ -27,11 +25,10 @@ import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from devd.core import protowire
 from devd.errors import TraceError
 
 TRACE_ID = "moby.buildkit.trace"
-
-_VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
 
 
 @dataclass(frozen=True)
@@ -129,40 +126,9 @@ def _text(value: int | bytes) -> str:
 
 
 def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """(field number, value) of each field: an int for varints and fixed-size fields, the
-    bytes of a length-delimited one."""
-    position = 0
-    while position < len(data):
-        key, position = _varint(data, position)
-        number, wire = key >> 3, key & 7
-        if wire == _VARINT:
-            value, position = _varint(data, position)
-            yield number, value
-        elif wire == _LENGTH:
-            length, position = _varint(data, position)
-            end = position + length
-            if end > len(data):
-                raise TraceError("a BuildKit trace ends inside a field")
-            yield number, data[position:end]
-            position = end
-        elif wire in (_FIXED64, _FIXED32):
-            size = 8 if wire == _FIXED64 else 4
-            if position + size > len(data):
-                raise TraceError("a BuildKit trace ends inside a field")
-            yield number, int.from_bytes(data[position : position + size], "little")
-            position += size
-        else:
-            raise TraceError(f"a BuildKit trace has wire type {wire}, which devd cannot read")
-
-
-def _varint(data: bytes, position: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if position >= len(data) or shift > 63:
-            raise TraceError("a BuildKit trace ends inside a number")
-        byte = data[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, position
-        shift += 7
+    """(field number, value) of each field (:func:`devd.core.protowire.fields`), its
+    WireError as a TraceError."""
+    try:
+        yield from protowire.fields(data)
+    except protowire.WireError as error:
+        raise TraceError(f"a BuildKit trace is not a protobuf message: {error}") from error

@@ -5,13 +5,14 @@ by hand (``docker stop``) leaves the container running with no network but loopb
 nothing of devd's hears of it: no request fails, no log stream ends. The engine's event
 stream does say it. :class:`AnchorWatch` holds one such stream open, filtered by the engine
 to the ``die`` events of the project's anchors (so nothing else is sent, and nothing is
-polled), and hands each to the daemon, which judges it (:mod:`devd.follow`).
+polled), and hands each to the supervisor, whose controller of that service judges it
+(:meth:`devd.daemon.controller.ServiceController.anchor_stopped`).
 
 The stream ends when the engine goes away; the watch then asks the engine watch
 (:mod:`devd.enginewatch`), which says the outage once and probes, and opens the stream again
-once the engine answers (an engine coming back has the services put right by
-:mod:`devd.recovery`, anchors included). A stream that ends while the engine answers is
-opened again after a backoff (0.5 s doubling to 30 s), so a refusing engine costs nothing
+once the engine answers (an engine coming back has each service put right by its
+controller, anchors included). A stream that ends while the engine answers is opened again
+after a backoff (0.5 s doubling to 30 s), so a refusing engine costs nothing
 hot. A frozen engine sends nothing on it, and the watch waits with it: the freeze is noticed
 by the work in flight, as before.
 """

@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from devd.config import ProjectConfig
+from devd.daemon.ports import Reporter
 from devd.engine import ssh
 from devd.engine.engine import Engine
 from devd.engine.port_forward import PortForwarder
 from devd.engine.ssh import SshLink
-from devd.output import Output
 
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
 
@@ -75,7 +75,7 @@ def published(project: ProjectConfig) -> list[Published]:
 class RemotePorts:
     """Says where the ports answer and, over ssh, forwards them; :meth:`close` stops that."""
 
-    def __init__(self, host: str, link: SshLink | None, out: Output) -> None:
+    def __init__(self, host: str, link: SshLink | None, out: Reporter) -> None:
         self.host = host
         self.out = out
         self.forwarder = (
@@ -153,7 +153,7 @@ class RemotePorts:
             self.out.debug("a forwarded connection was refused", port=port, error=why)
 
 
-def for_engine(engine: Engine, environ: Mapping[str, str], out: Output) -> RemotePorts | None:
+def for_engine(engine: Engine, environ: Mapping[str, str], out: Reporter) -> RemotePorts | None:
     """The RemotePorts of ``engine`` (the one DOCKER_HOST names), if it is on another
     machine; over ssh, forwarding through its connection."""
     host = engine_host(environ.get("DOCKER_HOST"))

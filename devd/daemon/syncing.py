@@ -1,5 +1,10 @@
-"""Syncing a service's code into its running container (``sync``, ``sync-restart``, the
-develop.watch rules' ``initial_sync``) and running develop.watch ``sync+exec`` commands.
+"""The sync step: copying a service's saved code into its running container (``sync``,
+``sync-restart``, the develop.watch rules' ``initial_sync``), and running develop.watch
+``sync+exec`` commands.
+
+Stateless: :func:`copy` returns what happened (:data:`SyncOutcome`); the service's
+controller (:mod:`devd.daemon.controller`) restarts the container when the work says so and
+applies the outcome to the service's state.
 """
 
 from __future__ import annotations
@@ -8,14 +13,15 @@ import math
 import os
 import stat
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from devd.config import ExecHook
+from devd.config import ExecHook, ServiceConfig
 from devd.core import rules
+from devd.core.classify import BuildView
 from devd.core.plan import Action, Work
-from devd.daemon.follow import Following
-from devd.daemon.runtime import ServiceRuntime
-from devd.engine.files import Skipped
+from devd.daemon.ports import DaemonEngine, ExecClient, FileClient, Reporter
+from devd.engine.files import Skipped, SyncResult
 from devd.errors import DevdError, EngineUnavailable
 from devd.project import files_under
 
@@ -26,109 +32,140 @@ system's timestamps and the wall clock can differ by a tick)."""
 SKIPPED = "not synced"
 
 
-class Syncing(Following):
-    """Copies saved files into a service's running container."""
+@dataclass(frozen=True)
+class InImage:
+    """Every file is in the image the container was built from already: nothing copied."""
 
-    def _sync(self, runtime: ServiceRuntime, work: Work) -> bool:
-        """Copy ``work``'s files into the running container (and restart it, for
-        ``sync-restart``); False, said in one line, when the copy cannot be made (a symlink
-        in the container on the way, the engine refusing it, the container gone): the caller
-        rebuilds instead, which puts the container right whatever it holds; so it does when
-        the container's anchor is stopped (said once). A file that cannot be read is named and
-        left out; the rest is synced."""
-        service = runtime.config
-        container = runtime.container
-        assert container is not None
-        started = time.monotonic()
-        files = _host_files(self.project.root, work)
-        if _in_image(runtime, container.id, files):  # a save the rebuild before took up
-            self.out.debug("already in the image", service=service.name, files=len(files))
-            self._run_execs(runtime, work.execs)
-            return True
-        try:
-            anchor = self.engine.anchors.stopped(container.id)
-            if anchor is not None:  # the copy would land, unreachable: put the service right
-                self.report_anchor_down(runtime, anchor)
-                return False
-            result = self.engine.files.put(container.id, files)
-        except EngineUnavailable:
-            raise  # the engine watch says it, and the work is redone when the engine is back
-        except DevdError as error:
-            self.out.warning(CANNOT_SYNC, service=service.name, error=str(error))
-            return False
-        synced = time.monotonic()
-        self._report_skipped(runtime, result.skipped)
-        if (
-            work.action is Action.SYNC
-            and not work.by_rules
-            and (not result.changed or service.code_action == "sync-restart")
-        ):
-            # nothing new, or an early copy the final batch's sync-restart will report
-            self.out.debug("copied", service=service.name, files=len(files), sent=result.changed)
-            return True
-        if work.action is Action.SYNC_RESTART:
-            runtime.retiring.add(container.id)
-            runtime.container = self.engine.containers.restart(container.id, service.stop_timeout)
-            # the follow of the run before the restart takes the id out of ``retiring`` when
-            # its stream ends, which can be after the restart: not here, or it reports an exit
-            self._follow_once(runtime, runtime.container, again=True)
-        done = time.monotonic()
-        self.out.info(
-            "synced",
-            service=service.name,
-            trigger=work.trigger,
-            files=len(files),
-            restarted=work.action is Action.SYNC_RESTART,
-            sync_s=round(synced - started, 3),
-            restart_s=round(done - synced, 2),
-            total_s=round(done - (work.first_seen or started), 2),
-        )
-        self._run_execs(runtime, work.execs)
-        return True
-
-    def _report_skipped(self, runtime: ServiceRuntime, skipped: tuple[Skipped, ...]) -> None:
-        """One line for each file a sync left out (put_files names each once per state)."""
-        root = self.project.root
-        for skip in skipped:
-            path = skip.host.relative_to(root) if skip.host.is_relative_to(root) else skip.host
-            self.out.warning(
-                SKIPPED, service=runtime.config.name, path=str(path), reason=skip.reason
-            )
-
-    def _initial_sync(self, runtime: ServiceRuntime) -> None:
-        """develop.watch ``initial_sync``: copy the rules' trees into the new container."""
-        service, container = runtime.config, runtime.container
-        if not service.watch or container is None:
-            return
-        root = self.project.root
-        wanted = {i: r.path for i, r in enumerate(service.watch) if r.initial_sync}
-        files = {index: files_under(root, path) for index, path in wanted.items()}
-        copies = rules.initial_sync(service, runtime.view, str(root), files)
-        if copies:
-            result = self.engine.files.put(container.id, {c: root / p for c, p in copies.items()})
-            self._report_skipped(runtime, result.skipped)
-            self.out.info("initial sync", service=service.name, files=len(copies))
-
-    def _run_execs(self, runtime: ServiceRuntime, hooks: tuple[ExecHook, ...]) -> None:
-        """develop.watch ``sync+exec``: run each command in the container (as its rule's
-        ``exec`` says: user, working dir, environment, privileged), report its exit."""
-        container = runtime.container
-        for hook in hooks:
-            if container is None:
-                return
-            code, lines = self.engine.execs.run(container.id, hook)
-            for line in lines:
-                self.out.line(runtime.config.name, line, stream="exec")
-            report = self.out.info if code == 0 else self.out.error
-            report("exec", service=runtime.config.name, command=list(hook.command), exit_code=code)
+    files: int
 
 
-def _in_image(runtime: ServiceRuntime, container_id: str, files: dict[str, Path | None]) -> bool:
-    """Whether ``container_id`` was made by a rebuild that read every one of ``files`` as it
-    is now (changed, by their ctime, before the build's context was read): then a sync, or a
-    sync-restart, of them would only repeat that. A save held through an engine outage is
-    rebuilt when the engine is back, and its sync, folded in behind, is not done again."""
-    built = runtime.built_from
+@dataclass(frozen=True)
+class AnchorDown:
+    """The container's anchor is stopped: a copy would land unreachable."""
+
+    anchor: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The copy cannot be made (a symlink on the way, the engine refusing, the container
+    gone); ``error`` says why."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Copied:
+    """The files were copied in: ``result`` says what changed and what was left out."""
+
+    files: int
+    result: SyncResult
+    started: float
+    synced: float
+
+
+SyncOutcome = InImage | AnchorDown | Refused | Copied
+
+
+def copy(
+    engine: DaemonEngine,
+    root: Path,
+    container_id: str,
+    work: Work,
+    built_from: tuple[str, float] | None,
+) -> SyncOutcome:
+    """Copy ``work``'s files into the running container ``container_id``. ``built_from`` is
+    the container the last rebuild made and the wall time its context was read.
+    EngineUnavailable propagates: the work is redone when the engine is back."""
+    started = time.monotonic()
+    files = _host_files(root, work)
+    if _in_image(built_from, container_id, files):  # a save the rebuild before took up
+        return InImage(len(files))
+    try:
+        anchor = engine.anchors.stopped(container_id)
+        if anchor is not None:  # the copy would land, unreachable: put the service right
+            return AnchorDown(anchor)
+        result = engine.files.put(container_id, files)
+    except EngineUnavailable:
+        raise  # the engine watch says it, and the work is redone when the engine is back
+    except DevdError as error:
+        return Refused(str(error))
+    return Copied(len(files), result, started, time.monotonic())
+
+
+def quiet(work: Work, service: ServiceConfig, copied: Copied) -> bool:
+    """Whether the copy is not worth a line: nothing new, or an early copy the final batch's
+    sync-restart will report."""
+    return (
+        work.action is Action.SYNC
+        and not work.by_rules
+        and (not copied.result.changed or service.code_action == "sync-restart")
+    )
+
+
+def report_synced(out: Reporter, service: str, work: Work, copied: Copied) -> None:
+    """The cycle line of a sync (restarted or not)."""
+    done = time.monotonic()
+    out.info(
+        "synced",
+        service=service,
+        trigger=work.trigger,
+        files=copied.files,
+        restarted=work.action is Action.SYNC_RESTART,
+        sync_s=round(copied.synced - copied.started, 3),
+        restart_s=round(done - copied.synced, 2),
+        total_s=round(done - (work.first_seen or copied.started), 2),
+    )
+
+
+def report_skipped(out: Reporter, root: Path, service: str, skipped: tuple[Skipped, ...]) -> None:
+    """One line for each file a sync left out (put_files names each once per state)."""
+    for skip in skipped:
+        path = skip.host.relative_to(root) if skip.host.is_relative_to(root) else skip.host
+        out.warning(SKIPPED, service=service, path=str(path), reason=skip.reason)
+
+
+def initial_sync(
+    files: FileClient,
+    out: Reporter,
+    root: Path,
+    service: ServiceConfig,
+    view: BuildView,
+    container_id: str,
+) -> None:
+    """develop.watch ``initial_sync``: copy the rules' trees into the new container."""
+    if not service.watch:
+        return
+    wanted = {i: r.path for i, r in enumerate(service.watch) if r.initial_sync}
+    trees = {index: files_under(root, path) for index, path in wanted.items()}
+    copies = rules.initial_sync(service, view, str(root), trees)
+    if copies:
+        result = files.put(container_id, {c: root / p for c, p in copies.items()})
+        report_skipped(out, root, service.name, result.skipped)
+        out.info("initial sync", service=service.name, files=len(copies))
+
+
+def run_execs(
+    execs: ExecClient, out: Reporter, service: str, container_id: str, hooks: tuple[ExecHook, ...]
+) -> None:
+    """develop.watch ``sync+exec``: run each command in the container (as its rule's
+    ``exec`` says: user, working dir, environment, privileged), report its exit."""
+    for hook in hooks:
+        code, lines = execs.run(container_id, hook)
+        for line in lines:
+            out.line(service, line, stream="exec")
+        report = out.info if code == 0 else out.error
+        report("exec", service=service, command=list(hook.command), exit_code=code)
+
+
+def _in_image(
+    built: tuple[str, float] | None, container_id: str, files: dict[str, Path | None]
+) -> bool:
+    """Whether ``container_id`` was made by a rebuild (``built``: its container and when its
+    context was read) that read every one of ``files`` as it is now (changed, by their
+    ctime, before the build's context was read): then a sync, or a sync-restart, of them
+    would only repeat that. A save held through an engine outage is rebuilt when the engine
+    is back, and its sync, folded in behind, is not done again."""
     if built is None or built[0] != container_id or not files:
         return False
     for host in files.values():

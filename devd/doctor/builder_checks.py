@@ -43,8 +43,8 @@ def _syntax_finding(view: BuildView, builder: Builder) -> Finding:
     else:
         cost = (
             f"BuildKit fetches the frontend image {image} from its registry at each build "
-            "(devd opens no BuildKit session yet: a public image only); where no registry can "
-            "be reached the build fails, and devd says so in one line"
+            "(through devd's session, with your Docker config's credentials); where no "
+            "registry can be reached the build fails, and devd says so in one line"
         )
         fix = "nothing needed with a registry; without one, drop the line (the engine's own)"
     return Finding(

@@ -19,7 +19,7 @@ from devd.config import ProjectConfig, ServiceConfig
 from devd.core import builders
 from devd.core.builders import Builder
 from devd.core.classify import BuildView
-from devd.daemon.runtime import image_tag
+from devd.daemon.names import image_tag
 from devd.doctor.checks import diagnose
 from devd.doctor.context_checks import is_env_file
 from devd.doctor.facts import ContextFile, ContextListing, ImageFacts, Layer, ServiceFacts

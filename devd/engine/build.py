@@ -2,15 +2,27 @@
 (:mod:`devd.core.builders`), through docker-py's low-level streaming API. The classic
 builder's stream is read by :mod:`devd.core.classic_stream`, BuildKit's by
 :mod:`devd.core.buildkit_stream`.
+
+BuildKit builds a :class:`~devd.engine.build_source.BuildSource` through a session
+(:mod:`devd.engine.session`): the engine fetches the context, the Dockerfile, registry
+credentials, secrets and SSH agents from devd while it builds, and keeps its copy of the
+context under the service's shared key, so a rebuild moves only what changed. When no session
+can be opened (an ssh:// or TLS engine, an engine that refuses the upgrade) the context goes
+as a tar body, with one warning per reason; an engine that does not answer at all fails the
+build as any request to it would. The session is opened per build and closed after
+it: a session that broke cannot hold up the next build.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from collections.abc import Callable, Mapping
 
 import docker.errors
 import requests.exceptions
+import structlog
 import urllib3.exceptions
 
 from devd.core import builders
@@ -19,8 +31,11 @@ from devd.core.builders import Builder, BuilderChoice
 from devd.core.buildkit_stream import BuildKitStreamParser
 from devd.core.classic_stream import BuildStreamParser
 from devd.core.dockerfile import StepLines
+from devd.engine.build_source import BuildSource
 from devd.engine.context import ContextArchive
+from devd.engine.session.session import Session, SessionUnavailable, open_session
 from devd.engine.transport import Transport
+from devd.errors import BuildContextError, BuildFailed, one_line
 
 BUILD_IDLE_TIMEOUT = 600.0
 """Seconds a build may go without the engine sending anything before devd gives up on it."""
@@ -28,6 +43,9 @@ BUILD_IDLE_TIMEOUT = 600.0
 # What a connection to the engine can raise while a build streams: the engine refusing the
 # request (APIError, a DockerException), the socket closing or timing out (requests and
 # urllib3 errors, OSError), a truncated last JSON object (ValueError).
+_log = structlog.get_logger("devd")
+_WARNED_NO_SESSION: set[str] = set()
+
 _TRANSPORT_ERRORS = (
     docker.errors.DockerException,
     requests.exceptions.RequestException,
@@ -61,7 +79,7 @@ class Builds:
 
     def build(
         self,
-        context: ContextArchive,
+        context: ContextArchive | BuildSource,
         *,
         tag: str,
         labels: Mapping[str, str],
@@ -75,7 +93,10 @@ class Builds:
         on_labels: Callable[[], None] | None = None,
     ) -> BuildResult:
         """Build ``context`` into an image tagged ``tag`` with ``builder``; raises BuildFailed
-        on any failure. ``lines`` names each step's Dockerfile line in the result.
+        on any failure (BuildContextError: a file of the context devd cannot read).
+        ``lines`` names each step's Dockerfile line in the result. A BuildSource goes
+        through a BuildKit session (or becomes a tar: the classic builder, no session); a
+        ContextArchive is sent as it is.
 
         ``on_line`` is called with each output line as it arrives. ``on_labels`` is called
         once, when every step of the Dockerfile has succeeded, at least one was rebuilt (the
@@ -86,13 +107,31 @@ class Builds:
         build's RUN steps (``host``, ``none``...; None: the builder's default).
         """
         if builder == "buildkit":
-            return self._build_with_buildkit(
-                context,
-                BuildKitStreamParser(lines, on_line=on_line, on_labels=on_labels),
-                _buildkit_params(
-                    tag, labels, build_args, target, no_cache, network, context.dockerfile
-                ),
-            )
+            parser = BuildKitStreamParser(lines, on_line=on_line, on_labels=on_labels)
+            params = _buildkit_params(tag, labels, build_args, target, no_cache, network)
+            if isinstance(context, BuildSource):
+                return self._build_from_source(context, parser, params)
+            return self._build_with_buildkit(context, parser, params)
+        if isinstance(context, BuildSource):
+            with context.archive(ignore_file=True) as archive:
+                return self._build_classic(archive, tag, labels, build_args, target, no_cache,
+                                           network, lines, on_line, on_labels)  # fmt: skip
+        return self._build_classic(context, tag, labels, build_args, target, no_cache, network,
+                                   lines, on_line, on_labels)  # fmt: skip
+
+    def _build_classic(
+        self,
+        context: ContextArchive,
+        tag: str,
+        labels: Mapping[str, str],
+        build_args: Mapping[str, str],
+        target: str | None,
+        no_cache: bool,
+        network: str | None,
+        lines: StepLines | None,
+        on_line: LineCallback | None,
+        on_labels: Callable[[], None] | None,
+    ) -> BuildResult:
         parser = BuildStreamParser(
             label_count=len(labels), lines=lines, on_line=on_line, on_labels=on_labels
         )
@@ -121,6 +160,79 @@ class Builds:
             ) from error
         return parser.finish()
 
+    def _build_from_source(
+        self, source: BuildSource, parser: BuildKitStreamParser, params: dict[str, str]
+    ) -> BuildResult:
+        """Through a session when one opens; else the tar body, with one warning."""
+        source.check(os.environ)
+        try:
+            session = open_session(
+                self._transport.new_connection,
+                str(self._transport.api.api_version),
+                name=f"{source.project}-{source.service}",
+                key=source.key,
+                offer=source.offer(os.environ),
+            )
+        except SessionUnavailable as error:
+            gone = self._transport.unreachable() if error.connection_failed else None
+            if gone is not None:  # an outage or a frozen engine: as any build start says it
+                raise parser.interrupted(error, gone) from error
+            _warn_no_session(str(error))
+            with source.archive(ignore_file=False) as archive:
+                return self._build_with_buildkit(archive, parser, params)
+        with session:
+            return self._build_in_session(session, source, parser, params)
+
+    def _build_in_session(
+        self,
+        session: Session,
+        source: BuildSource,
+        parser: BuildKitStreamParser,
+        params: dict[str, str],
+    ) -> BuildResult:
+        """``POST /build?version=2&session=...&remote=client-session``: no body, the engine
+        fetches what it needs through ``session``. A session whose connection broke fails
+        the build in one line saying so."""
+        query = {
+            **params,
+            "session": session.id,
+            "remote": "client-session",
+            "dockerfile": source.dockerfile_name,
+        }
+        api = self._transport.api
+        try:
+            response = api._post(
+                api._url("/build"), params=query, stream=True, timeout=self.build_idle_timeout
+            )
+            api._raise_for_status(response)
+            parser.feed_all(api._stream_helper(response, decode=True))
+        except _TRANSPORT_ERRORS as error:
+            refused = isinstance(error, docker.errors.APIError)
+            raise parser.interrupted(
+                error, None if refused else self._transport.unreachable()
+            ) from error
+        try:
+            result = parser.finish()
+        except BuildFailed as failed:
+            if session.sync_errors:  # devd could not send the context: say it as the tar would
+                raise BuildContextError(session.sync_errors[0]) from failed
+            refusal = builders.registry_refusal(str(failed)) if failed.step is None else None
+            if session.alive and refusal is not None:
+                raise BuildFailed(
+                    f"build failed: {refusal}", created_images=failed.created_images
+                ) from failed
+            if session.alive:
+                raise
+            raise BuildFailed(
+                "build failed: the session devd serves the build context on closed mid-build "
+                f"({one_line(str(failed).removeprefix('build failed: '))}); the next build "
+                "opens a new one",
+                created_images=failed.created_images,
+            ) from failed
+        return dataclasses.replace(
+            result, session_bytes=session.bytes_written, file_bytes=session.file_bytes
+        )
+
     def _build_with_buildkit(
         self, context: ContextArchive, parser: BuildKitStreamParser, params: dict[str, str]
     ) -> BuildResult:
@@ -128,6 +240,7 @@ class Builds:
         the build needs is asked of devd, and the engine applies no ignore file to a tar
         body, so devd's own context, already filtered, is what the build sees)."""
         api = self._transport.api
+        params = {**params, "dockerfile": context.dockerfile}
         context.fileobj.seek(0)
         try:  # docker-py's build() has no "version": its request, with the parameter added
             response = api._post(
@@ -155,13 +268,12 @@ def _buildkit_params(
     target: str | None,
     no_cache: bool,
     network: str | None,
-    dockerfile: str,
 ) -> dict[str, str]:
-    """The query of a BuildKit build, as the docker CLI sends it."""
+    """The query of a BuildKit build, as the docker CLI sends it (``dockerfile`` is added
+    where the context's shape is known)."""
     params = {
         "version": "2",
         "t": tag,
-        "dockerfile": dockerfile,
         "labels": json.dumps(dict(labels)),
         "buildargs": json.dumps(dict(build_args)),
         "rm": "1",
@@ -174,3 +286,15 @@ def _buildkit_params(
     if network:
         params["networkmode"] = network
     return params
+
+
+def _warn_no_session(reason: str) -> None:
+    """Say once per reason that builds send their whole context."""
+    if reason in _WARNED_NO_SESSION:
+        return
+    _WARNED_NO_SESSION.add(reason)
+    _log.warning(
+        f"no BuildKit session ({reason}): each build sends its whole context as a tar, and "
+        "secrets, SSH agents and registry credentials cannot be given to it",
+        reason=reason,
+    )

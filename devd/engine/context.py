@@ -123,7 +123,7 @@ def build_context(
     try:
         files = exclude_paths(str(root), list(excludes), dockerfile=placed.name)
     except OSError as error:  # a directory it may not list
-        raise _unreadable(root, error) from error
+        raise unreadable(root, error) from error
     if ignore_file:
         extra_files = [(DOCKERIGNORE, _ignore_text(root, excludes, placed))]
     else:
@@ -192,7 +192,7 @@ def _archive(
         writer.finish()
     except OSError as error:
         fileobj.close()
-        raise _unreadable(root, error) from error
+        raise unreadable(root, error) from error
     except BuildContextError:
         fileobj.close()
         raise
@@ -357,7 +357,7 @@ def _group_name(gid: int) -> str:
         return ""
 
 
-def _unreadable(root: Path, error: OSError) -> BuildContextError:
+def unreadable(root: Path, error: OSError) -> BuildContextError:
     """The one-line error for a file or directory of the context that cannot be read."""
     where = Path(error.filename) if error.filename else root
     if where.is_relative_to(root) and where != root:

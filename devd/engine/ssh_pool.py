@@ -14,15 +14,15 @@ engine's host. What devd opens at once:
 docker-py's own adapter keeps a pool per request URL and, once a pool's connections are all
 busy, opens more without bound: that is what sshd refused ("ChannelException(2, 'Connect
 failed')"). Here one pool serves every request, and a channel is opened only with one of
-:data:`API_CHANNELS` (9) slots, given back when the channel closes, or when the connection
+:data:`API_CHANNELS` (8) slots, given back when the channel closes, or when the connection
 holding it is garbage collected: docker-py drops some responses unread (``logs()`` of a
 container removed meanwhile), and their channels must not be lost for good. A request that
 finds every slot taken closes an idle pooled channel if there is one, else waits. Long-lived
-streams (followed logs, events) may hold at most :data:`STREAM_CHANNELS` (6) of them, so
+streams (followed logs, events) may hold at most :data:`STREAM_CHANNELS` (5) of them, so
 requests always have 3; a stream past that waits, said in one line, for one to end: with more
-than 5 services, the logs of the last ones start when a container of the others stops.
-API_CHANNELS plus the fresh ping's channel is 10. Forwarded ports are ``direct-tcpip``
-channels, which MaxSessions does not count.
+than 4 services, the logs of the last ones start when a container of the others stops.
+API_CHANNELS, the fresh ping's channel and one for a session sshd has not freed yet make 10.
+Forwarded ports are ``direct-tcpip`` channels, which MaxSessions does not count.
 """
 
 from __future__ import annotations
@@ -49,9 +49,12 @@ _log = structlog.get_logger("devd")
 
 SESSION_LIMIT = 10
 """A stock sshd's MaxSessions: session channels one connection may have open."""
-API_CHANNELS = SESSION_LIMIT - 1
-"""Channels the API requests may hold at once (one is kept for the fresh ping)."""
-STREAM_CHANNELS = 6
+API_CHANNELS = SESSION_LIMIT - 2
+"""Channels the API requests may hold at once: one is kept for the fresh ping, and one for a
+session sshd has not freed yet (it frees one when its command has exited, a moment after
+devd closed the channel; without that margin a new channel was sometimes refused, then
+asked for again)."""
+STREAM_CHANNELS = 5
 """Of those, how many long-lived streams (followed logs, events) may hold."""
 WAIT_SECONDS = 120.0
 """How long a request waits for a free channel before failing (every one is in use)."""

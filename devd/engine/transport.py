@@ -292,6 +292,16 @@ class Transport:
             self._major = int(digits) if digits.isdigit() else 0
         return self._major or None
 
+    def new_connection(self, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+        """A plain connection of its own to the engine's listener, for a request that takes
+        the connection over (a BuildKit session). OSError when there is none: an ssh:// or
+        TLS engine (devd speaks plain HTTP on it only through docker-py)."""
+        base_url = str(self.client.api.base_url)
+        address = _listener(os.environ, base_url)
+        if address is None or base_url.startswith("https://"):
+            raise OSError(f"devd opens no connection of its own to {base_url} (TLS or ssh)")
+        return _connect(address, timeout)
+
     def unreachable(self) -> str | None:
         """Why the engine does not answer a ping right now; None when it does. The ping goes
         on a connection of its own, never a kept-alive one: dockerd stopping closes its
