@@ -47,7 +47,16 @@ def variant(entry: str) -> tuple[str, list[str]]:
             f"bench: --variants: {entry!r}: expected devd or NAME=DIR (NAME lowercase letters "
             "and digits, DIR/devd/cli.py present)"
         )
-    return name, ["env", f"PYTHONPATH={Path(tree).resolve()}", sys.executable, "-m", "devd.cli"]
+    # -P: the working directory (this tree, where bench/run runs) is not put first on the
+    # path; without it, `-m devd.cli` imported this tree's devd whatever PYTHONPATH said.
+    return name, [
+        "env",
+        f"PYTHONPATH={Path(tree).resolve()}",
+        sys.executable,
+        "-P",
+        "-m",
+        "devd.cli",
+    ]
 
 
 TARGETS = {  # (devd / compose, devd / floor) maxima, from the issue
