@@ -102,7 +102,7 @@ class Builds:
         once, when every step of the Dockerfile has succeeded, at least one was rebuilt (the
         image will be a new one) and what is left only writes the image: the classic
         builder's build-label steps (about 70 ms a label), BuildKit's export. A caller can
-        start retiring the old container meanwhile. Both are called from the thread reading
+        start stopping the old container meanwhile. Both are called from the thread reading
         the build's output and must return at once. ``network`` is the network mode of the
         build's RUN steps (``host``, ``none``...; None: the builder's default).
         """
