@@ -15,10 +15,11 @@ it: a session that broke cannot hold up the next build.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import docker.errors
 import requests.exceptions
@@ -136,7 +137,7 @@ class Builds:
             label_count=len(labels), lines=lines, on_line=on_line, on_labels=on_labels
         )
         context.fileobj.seek(0)
-        try:
+        with self._feeding(parser):
             chunks = self._transport.api.build(
                 fileobj=context.fileobj,
                 custom_context=True,
@@ -153,12 +154,19 @@ class Builds:
                 timeout=self.build_idle_timeout,
             )
             parser.feed_all(chunks)
+        return parser.finish()
+
+    @contextlib.contextmanager
+    def _feeding(self, parser: BuildStreamParser | BuildKitStreamParser) -> Iterator[None]:
+        """Around a build's request and the reading of its stream: a connection that broke
+        (or a request refused) mid-build is ``parser``'s BuildFailed, saying why the engine
+        no longer answers if it does not."""
+        try:
+            yield
         except _TRANSPORT_ERRORS as error:
             refused = isinstance(error, docker.errors.APIError)
-            raise parser.interrupted(
-                error, None if refused else self._transport.unreachable()
-            ) from error
-        return parser.finish()
+            gone = None if refused else self._transport.unreachable()
+            raise parser.interrupted(error, gone) from error
 
     def _build_from_source(
         self, source: BuildSource, parser: BuildKitStreamParser, params: dict[str, str]
@@ -200,17 +208,12 @@ class Builds:
             "dockerfile": source.dockerfile_name,
         }
         api = self._transport.api
-        try:
+        with self._feeding(parser):
             response = api._post(
                 api._url("/build"), params=query, stream=True, timeout=self.build_idle_timeout
             )
             api._raise_for_status(response)
             parser.feed_all(api._stream_helper(response, decode=True))
-        except _TRANSPORT_ERRORS as error:
-            refused = isinstance(error, docker.errors.APIError)
-            raise parser.interrupted(
-                error, None if refused else self._transport.unreachable()
-            ) from error
         try:
             result = parser.finish()
         except BuildFailed as failed:
@@ -242,7 +245,8 @@ class Builds:
         api = self._transport.api
         params = {**params, "dockerfile": context.dockerfile}
         context.fileobj.seek(0)
-        try:  # docker-py's build() has no "version": its request, with the parameter added
+        # docker-py's build() has no "version": its request, with the parameter added
+        with self._feeding(parser):
             response = api._post(
                 api._url("/build"),
                 params=params,
@@ -253,11 +257,6 @@ class Builds:
             )
             api._raise_for_status(response)
             parser.feed_all(api._stream_helper(response, decode=True))
-        except _TRANSPORT_ERRORS as error:
-            refused = isinstance(error, docker.errors.APIError)
-            raise parser.interrupted(
-                error, None if refused else self._transport.unreachable()
-            ) from error
         return parser.finish()
 
 
