@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import docker.errors
 import pytest
 
+from devd.engine import ssh
 from devd.engine.engine import Engine, connect
 from devd.errors import EngineUnavailable
 from tests.privateengine import PrivateEngine
@@ -260,3 +261,22 @@ def ssh_engine(
             yield sshd
         finally:
             sshd.close()
+
+
+@pytest.fixture
+def ssh_env(ssh_engine: PrivateSshd, monkeypatch: pytest.MonkeyPatch) -> PrivateSshd:
+    """:func:`ssh_engine` with its ``env`` set in the test's environment (devd's DOCKER_HOST
+    and HOME point at it)."""
+    for key, value in ssh_engine.env.items():
+        monkeypatch.setenv(key, value)
+    return ssh_engine
+
+
+@pytest.fixture
+def linked(ssh_env: PrivateSshd) -> Iterator[tuple[Any, ssh.SshLink]]:
+    """A docker-py client over devd's own ssh connection to :func:`ssh_env`, and the link."""
+    client, link = ssh.docker_client(ssh_env.host, timeout=60)
+    try:
+        yield client, link
+    finally:
+        client.close()

@@ -7,7 +7,6 @@ import hashlib
 import socket
 import threading
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,19 +20,6 @@ from tests.updriver import free_port, wait_for
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(180)]
 
 CONNECTIONS = 16  # more than MaxSessions: forwards are not sessions
-
-
-@pytest.fixture
-def linked(
-    ssh_engine: PrivateSshd, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Any, ssh.SshLink]]:
-    for key, value in ssh_engine.env.items():
-        monkeypatch.setenv(key, value)
-    client, link = ssh.docker_client(ssh_engine.host, timeout=60)
-    try:
-        yield client, link
-    finally:
-        client.close()
 
 
 def test_forwarded_connections_beside_held_sessions_carry_every_byte(

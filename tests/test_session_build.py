@@ -7,8 +7,6 @@ credentials of the user's Docker config."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -113,24 +111,40 @@ def test_no_session_means_the_tar_with_one_warning(
     assert [r.session_bytes for r in results] == [None, None]
 
 
+class _Cutting:
+    """A connection that breaks once ``after`` bytes went out on it: a drop at a fixed point
+    of the context's transfer, whatever the machine's speed (a timer raced a fast transfer)."""
+
+    def __init__(self, sock: socket.socket, after: int) -> None:
+        self._sock = sock
+        self._left = after
+
+    def sendall(self, data: bytes) -> None:
+        if self._left <= 0:
+            self._sock.shutdown(socket.SHUT_RDWR)
+            raise BrokenPipeError("the test cut the session's connection")
+        self._left -= len(data)
+        self._sock.sendall(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
 class _Dropping:
-    """Hands out the engine's connections and can drop the first session's mid-build."""
+    """Hands out the engine's connections; the first (the first session's) breaks after
+    ``after`` bytes sent."""
 
-    def __init__(self, connect: Any) -> None:
+    def __init__(self, connect: Any, after: int) -> None:
         self._connect = connect
-        self.sockets: list[socket.socket] = []
+        self._after = after
+        self.sockets: list[Any] = []
 
-    def __call__(self, timeout: float = 10.0) -> socket.socket:
-        conn: socket.socket = self._connect(timeout)
+    def __call__(self, timeout: float = 10.0) -> Any:
+        conn: Any = self._connect(timeout)
+        if not self.sockets:
+            conn = _Cutting(conn, self._after)
         self.sockets.append(conn)
         return conn
-
-    def drop_after(self, seconds: float) -> None:
-        def drop() -> None:
-            time.sleep(seconds)
-            self.sockets[0].shutdown(socket.SHUT_RDWR)
-
-        threading.Thread(target=drop, daemon=True).start()
 
 
 def test_a_session_dropped_mid_build_fails_that_build_in_one_line(
@@ -147,9 +161,8 @@ def test_a_session_dropped_mid_build_fails_that_build_in_one_line(
             "big.bin": b"\xa5" * (64 * 2**20),
         },
     )
-    dropping = _Dropping(engine.transport.new_connection)
+    dropping = _Dropping(engine.transport.new_connection, after=8 * 2**20)
     monkeypatch.setattr(engine.transport, "new_connection", dropping)
-    dropping.drop_after(0.5)
     with pytest.raises(BuildFailed) as caught:
         build(engine, source(root, f"t{test_id}"), image_tag, test_labels)
     message = str(caught.value)

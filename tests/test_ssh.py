@@ -4,33 +4,14 @@ private engine, both in a network namespace of the test's own (tests/privatesshd
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from devd.engine import ssh
 from devd.engine.engine import connect
 from devd.errors import EngineUnavailable
 from tests.privatesshd import PrivateSshd
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def ssh_env(ssh_engine: PrivateSshd, monkeypatch: pytest.MonkeyPatch) -> PrivateSshd:
-    for key, value in ssh_engine.env.items():
-        monkeypatch.setenv(key, value)
-    return ssh_engine
-
-
-@pytest.fixture
-def linked(ssh_env: PrivateSshd) -> Iterator[tuple[Any, ssh.SshLink]]:
-    client, link = ssh.docker_client(ssh_env.host, timeout=60)
-    try:
-        yield client, link
-    finally:
-        client.close()
 
 
 def test_without_paramiko_the_error_is_one_line_naming_the_extra(

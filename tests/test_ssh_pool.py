@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import docker.errors
@@ -15,19 +14,6 @@ from devd.engine import ssh
 from tests.privatesshd import MAX_SESSIONS, PrivateSshd
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(180)]
-
-
-@pytest.fixture
-def linked(
-    ssh_engine: PrivateSshd, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Any, ssh.SshLink]]:
-    for key, value in ssh_engine.env.items():
-        monkeypatch.setenv(key, value)
-    client, link = ssh.docker_client(ssh_engine.host, timeout=60)
-    try:
-        yield client, link
-    finally:
-        client.close()
 
 
 def test_many_requests_and_streams_at_once_stay_within_max_sessions(
